@@ -1,0 +1,338 @@
+/**
+ * Configuration: Spark's keys and defaults, plus Flint's own `spark.flint.*` keys.
+ *
+ * Sources, later wins: defaults < properties file (`key value` or `key=value`
+ * lines, Spark's spark-defaults.conf format) < environment (`FLINT_` + the key
+ * upper-cased with dots as underscores, e.g. FLINT_SPARK_WORKER_TIMEOUT=30s)
+ * < explicit overrides (`--conf k=v` flags). Every value is parsed and checked
+ * once, here; an invalid value is a start-up error naming the key, the value and
+ * the source. Durations accept `ms` strings ("60s", "1m", "500ms") and Spark's
+ * plain-number form in the key's own unit (`spark.worker.timeout=60` is seconds).
+ *
+ * docs/configuration.md is the reference; test/unit/config.test.ts checks that it
+ * lists every key below.
+ */
+import { readFileSync } from 'node:fs';
+import ms from 'ms';
+
+export type ConfigSource = 'default' | 'file' | 'env' | 'flag';
+
+type Kind =
+  | { kind: 'duration'; plainUnit: 's' | 'ms'; min?: number }
+  | { kind: 'int'; min?: number; max?: number }
+  | { kind: 'number'; min?: number; max?: number }
+  | { kind: 'bool' }
+  | { kind: 'string'; pattern?: RegExp; patternHint?: string }
+  | { kind: 'enum'; values: readonly string[]; upperCase?: boolean }
+  | { kind: 'memory' };
+
+interface KeySpec {
+  key: string;
+  spec: Kind;
+  /** default as Spark writes it; undefined means unset */
+  default: string | undefined;
+  doc: string;
+  aliases?: string[];
+}
+
+const INT_MAX = 2147483647;
+
+export const CONFIG_KEYS: readonly KeySpec[] = [
+  // ---- master / deploy (Spark)
+  { key: 'spark.worker.timeout', spec: { kind: 'duration', plainUnit: 's', min: 1 }, default: '60s', doc: 'A worker silent for this long is declared DEAD and its executors LOST. Heartbeats are sent every timeout/4.' },
+  { key: 'spark.dead.worker.persistence', spec: { kind: 'int', min: 0 }, default: '15', doc: 'A DEAD worker stays visible for (persistence + 1) × timeout, then is forgotten.' },
+  { key: 'spark.deploy.retainedApplications', spec: { kind: 'int', min: 1 }, default: '200', doc: 'Completed applications kept; trimmed by max(n/10, 1) oldest at a time.' },
+  { key: 'spark.deploy.retainedDrivers', spec: { kind: 'int', min: 1 }, default: '200', doc: 'Completed drivers kept; trimmed like applications.' },
+  { key: 'spark.deploy.maxExecutorRetries', spec: { kind: 'int', min: -1 }, default: '10', doc: 'Back-to-back abnormal executor exits after which an app with no RUNNING executor is removed as FAILED; -1 disables.' },
+  { key: 'spark.deploy.spreadOut', spec: { kind: 'bool' }, default: 'true', aliases: ['spark.deploy.spreadOutApps'], doc: 'Spread executors over workers round-robin (true) or fill one worker before the next (false).' },
+  { key: 'spark.deploy.spreadOutDrivers', spec: { kind: 'bool' }, default: 'true', doc: 'Place drivers round-robin over shuffled workers (true) or on the first fitting worker by id (false).' },
+  { key: 'spark.deploy.workerSelectionPolicy', spec: { kind: 'enum', values: ['CORES_FREE_ASC', 'CORES_FREE_DESC', 'MEMORY_FREE_ASC', 'MEMORY_FREE_DESC', 'WORKER_ID'], upperCase: true }, default: 'CORES_FREE_DESC', doc: 'Order in which usable workers are offered executors.' },
+  { key: 'spark.deploy.defaultCores', spec: { kind: 'int', min: 1 }, default: String(INT_MAX), doc: 'Cores granted to an app that does not set spark.cores.max.' },
+  { key: 'spark.deploy.maxDrivers', spec: { kind: 'int', min: 1 }, default: String(INT_MAX), doc: 'Most drivers running at once; further drivers wait.' },
+  { key: 'spark.deploy.appNumberModulo', spec: { kind: 'int', min: 1000 }, default: undefined, doc: 'If set, the app number in ids wraps at this value (≥ 1000).' },
+  { key: 'spark.deploy.appIdPattern', spec: { kind: 'string', pattern: /^\S*%s\S*%0?\d*d\S*$/, patternHint: 'a pattern with %s (timestamp) then %d/%04d (number), no whitespace' }, default: 'app-%s-%04d', doc: 'Application id format: (yyyyMMddHHmmss, number).' },
+  { key: 'spark.deploy.driverIdPattern', spec: { kind: 'string', pattern: /^\S*%s\S*%0?\d*d\S*$/, patternHint: 'a pattern with %s (timestamp) then %d/%04d (number), no whitespace' }, default: 'driver-%s-%04d', doc: 'Driver id format: (yyyyMMddHHmmss, number). The driver counter never wraps.' },
+  { key: 'spark.master.useAppNameAsAppId.enabled', spec: { kind: 'bool' }, default: 'false', doc: 'Use the lower-cased app name without whitespace as its id.' },
+  { key: 'spark.master.host', spec: { kind: 'string' }, default: '127.0.0.1', doc: 'Host shown in the master URL and used by the web UI and REST server.' },
+  { key: 'spark.master.port', spec: { kind: 'int', min: 1, max: 65535 }, default: '7077', doc: 'Port shown in the master URL (spark://host:port) for tools that expect one.' },
+  { key: 'spark.master.ui.port', spec: { kind: 'int', min: 0, max: 65535 }, default: '8080', doc: 'Master web UI port (0 = any free port).' },
+  { key: 'spark.master.ui.title', spec: { kind: 'string' }, default: undefined, doc: 'Master UI title; default "Flint Master at <url>".' },
+  { key: 'spark.ui.killEnabled', spec: { kind: 'bool' }, default: 'true', doc: 'Allow killing applications and drivers from the UI.' },
+  { key: 'spark.master.rest.enabled', spec: { kind: 'bool' }, default: 'true', doc: 'Start the REST submission server.' },
+  { key: 'spark.master.rest.host', spec: { kind: 'string' }, default: '127.0.0.1', doc: 'REST server bind address. A non-loopback address requires spark.flint.auth.secret.' },
+  { key: 'spark.master.rest.port', spec: { kind: 'int', min: 0, max: 65535 }, default: '6066', doc: 'REST submission server port (0 = any free port).' },
+  { key: 'spark.decommission.enabled', spec: { kind: 'bool' }, default: 'false', doc: 'Allow workers to be decommissioned.' },
+
+  // ---- worker (Spark)
+  { key: 'spark.worker.cores', spec: { kind: 'int', min: 1 }, default: undefined, doc: 'Cores offered by a worker; default all processors.' },
+  { key: 'spark.worker.memory', spec: { kind: 'memory' }, default: undefined, doc: 'Memory offered by a worker; default max(total − 1g, 512m).' },
+  { key: 'spark.worker.initialRegistrationRetries', spec: { kind: 'int', min: 1 }, default: '6', doc: 'Registration retries at the short (fuzzed 5-15 s) interval.' },
+  { key: 'spark.worker.maxRegistrationRetries', spec: { kind: 'int', min: 1 }, default: '16', doc: 'Total registration retries before the worker gives up.' },
+  { key: 'spark.worker.cleanup.enabled', spec: { kind: 'bool' }, default: 'true', doc: 'Periodically delete finished applications\' work directories.' },
+  { key: 'spark.worker.cleanup.interval', spec: { kind: 'duration', plainUnit: 's', min: 1 }, default: '1800s', doc: 'Period of the work-dir cleanup.' },
+  { key: 'spark.worker.cleanup.appDataTtl', spec: { kind: 'duration', plainUnit: 's', min: 0 }, default: '604800s', doc: 'A finished app\'s directory is deleted once no file in it is newer than this.' },
+  { key: 'spark.worker.ui.retainedExecutors', spec: { kind: 'int', min: 1 }, default: '1000', doc: 'Finished executors a worker keeps for its UI.' },
+  { key: 'spark.worker.ui.retainedDrivers', spec: { kind: 'int', min: 1 }, default: '1000', doc: 'Finished drivers a worker keeps for its UI.' },
+  { key: 'spark.worker.driverTerminateTimeout', spec: { kind: 'duration', plainUnit: 'ms', min: 0 }, default: '10s', doc: 'Grace period between stop and kill of a driver container.' },
+  { key: 'spark.worker.executorStateSync.maxAttempts', spec: { kind: 'int', min: 1 }, default: '5', doc: 'Attempts to deliver a state report before the agent exits.' },
+  { key: 'spark.worker.idPattern', spec: { kind: 'string', pattern: /^\S*%s\S*%s\S*%d\S*$/, patternHint: 'a pattern with %s (timestamp), %s (host), %d (port)' }, default: 'worker-%s-%s-%d', doc: 'Worker id format: (yyyyMMddHHmmss, host, port).' },
+  { key: 'spark.worker.ui.port', spec: { kind: 'int', min: 0, max: 65535 }, default: '8081', doc: 'Worker web UI port (0 = any free port).' },
+
+  // ---- Flint
+  { key: 'spark.flint.cluster', spec: { kind: 'string', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHint: '1-64 letters, digits, - or _' }, default: 'default', doc: 'Cluster name: the Redis hash tag of every key, so several clusters can share one Redis.' },
+  { key: 'spark.flint.redis.url', spec: { kind: 'string', pattern: /^(rediss?|sentinel):\/\//, patternHint: 'redis://, rediss:// or sentinel://host:port[,host:port]/masterName' }, default: undefined, doc: 'Redis to keep state in. Unset: `flint up` starts an embedded Redis; other commands use redis://127.0.0.1:6379.' },
+  { key: 'spark.flint.reaper.interval', spec: { kind: 'duration', plainUnit: 'ms', min: 10 }, default: '1s', doc: 'How often any master process checks for silent workers (Spark: 60 s; Flint detects within timeout + this).' },
+  { key: 'spark.flint.master.concurrency', spec: { kind: 'int', min: 1, max: 1000 }, default: '32', doc: 'Messages one master process handles at once.' },
+  { key: 'spark.flint.scheduler.maxCommitRetries', spec: { kind: 'int', min: 0, max: 100 }, default: '5', doc: 'Passes retried when a commit finds the snapshot stale (Nomad uses 5).' },
+  { key: 'spark.flint.scheduler.leaseTtl', spec: { kind: 'duration', plainUnit: 'ms', min: 100 }, default: '5s', doc: 'Lease of the process running a scheduling pass; another process takes over after it lapses.' },
+  { key: 'spark.flint.deploy.driverCoresFraction', spec: { kind: 'number', min: 0.01, max: 1 }, default: '1', doc: 'Guard against drivers starving applications (SPARK-27750): drivers together may hold at most this fraction of alive cores. 1 = Spark\'s behaviour.' },
+  { key: 'spark.flint.auth.secret', spec: { kind: 'string' }, default: undefined, doc: 'HS256 secret for bearer tokens on mutating REST/UI routes. Required to listen on a non-loopback address.' },
+  { key: 'spark.flint.worker.registrationInterval', spec: { kind: 'duration', plainUnit: 's', min: 0.01 }, default: '10s', doc: 'Base of the short registration retry interval (fuzzed ×0.5-1.5); the long one is 6× this.' },
+  { key: 'spark.flint.worker.runtime', spec: { kind: 'enum', values: ['auto', 'docker', 'process'] }, default: 'auto', doc: 'Executor runtime: docker, process, or auto (docker when its socket answers).' },
+  { key: 'spark.flint.worker.network', spec: { kind: 'enum', values: ['host', 'none'] }, default: 'host', doc: 'Container network mode of executors and drivers.' },
+  { key: 'spark.flint.worker.pidsLimit', spec: { kind: 'int', min: 1 }, default: '512', doc: 'Most processes one executor or driver container may run.' },
+  { key: 'spark.flint.worker.stopGracePeriod', spec: { kind: 'duration', plainUnit: 'ms', min: 0 }, default: '10s', doc: 'Grace period between SIGTERM and SIGKILL when an executor is killed.' },
+  { key: 'spark.flint.worker.relistInterval', spec: { kind: 'duration', plainUnit: 'ms', min: 100 }, default: '2s', doc: 'Full container relist period (Docker events can be missed).' },
+  { key: 'spark.flint.worker.imageAllowList', spec: { kind: 'string' }, default: undefined, doc: 'Comma-separated image name prefixes executors may use; unset allows any local image.' },
+];
+
+const SPEC_BY_KEY = new Map<string, KeySpec>();
+for (const spec of CONFIG_KEYS) {
+  SPEC_BY_KEY.set(spec.key, spec);
+  for (const alias of spec.aliases ?? []) SPEC_BY_KEY.set(alias, spec);
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** parseDurationMs: an `ms` string or a plain number in `plainUnit`. */
+export function parseDurationMs(value: string, plainUnit: 's' | 'ms' = 'ms'): number {
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * (plainUnit === 's' ? 1000 : 1);
+  const parsed = ms(trimmed as ms.StringValue);
+  if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < 0) {
+    throw new ConfigError(`'${value}' is not a duration (examples: 60s, 1m, 500ms, 60)`);
+  }
+  return parsed;
+}
+
+/** parseMemoryMb: Spark's memory strings ("512m", "2g", "1t", "4096" = MB) to MB. */
+export function parseMemoryMb(value: string): number {
+  const match = /^\s*(\d+)\s*([kmgtp]?)b?\s*$/i.exec(value);
+  if (!match) throw new ConfigError(`'${value}' is not a memory size (examples: 512m, 2g, 4096)`);
+  const amount = Number(match[1]);
+  const unit = match[2]!.toLowerCase();
+  const factor: Record<string, number> = { '': 1, k: 1 / 1024, m: 1, g: 1024, t: 1024 * 1024, p: 1024 * 1024 * 1024 };
+  const mb = Math.floor(amount * factor[unit]!);
+  if (mb <= 0) throw new ConfigError(`'${value}' is less than 1 MB`);
+  return mb;
+}
+
+export function parseBool(value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new ConfigError(`'${value}' is not a boolean (true or false)`);
+}
+
+function parseValue(spec: KeySpec, raw: string): unknown {
+  const s = spec.spec;
+  switch (s.kind) {
+    case 'duration': {
+      const v = parseDurationMs(raw, s.plainUnit);
+      if (s.min !== undefined && v < s.min) throw new ConfigError(`'${raw}' is below the minimum of ${s.min} ms`);
+      return v;
+    }
+    case 'int': {
+      if (!/^\s*-?\d+\s*$/.test(raw)) throw new ConfigError(`'${raw}' is not an integer`);
+      const v = Number(raw);
+      if (s.min !== undefined && v < s.min) throw new ConfigError(`'${raw}' must be ≥ ${s.min}`);
+      if (s.max !== undefined && v > s.max) throw new ConfigError(`'${raw}' must be ≤ ${s.max}`);
+      return v;
+    }
+    case 'number': {
+      const v = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(v)) throw new ConfigError(`'${raw}' is not a number`);
+      if (s.min !== undefined && v < s.min) throw new ConfigError(`'${raw}' must be ≥ ${s.min}`);
+      if (s.max !== undefined && v > s.max) throw new ConfigError(`'${raw}' must be ≤ ${s.max}`);
+      return v;
+    }
+    case 'bool':
+      return parseBool(raw);
+    case 'string':
+      if (s.pattern && !s.pattern.test(raw)) throw new ConfigError(`'${raw}' is not valid: expected ${s.patternHint ?? s.pattern}`);
+      return raw;
+    case 'enum': {
+      const v = s.upperCase ? raw.trim().toUpperCase() : raw.trim();
+      if (!s.values.includes(v)) throw new ConfigError(`'${raw}' is not one of ${s.values.join(', ')}`);
+      return v;
+    }
+    case 'memory':
+      return parseMemoryMb(raw);
+  }
+}
+
+/** envNameFor: `spark.worker.timeout` → `FLINT_SPARK_WORKER_TIMEOUT`. */
+export function envNameFor(key: string): string {
+  return 'FLINT_' + key.replace(/[.\-]/g, '_').toUpperCase();
+}
+
+/** parsePropertiesFile: Spark's spark-defaults.conf format (`key value` or `key=value`, # comments). */
+export function parsePropertiesText(text: string, origin = 'properties'): Record<string, string> {
+  const out: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((line, index) => {
+    const trimmed = line.trim();
+    if (!trimmed || trimmed.startsWith('#') || trimmed.startsWith('!')) return;
+    const match = /^([^\s=:]+)\s*(?:[=:]\s*|\s+)(.*)$/.exec(trimmed);
+    if (!match) throw new ConfigError(`${origin}:${index + 1}: cannot read '${trimmed}' (expected 'key value' or 'key=value')`);
+    out[match[1]!] = match[2]!.trim();
+  });
+  return out;
+}
+
+/** FlintConfig: the parsed configuration. Durations are in ms, memory in MB. */
+export interface FlintConfig {
+  /** raw string values after layering, for keys Flint does not interpret (passed through to apps) */
+  readonly raw: Readonly<Record<string, string>>;
+  /** where each key's value came from */
+  readonly origin: Readonly<Record<string, ConfigSource>>;
+  get<T = unknown>(key: string): T;
+  workerTimeoutMs: number;
+  deadWorkerPersistence: number;
+  retainedApplications: number;
+  retainedDrivers: number;
+  maxExecutorRetries: number;
+  spreadOut: boolean;
+  spreadOutDrivers: boolean;
+  workerSelectionPolicy: WorkerSelectionPolicy;
+  defaultCores: number;
+  maxDrivers: number;
+  appNumberModulo: number | undefined;
+  appIdPattern: string;
+  driverIdPattern: string;
+  useAppNameAsAppId: boolean;
+  cluster: string;
+  redisUrl: string | undefined;
+  reaperIntervalMs: number;
+  driverCoresFraction: number;
+  authSecret: string | undefined;
+}
+
+export type WorkerSelectionPolicy = 'CORES_FREE_ASC' | 'CORES_FREE_DESC' | 'MEMORY_FREE_ASC' | 'MEMORY_FREE_DESC' | 'WORKER_ID';
+
+export interface LoadConfigOptions {
+  /** path of a properties file (spark-defaults.conf format) */
+  propertiesFile?: string;
+  /** environment to read FLINT_* variables from (default: process.env) */
+  env?: Record<string, string | undefined>;
+  /** --conf k=v overrides, highest precedence */
+  overrides?: Record<string, string>;
+}
+
+/** loadConfig layers defaults, file, environment and overrides, and validates every known key. */
+export function loadConfig(options: LoadConfigOptions = {}): FlintConfig {
+  const raw: Record<string, string> = {};
+  const origin: Record<string, ConfigSource> = {};
+  for (const spec of CONFIG_KEYS) {
+    if (spec.default !== undefined) {
+      raw[spec.key] = spec.default;
+      origin[spec.key] = 'default';
+    }
+  }
+  const put = (key: string, value: string, source: ConfigSource) => {
+    const spec = SPEC_BY_KEY.get(key);
+    const canonical = spec ? spec.key : key;
+    raw[canonical] = value;
+    origin[canonical] = source;
+  };
+  if (options.propertiesFile) {
+    let text: string;
+    try {
+      text = readFileSync(options.propertiesFile, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`cannot read properties file ${options.propertiesFile}: ${(error as Error).message}`);
+    }
+    for (const [k, v] of Object.entries(parsePropertiesText(text, options.propertiesFile))) put(k, v, 'file');
+  }
+  const env = options.env ?? process.env;
+  for (const spec of CONFIG_KEYS) {
+    for (const key of [spec.key, ...(spec.aliases ?? [])]) {
+      const value = env[envNameFor(key)];
+      if (value !== undefined && value !== '') put(key, value, 'env');
+    }
+  }
+  for (const [k, v] of Object.entries(options.overrides ?? {})) put(k, v, 'flag');
+
+  const parsed: Record<string, unknown> = {};
+  const errors: string[] = [];
+  for (const spec of CONFIG_KEYS) {
+    const value = raw[spec.key];
+    if (value === undefined) continue;
+    try {
+      parsed[spec.key] = parseValue(spec, value);
+    } catch (error) {
+      errors.push(`${spec.key}=${JSON.stringify(value)} (from ${origin[spec.key]}): ${(error as Error).message}`);
+    }
+  }
+  if (errors.length) throw new ConfigError(`invalid configuration:\n  ${errors.join('\n  ')}`);
+
+  const get = <T>(key: string): T => {
+    const spec = SPEC_BY_KEY.get(key);
+    if (!spec) throw new ConfigError(`unknown configuration key '${key}'`);
+    return parsed[spec.key] as T;
+  };
+  return {
+    raw,
+    origin,
+    get,
+    workerTimeoutMs: get('spark.worker.timeout'),
+    deadWorkerPersistence: get('spark.dead.worker.persistence'),
+    retainedApplications: get('spark.deploy.retainedApplications'),
+    retainedDrivers: get('spark.deploy.retainedDrivers'),
+    maxExecutorRetries: get('spark.deploy.maxExecutorRetries'),
+    spreadOut: get('spark.deploy.spreadOut'),
+    spreadOutDrivers: get('spark.deploy.spreadOutDrivers'),
+    workerSelectionPolicy: get('spark.deploy.workerSelectionPolicy'),
+    defaultCores: get('spark.deploy.defaultCores'),
+    maxDrivers: get('spark.deploy.maxDrivers'),
+    appNumberModulo: get('spark.deploy.appNumberModulo'),
+    appIdPattern: get('spark.deploy.appIdPattern'),
+    driverIdPattern: get('spark.deploy.driverIdPattern'),
+    useAppNameAsAppId: get('spark.master.useAppNameAsAppId.enabled'),
+    cluster: get('spark.flint.cluster'),
+    redisUrl: get('spark.flint.redis.url'),
+    reaperIntervalMs: get('spark.flint.reaper.interval'),
+    driverCoresFraction: get('spark.flint.deploy.driverCoresFraction'),
+    authSecret: get('spark.flint.auth.secret'),
+  };
+}
+
+/** parseConfFlags: `["k=v", ...]` from repeated --conf flags; a flag without '=' is an error. */
+export function parseConfFlags(flags: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--conf '${flag}' must be key=value`);
+    out[flag.slice(0, eq).trim()] = flag.slice(eq + 1);
+  }
+  return out;
+}
+
+/** formatSparkId: Spark's String.format for id patterns: %s and %d / %0Nd in order. */
+export function formatSparkId(pattern: string, args: ReadonlyArray<string | number>): string {
+  let index = 0;
+  return pattern.replace(/%(0?)(\d*)([sd])/g, (_m, zero: string, width: string, conv: string) => {
+    const arg = args[index++];
+    let text = String(arg);
+    if (conv === 'd' && width) text = text.padStart(Number(width), zero ? '0' : ' ');
+    return text;
+  });
+}
+
+/** sparkTimestamp: yyyyMMddHHmmss in local time, as Spark's createDateFormat does. */
+export function sparkTimestamp(now: number): string {
+  const d = new Date(now);
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}

@@ -1,0 +1,318 @@
+/**
+ * Every deploy message of Flint, grouped by direction as Spark's DeployMessage.scala
+ * groups them. Commands are imperative (LaunchExecutor), facts past tense
+ * (ExecutorStateChanged). Each message has one zod schema; `parseMessage` is the
+ * single place where bytes from Redis or HTTP become typed messages, and it
+ * returns a clear reason instead of throwing.
+ *
+ * Transport (see docs/architecture.md):
+ *  - inbound to the master: BullMQ queue `master` (job name = message type);
+ *    asks (RegisterWorker, RequestSubmitDriver, ...) get their reply as the job's return value;
+ *  - Heartbeat: a direct Redis call (functions/store), never a queue job;
+ *  - master → worker: the worker's inbox stream, written inside the commit script;
+ *  - master → application: the application's event stream, written inside the commit script.
+ */
+import { z } from 'zod';
+import { EXECUTOR_STATES, DRIVER_STATES, APPLICATION_STATES, WORKER_STATES } from './states.ts';
+
+// ---------------------------------------------------------------- building blocks
+
+const id = z.string().min(1).max(256).regex(/^[A-Za-z0-9._:@\/-]+$/, 'must contain only letters, digits and . _ : @ / -');
+const posInt = z.number().int().positive();
+const nonNegInt = z.number().int().nonnegative();
+const stringMap = z.record(z.string(), z.string());
+
+export const ResourceRequirement = z.object({ name: z.string().min(1), amount: posInt });
+export type ResourceRequirement = z.infer<typeof ResourceRequirement>;
+
+/** Resources: name → assigned or owned addresses (Spark's ResourceInformation). */
+export const Resources = z.record(z.string(), z.array(z.string()));
+export type Resources = z.infer<typeof Resources>;
+
+/** ApplicationDescription: Spark's, with a container image and argv instead of a JVM Command. */
+export const ApplicationDescription = z.object({
+  name: z.string().min(1).max(512),
+  image: z.string().min(1).max(512),
+  command: z.array(z.string()).default([]),
+  env: stringMap.default({}),
+  /** spark.cores.max; unset means spark.deploy.defaultCores. */
+  maxCores: posInt.optional(),
+  /** spark.executor.cores; unset means one executor per worker per pass taking every granted core. */
+  coresPerExecutor: posInt.optional(),
+  /** spark.executor.memory in MB. */
+  memoryPerExecutorMB: posInt.default(1024),
+  resourcesPerExecutor: z.array(ResourceRequirement).default([]),
+  /** initial executor limit (dynamic allocation); unset means unlimited. */
+  initialExecutorLimit: nonNegInt.optional(),
+  user: z.string().default('<unknown>'),
+  appUiUrl: z.string().default(''),
+  /** Priority queue on top of Spark's FIFO: higher first, FIFO within a priority. */
+  priority: z.number().int().min(-1000).max(1000).default(0),
+  labels: stringMap.default({}),
+});
+export type ApplicationDescription = z.infer<typeof ApplicationDescription>;
+
+export const DriverDescription = z.object({
+  name: z.string().min(1).max(512),
+  /** appResource as given by the submitter (e.g. docker://image or a path). */
+  appResource: z.string().default(''),
+  mainClass: z.string().default(''),
+  image: z.string().min(1).max(512),
+  command: z.array(z.string()).default([]),
+  env: stringMap.default({}),
+  memoryMB: posInt.default(1024),
+  cores: posInt.default(1),
+  supervise: z.boolean().default(false),
+  resourceReqs: z.array(ResourceRequirement).default([]),
+  sparkProperties: stringMap.default({}),
+});
+export type DriverDescription = z.infer<typeof DriverDescription>;
+
+export const ExecutorDescription = z.object({
+  appId: id,
+  execId: nonNegInt,
+  cores: posInt,
+  memoryMB: posInt,
+  state: z.enum(EXECUTOR_STATES),
+});
+export type ExecutorDescription = z.infer<typeof ExecutorDescription>;
+
+// ---------------------------------------------------------------- Worker → Master
+
+export const RegisterWorker = z.object({
+  id,
+  host: z.string().min(1),
+  port: posInt.max(65535),
+  cores: posInt,
+  memoryMB: posInt,
+  webUiUrl: z.string().default(''),
+  resources: Resources.default({}),
+  labels: stringMap.default({}),
+  /** What the agent already runs (re-registration after restart or ReconnectWorker). */
+  executors: z.array(ExecutorDescription).default([]),
+  driverIds: z.array(id).default([]),
+});
+
+export const Heartbeat = z.object({ workerId: id, epoch: posInt });
+
+export const ExecutorStateChanged = z.object({
+  appId: id,
+  execId: nonNegInt,
+  state: z.enum(EXECUTOR_STATES),
+  message: z.string().max(4096).optional(),
+  exitStatus: z.number().int().optional(),
+  /** Set when the container was killed by the kernel's OOM killer (from Docker's State.OOMKilled). */
+  oomKilled: z.boolean().optional(),
+  workerId: id,
+  epoch: posInt,
+});
+
+export const DriverStateChanged = z.object({
+  driverId: id,
+  state: z.enum(DRIVER_STATES),
+  exception: z.string().max(8192).optional(),
+  exitStatus: z.number().int().optional(),
+  workerId: id,
+  epoch: posInt,
+});
+
+export const WorkerLatestState = z.object({
+  id,
+  epoch: posInt,
+  executors: z.array(ExecutorDescription),
+  driverIds: z.array(id),
+});
+
+export const WorkerSchedulerStateResponse = z.object({
+  id,
+  epoch: posInt,
+  executors: z.array(ExecutorDescription),
+  driverIds: z.array(id),
+});
+
+export const WorkerDecommissioning = z.object({ id });
+
+// ---------------------------------------------------------------- Master → Worker (worker inbox)
+
+export const RegisteredWorker = z.object({
+  masterUrl: z.string(),
+  masterWebUiUrl: z.string(),
+  duplicate: z.boolean(),
+  epoch: posInt,
+});
+export const RegisterWorkerFailed = z.object({ message: z.string() });
+export const MasterInStandby = z.object({});
+export const ReconnectWorker = z.object({ masterUrl: z.string() });
+
+export const LaunchExecutor = z.object({
+  masterUrl: z.string(),
+  appId: id,
+  execId: nonNegInt,
+  rpId: nonNegInt.default(0),
+  appDesc: ApplicationDescription,
+  cores: posInt,
+  memoryMB: posInt,
+  resources: Resources.default({}),
+  epoch: posInt,
+});
+export const KillExecutor = z.object({ masterUrl: z.string(), appId: id, execId: nonNegInt, epoch: posInt });
+export const LaunchDriver = z.object({
+  driverId: id,
+  driverDesc: DriverDescription,
+  resources: Resources.default({}),
+  epoch: posInt,
+});
+export const KillDriver = z.object({ driverId: id, epoch: posInt });
+export const ApplicationFinished = z.object({ id });
+export const DecommissionWorker = z.object({ epoch: posInt });
+
+// ---------------------------------------------------------------- AppClient ↔ Master
+
+export const RegisterApplication = z.object({
+  appDescription: ApplicationDescription,
+  /** Spark dedups registrations by the driver's RPC address; Flint by this client-chosen id. */
+  clientId: id,
+});
+export const RegisteredApplication = z.object({ appId: id, masterUrl: z.string() });
+export const UnregisterApplication = z.object({ appId: id });
+export const RequestExecutors = z.object({ appId: id, requestedTotal: nonNegInt });
+export const KillExecutors = z.object({ appId: id, executorIds: z.array(z.string()) });
+/** KillApplication: the master UI's "kill" (removeApplication(app, KILLED)). */
+export const KillApplication = z.object({ appId: id });
+
+export const ExecutorAdded = z.object({
+  id: nonNegInt,
+  workerId: id,
+  hostPort: z.string(),
+  cores: posInt,
+  memoryMB: posInt,
+});
+export const ExecutorUpdated = z.object({
+  id: nonNegInt,
+  state: z.enum(EXECUTOR_STATES),
+  message: z.string().optional(),
+  exitStatus: z.number().int().optional(),
+  oomKilled: z.boolean().optional(),
+  workerHost: z.string().optional(),
+});
+export const WorkerRemoved = z.object({ id, host: z.string(), message: z.string() });
+export const ApplicationRemoved = z.object({ message: z.string() });
+
+// ---------------------------------------------------------------- Driver client ↔ Master
+
+export const RequestSubmitDriver = z.object({ driverDescription: DriverDescription });
+export const SubmitDriverResponse = z.object({ success: z.boolean(), driverId: id.optional(), message: z.string() });
+export const RequestKillDriver = z.object({ driverId: id });
+export const KillDriverResponse = z.object({ driverId: id, success: z.boolean(), message: z.string() });
+export const RequestKillAllDrivers = z.object({});
+export const KillAllDriversResponse = z.object({ success: z.boolean(), message: z.string() });
+export const RequestDriverStatus = z.object({ driverId: id });
+export const DriverStatusResponse = z.object({
+  found: z.boolean(),
+  state: z.enum(DRIVER_STATES).optional(),
+  workerId: z.string().optional(),
+  workerHostPort: z.string().optional(),
+  exception: z.string().optional(),
+});
+export const RequestClearCompletedDriversAndApps = z.object({});
+
+// ---------------------------------------------------------------- registry
+
+/** Messages the master's handlers consume from its inbound queue. */
+export const MasterInbound = {
+  RegisterWorker,
+  ExecutorStateChanged,
+  DriverStateChanged,
+  WorkerLatestState,
+  WorkerSchedulerStateResponse,
+  WorkerDecommissioning,
+  RegisterApplication,
+  UnregisterApplication,
+  RequestExecutors,
+  KillExecutors,
+  KillApplication,
+  RequestSubmitDriver,
+  RequestKillDriver,
+  RequestKillAllDrivers,
+  RequestDriverStatus,
+  RequestClearCompletedDriversAndApps,
+} as const;
+export type MasterInboundType = keyof typeof MasterInbound;
+export type MasterInboundMessage<T extends MasterInboundType> = z.infer<(typeof MasterInbound)[T]>;
+
+/** Messages written to a worker's inbox stream. */
+export const WorkerInbound = {
+  LaunchExecutor,
+  KillExecutor,
+  LaunchDriver,
+  KillDriver,
+  ApplicationFinished,
+  ReconnectWorker,
+  DecommissionWorker,
+} as const;
+export type WorkerInboundType = keyof typeof WorkerInbound;
+export type WorkerInboundMessage<T extends WorkerInboundType> = z.infer<(typeof WorkerInbound)[T]>;
+
+/** Events written to an application's stream. */
+export const AppEvents = {
+  RegisteredApplication,
+  ExecutorAdded,
+  ExecutorUpdated,
+  WorkerRemoved,
+  ApplicationRemoved,
+} as const;
+export type AppEventType = keyof typeof AppEvents;
+export type AppEvent<T extends AppEventType = AppEventType> = { type: T } & z.infer<(typeof AppEvents)[T]>;
+
+export type Infer<S extends z.ZodType> = z.infer<S>;
+export type RegisterWorker = z.infer<typeof RegisterWorker>;
+export type RegisteredWorker = z.infer<typeof RegisteredWorker>;
+export type ExecutorStateChanged = z.infer<typeof ExecutorStateChanged>;
+export type DriverStateChanged = z.infer<typeof DriverStateChanged>;
+export type LaunchExecutor = z.infer<typeof LaunchExecutor>;
+export type LaunchDriver = z.infer<typeof LaunchDriver>;
+export type SubmitDriverResponse = z.infer<typeof SubmitDriverResponse>;
+export type KillDriverResponse = z.infer<typeof KillDriverResponse>;
+export type KillAllDriversResponse = z.infer<typeof KillAllDriversResponse>;
+export type DriverStatusResponse = z.infer<typeof DriverStatusResponse>;
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** formatIssues renders zod's issues as one line: `field.path: problem; ...`. */
+export function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(message)'}: ${issue.message}`)
+    .join('; ');
+}
+
+/**
+ * parseMessage validates one message against a registry. `raw` may be a string
+ * (JSON from a stream field) or an already-decoded value (a BullMQ job's data).
+ */
+export function parseMessage<R extends Record<string, z.ZodType>, T extends keyof R & string>(
+  registry: R,
+  type: string,
+  raw: unknown,
+): ParseResult<{ type: T; body: z.infer<R[T]> }> {
+  if (!Object.prototype.hasOwnProperty.call(registry, type)) {
+    return { ok: false, reason: `unknown message type '${type}'` };
+  }
+  let data = raw;
+  if (typeof raw === 'string') {
+    try {
+      data = JSON.parse(raw);
+    } catch (error) {
+      return { ok: false, reason: `${type}: body is not valid JSON (${(error as Error).message})` };
+    }
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    return { ok: false, reason: `${type}: body must be a JSON object` };
+  }
+  const result = registry[type]!.safeParse(data);
+  if (!result.success) return { ok: false, reason: `${type}: ${formatIssues(result.error)}` };
+  return { ok: true, value: { type: type as T, body: result.data as z.infer<R[T]> } };
+}
+
+export { z };
+export const WORKER_STATE_VALUES = WORKER_STATES;
+export const APPLICATION_STATE_VALUES = APPLICATION_STATES;
