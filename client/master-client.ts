@@ -1,0 +1,91 @@
+/**
+ * MasterClient: how agents, app clients, the REST server and the CLI talk to the
+ * master. A message is a BullMQ job on the `master` queue (job name = message
+ * type). `send` is Spark's one-way `send`; `ask` is Spark's `ask`: it waits for
+ * the job's return value, which is the handler's reply.
+ *
+ * The body is validated here too, so a caller's bug fails at the caller with a
+ * clear reason instead of becoming a dead letter.
+ */
+import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { MasterInbound, parseMessage, type MasterInboundType, type MasterInboundMessage } from '../protocol/messages.ts';
+import { clusterKeys, type Keys } from '../protocol/keys.ts';
+import { redisOptionsFromUrl } from '../lib/redis.ts';
+
+/** Defaults for inbound jobs: transient handler failures (e.g. Redis blips) are retried with backoff. */
+export const MASTER_JOB_OPTIONS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 100 },
+  removeOnComplete: { age: 600, count: 20000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 10000 },
+};
+
+export class AskTimeoutError extends Error {
+  override name = 'AskTimeoutError';
+}
+
+export class MasterClient {
+  readonly keys: Keys;
+  private readonly queue: Queue;
+  private events?: QueueEvents;
+  private eventsReady?: Promise<void>;
+
+  constructor(
+    private readonly redisUrl: string,
+    cluster: string,
+    private readonly connectionName = 'flint-client',
+  ) {
+    this.keys = clusterKeys(cluster);
+    this.queue = new Queue(this.keys.masterQueue, {
+      connection: redisOptionsFromUrl(redisUrl, { name: connectionName }),
+      prefix: this.keys.bullPrefix,
+    });
+  }
+
+  /** send enqueues a one-way message; returns the job id. */
+  async send<T extends MasterInboundType>(type: T, body: MasterInboundMessage<T>, options: JobsOptions = {}): Promise<string> {
+    const parsed = parseMessage(MasterInbound, type, body);
+    if (!parsed.ok) throw new Error(`refusing to send an invalid message: ${parsed.reason}`);
+    const job = await this.queue.add(type, parsed.value.body, { ...MASTER_JOB_OPTIONS, ...options });
+    return job.id!;
+  }
+
+  /** ask enqueues a message and waits for the handler's reply (the job's return value). */
+  async ask<R, T extends MasterInboundType = MasterInboundType>(type: T, body: MasterInboundMessage<T>, timeoutMs = 10_000): Promise<R> {
+    const events = await this.queueEvents();
+    const parsed = parseMessage(MasterInbound, type, body);
+    if (!parsed.ok) throw new Error(`refusing to send an invalid message: ${parsed.reason}`);
+    const job = await this.queue.add(type, parsed.value.body, MASTER_JOB_OPTIONS);
+    try {
+      return (await job.waitUntilFinished(events, timeoutMs)) as R;
+    } catch (error) {
+      const message = (error as Error).message ?? String(error);
+      if (/timed out/i.test(message)) {
+        throw new AskTimeoutError(`no reply to ${type} within ${timeoutMs} ms: is a master (flint master) running on this Redis and cluster?`);
+      }
+      throw error;
+    }
+  }
+
+  /** redis returns the queue's own client (for direct calls such as heartbeats). */
+  async redis(): Promise<Redis> {
+    return (await this.queue.client) as unknown as Redis;
+  }
+
+  private async queueEvents(): Promise<QueueEvents> {
+    if (!this.events) {
+      this.events = new QueueEvents(this.keys.masterQueue, {
+        connection: redisOptionsFromUrl(this.redisUrl, { name: `${this.connectionName}-events`, blocking: true }),
+        prefix: this.keys.bullPrefix,
+      });
+      this.eventsReady = this.events.waitUntilReady().then(() => undefined);
+    }
+    await this.eventsReady;
+    return this.events;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.queue.close(), this.events?.close()]);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The runtime contract: how an agent starts, watches, stops and re-adopts the
+ * processes it runs for executors and drivers (Nomad's driver contract, reduced).
+ * Two implementations: Docker (docker.ts, the default) and local processes
+ * (process.ts, for hosts without Docker). The agent never talks to Docker directly.
+ */
+
+/** TaskKind: what a task runs for. */
+export type TaskKind = 'executor' | 'driver';
+
+/** TaskSpec: everything needed to start one executor or driver. */
+export interface TaskSpec {
+  kind: TaskKind;
+  /** stable identity: `executor:<appId>/<execId>` or `driver:<driverId>`; the container name derives from it */
+  taskId: string;
+  workerId: string;
+  /** cluster name (label), so agents of different clusters on one host never adopt each other's tasks */
+  cluster: string;
+  appId?: string;
+  execId?: number;
+  driverId?: string;
+  image: string;
+  /** argv; empty means the image's default command */
+  command: string[];
+  env: Record<string, string>;
+  cores: number;
+  memoryMB: number;
+  /** directory owned by this task: stdout and stderr files are written here, and it is the only host mount */
+  workDir: string;
+  network: 'host' | 'none';
+  pidsLimit: number;
+  /** extra labels to set on the container */
+  labels?: Record<string, string>;
+}
+
+/** TaskStatus: what the runtime knows about one task. */
+export interface TaskStatus {
+  taskId: string;
+  /** runtime handle: container id or `pid:<n>` */
+  handle: string;
+  running: boolean;
+  /** exit code once exited */
+  exitCode?: number;
+  /** the kernel's OOM killer ended it (Docker: State.OOMKilled) */
+  oomKilled?: boolean;
+  /** runtime error text (e.g. image not found) */
+  error?: string;
+  startedAt?: number;
+  finishedAt?: number;
+  labels: Record<string, string>;
+}
+
+/** TaskExit: how a task ended. */
+export interface TaskExit {
+  exitCode: number;
+  oomKilled: boolean;
+  /** true when the exit followed a stop() request */
+  stopped: boolean;
+}
+
+export class ImageNotFoundError extends Error {
+  override name = 'ImageNotFoundError';
+}
+
+export class ImageNotAllowedError extends Error {
+  override name = 'ImageNotAllowedError';
+}
+
+/** Runtime: the contract both runtimes implement. */
+export interface Runtime {
+  readonly name: 'docker' | 'process';
+  /**
+   * start creates and starts the task. Idempotent: if a task with the same taskId
+   * exists (running or exited), it is adopted and its status returned; a second
+   * one is never started. Throws ImageNotFoundError when the image is missing.
+   */
+  start(spec: TaskSpec): Promise<TaskStatus>;
+  /** wait resolves when the task exits (immediately if it already has). */
+  wait(taskId: string): Promise<TaskExit>;
+  /** stop sends SIGTERM, waits up to graceMs, then SIGKILL. Resolves once it has exited. No-op if unknown or exited. */
+  stop(taskId: string, graceMs: number): Promise<void>;
+  /** inspect returns the task's status, or undefined if the runtime has no such task. */
+  inspect(taskId: string): Promise<TaskStatus | undefined>;
+  /** list returns every task of this worker (running or exited, not yet removed), found by label. */
+  list(workerId: string, cluster: string): Promise<TaskStatus[]>;
+  /** recover re-attaches to a task found by list() after an agent restart, so wait() works for it. */
+  recover(status: TaskStatus): Promise<void>;
+  /** remove deletes an exited task's container/record (logs in workDir stay). */
+  remove(taskId: string): Promise<void>;
+  /** onEvent subscribes to exits observed by the runtime's event source; returns an unsubscribe function. */
+  onExit(listener: (taskId: string, exit: TaskExit) => void): () => void;
+  /** close releases event streams and timers (tasks keep running). */
+  close(): Promise<void>;
+}
