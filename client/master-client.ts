@@ -8,10 +8,9 @@
  * clear reason instead of becoming a dead letter.
  */
 import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { MasterInbound, parseMessage, type MasterInboundType, type MasterInboundMessage } from '../protocol/messages.ts';
 import { clusterKeys, type Keys } from '../protocol/keys.ts';
-import { redisOptionsFromUrl } from '../lib/redis.ts';
+import { bullConnection } from '../lib/redis.ts';
 
 /** Defaults for inbound jobs: transient handler failures (e.g. Redis blips) are retried with backoff. */
 export const MASTER_JOB_OPTIONS: JobsOptions = {
@@ -38,7 +37,7 @@ export class MasterClient {
   ) {
     this.keys = clusterKeys(cluster);
     this.queue = new Queue(this.keys.masterQueue, {
-      connection: redisOptionsFromUrl(redisUrl, { name: connectionName }),
+      connection: bullConnection(redisUrl, { name: connectionName }),
       prefix: this.keys.bullPrefix,
     });
   }
@@ -68,15 +67,10 @@ export class MasterClient {
     }
   }
 
-  /** redis returns the queue's own client (for direct calls such as heartbeats). */
-  async redis(): Promise<Redis> {
-    return (await this.queue.client) as unknown as Redis;
-  }
-
   private async queueEvents(): Promise<QueueEvents> {
     if (!this.events) {
       this.events = new QueueEvents(this.keys.masterQueue, {
-        connection: redisOptionsFromUrl(this.redisUrl, { name: `${this.connectionName}-events`, blocking: true }),
+        connection: bullConnection(this.redisUrl, { name: `${this.connectionName}-events`, blocking: true }),
         prefix: this.keys.bullPrefix,
       });
       this.eventsReady = this.events.waitUntilReady().then(() => undefined);

@@ -82,3 +82,8 @@ export async function checkRedisPolicy(redis: Redis): Promise<string[]> {
   }
   return warnings;
 }
+
+/** bullConnection: BullMQ connection options for a Flint Redis URL (BullMQ opens its own clients). */
+export function bullConnection(url: string, options: ConnectOptions = {}): import('bullmq').ConnectionOptions {
+  return redisOptionsFromUrl(url, options) as import('bullmq').ConnectionOptions;
+}
