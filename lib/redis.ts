@@ -60,7 +60,7 @@ export async function connectRedis(url: string, options: ConnectOptions = {}): P
     await redis.connect();
   } catch (error) {
     redis.disconnect();
-    throw new Error(`cannot connect to Redis at ${url}: ${(error as Error).message}`);
+    throw new Error(`cannot connect to Redis at ${url}: ${(error as Error).message}`, { cause: error });
   }
   return redis;
 }

@@ -175,7 +175,7 @@ function parseValue(spec: KeySpec, raw: string): unknown {
 
 /** envNameFor: `spark.worker.timeout` → `FLINT_SPARK_WORKER_TIMEOUT`. */
 export function envNameFor(key: string): string {
-  return 'FLINT_' + key.replace(/[.\-]/g, '_').toUpperCase();
+  return 'FLINT_' + key.replace(/[.-]/g, '_').toUpperCase();
 }
 
 /** parsePropertiesFile: Spark's spark-defaults.conf format (`key value` or `key=value`, # comments). */

@@ -17,7 +17,7 @@ import { EXECUTOR_STATES, DRIVER_STATES, APPLICATION_STATES, WORKER_STATES } fro
 
 // ---------------------------------------------------------------- building blocks
 
-const id = z.string().min(1).max(256).regex(/^[A-Za-z0-9._:@\/-]+$/, 'must contain only letters, digits and . _ : @ / -');
+const id = z.string().min(1).max(256).regex(/^[A-Za-z0-9._:@/-]+$/, 'must contain only letters, digits and . _ : @ / -');
 const posInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
 const stringMap = z.record(z.string(), z.string());
