@@ -209,8 +209,17 @@ build_images() {
 
 # ---------------------------------------------------------------- 5. node modules
 
+# deps_hash: what decides the installed tree: the lockfile and package.json's
+# dependency fields (an edit to its scripts must not reinstall node_modules).
 deps_hash() {
-  cat "$REPO_ROOT/package.json" "$REPO_ROOT/package-lock.json" 2>/dev/null | sha256sum | cut -c1-32
+  {
+    (cd "$REPO_ROOT" && node -e '
+      const p = JSON.parse(require("fs").readFileSync("package.json", "utf8"));
+      const fields = ["dependencies", "devDependencies", "optionalDependencies", "peerDependencies", "overrides"];
+      process.stdout.write(JSON.stringify(fields.map((f) => p[f] ?? null)));
+    ')
+    cat "$REPO_ROOT/package-lock.json" 2>/dev/null || true
+  } | sha256sum | cut -c1-32
 }
 
 install_node_modules() {
@@ -222,11 +231,14 @@ install_node_modules() {
     reason="node_modules is missing"
   elif [ -f "$stamp" ]; then
     [ "$(cat "$stamp")" = "$want" ] || reason="package.json or package-lock.json changed"
-  elif [ ! -f "$modules/.package-lock.json" ] ||
-    [ "$REPO_ROOT/package.json" -nt "$modules/.package-lock.json" ] ||
-    { [ -f "$REPO_ROOT/package-lock.json" ] && [ "$REPO_ROOT/package-lock.json" -nt "$modules/.package-lock.json" ]; }; then
-    # No stamp yet (installed by hand): trust npm's own record if it is newer than the manifests.
-    reason="node_modules is older than package.json or package-lock.json"
+  else
+    # No stamp yet (installed by hand): trust npm's own record of the installed
+    # tree if it is newer than the lockfile (or package.json when there is none).
+    local manifest="$REPO_ROOT/package-lock.json"
+    [ -f "$manifest" ] || manifest="$REPO_ROOT/package.json"
+    if [ ! -f "$modules/.package-lock.json" ] || [ "$manifest" -nt "$modules/.package-lock.json" ]; then
+      reason="node_modules is older than $(basename "$manifest")"
+    fi
   fi
   if [ -z "$reason" ]; then
     printf '%s\n' "$want" >"$stamp"
