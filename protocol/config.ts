@@ -110,7 +110,13 @@ export class ConfigError extends Error {
 export function parseDurationMs(value: string, plainUnit: 's' | 'ms' = 'ms'): number {
   const trimmed = value.trim();
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * (plainUnit === 's' ? 1000 : 1);
-  const parsed = ms(trimmed as ms.StringValue);
+  let parsed: number | undefined;
+  try {
+    parsed = ms(trimmed as ms.StringValue);
+  } catch {
+    // ms throws (rather than returning undefined) on an empty string.
+    parsed = undefined;
+  }
   if (typeof parsed !== 'number' || !Number.isFinite(parsed) || parsed < 0) {
     throw new ConfigError(`'${value}' is not a duration (examples: 60s, 1m, 500ms, 60)`);
   }
