@@ -51,6 +51,8 @@ export function clusterKeys(cluster: string = DEFAULT_CLUSTER) {
     workersByAddress: `${ns}:workers:by-address`,
     /** zset worker id → last heartbeat (ms); only ALIVE/DECOMMISSIONED workers */
     heartbeats: `${ns}:workers:heartbeats`,
+    /** zset worker id → last heartbeat (ms) of DEAD workers, culled after (persistence + 1) × timeout */
+    deadWorkers: `${ns}:workers:dead`,
     /**
      * hash worker id → JSON {c: coresFree, m: memoryFree, e: epoch, r: {name: freeCount}, h: host, p: port}
      * of ALIVE workers only: the compact snapshot a scheduling pass reads in one HGETALL.
@@ -80,6 +82,9 @@ export function clusterKeys(cluster: string = DEFAULT_CLUSTER) {
     driversActive: `${ns}:drivers:active`,
     /** list of completed driver ids, oldest first */
     driversCompleted: `${ns}:drivers:completed`,
+
+    /** string, expiring: the result of a non-idempotent request (e.g. RequestSubmitDriver) by its job id */
+    requestResult: (requestId: string) => `${ns}:request:${requestId}`,
 
     // ---- coordination
     /** counter bumped by every commit that may let the scheduler do more */

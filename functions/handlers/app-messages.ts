@@ -1,0 +1,70 @@
+/**
+ * Handlers for application client → master messages: RegisterApplication,
+ * UnregisterApplication, RequestExecutors, KillExecutors, and the UI's KillApplication.
+ */
+import { HandlerRejection, type Handler } from './context.ts';
+
+/** registerApplication → RegisteredApplication {appId, masterUrl}; idempotent per clientId. */
+export const registerApplication: Handler<'RegisterApplication'> = async (ctx, message) => {
+  const desc = message.appDescription;
+  const explicitId = ctx.config.useAppNameAsAppId ? desc.name.toLowerCase().replace(/\s+/g, '') : undefined;
+  if (explicitId !== undefined && !/^[A-Za-z0-9._:@/-]+$/.test(explicitId)) {
+    throw new HandlerRejection(`application name '${desc.name}' cannot be used as an app id (spark.master.useAppNameAsAppId.enabled)`);
+  }
+  const result = await ctx.store.registerApplication(
+    message.clientId,
+    desc,
+    {
+      explicitId,
+      requestedCores: desc.maxCores ?? ctx.config.defaultCores,
+      executorLimit: desc.initialExecutorLimit ?? -1,
+    },
+    ctx.now,
+  );
+  if ('error' in result) throw new HandlerRejection(result.error);
+  if (!result.duplicate) {
+    ctx.log.info({ appId: result.appId, name: desc.name }, 'application registered');
+    ctx.kickScheduler();
+  }
+  return { appId: result.appId, masterUrl: ctx.masterUrl };
+};
+
+/** unregisterApplication: the app finished (FINISHED; no ApplicationRemoved is sent). */
+export const unregisterApplication: Handler<'UnregisterApplication'> = async (ctx, message) => {
+  const removed = await ctx.store.removeApplication(message.appId, 'FINISHED', ctx.now);
+  if (removed) {
+    ctx.log.info({ appId: message.appId }, 'application finished');
+    ctx.kickScheduler();
+  }
+  return removed;
+};
+
+/** killApplication: the UI's or CLI's kill (KILLED; ApplicationRemoved("KILLED") is sent). */
+export const killApplication: Handler<'KillApplication'> = async (ctx, message) => {
+  const removed = await ctx.store.removeApplication(message.appId, 'KILLED', ctx.now);
+  if (removed) {
+    ctx.log.info({ appId: message.appId }, 'application killed');
+    ctx.kickScheduler();
+  }
+  return removed;
+};
+
+/** requestExecutors sets the app's executor target; true for a known app. */
+export const requestExecutors: Handler<'RequestExecutors'> = async (ctx, message) => {
+  const known = await ctx.store.requestExecutors(message.appId, message.requestedTotal, ctx.now);
+  if (known) ctx.kickScheduler();
+  else ctx.log.warn({ appId: message.appId }, 'Unknown application requested executors');
+  return known;
+};
+
+/** killExecutors kills the listed executors; ids that are not integers are dropped, as Spark does. */
+export const killExecutors: Handler<'KillExecutors'> = async (ctx, message) => {
+  const ids: number[] = [];
+  for (const id of message.executorIds) {
+    if (/^\d+$/.test(id)) ids.push(Number(id));
+    else ctx.log.error({ appId: message.appId, executorId: id }, `Encountered executor with a non-integer ID: ${id}. Ignoring`);
+  }
+  const known = await ctx.store.killExecutors(message.appId, ids, ctx.now);
+  if (known) ctx.kickScheduler();
+  return known;
+};

@@ -1,0 +1,58 @@
+--[[
+  executorStateChanged: ExecutorStateChanged from a worker → ExecutorUpdated to the app.
+  ARGV[4] appId ARGV[5] execId ARGV[6] state ARGV[7] message ('' = none)
+  ARGV[8] exitStatus ('' = none) ARGV[9] workerId ARGV[10] epoch ARGV[11] oomKilled ('1'/'0')
+  Returns one of: 'applied', 'app-failed' (applied, and the app was removed as FAILED after
+  spark.deploy.maxExecutorRetries), 'unknown' (no such app/executor: Spark warns and
+  replies true), 'stale' (report from another worker or an older registration),
+  'duplicate' (already in that state, or already finished: at-least-once delivery),
+  'invalid-transition' (e.g. RUNNING → LAUNCHING).
+]]
+local appId, execId, state = ARGV[4], ARGV[5], ARGV[6]
+local message = ARGV[7] ~= '' and ARGV[7] or nil
+local exitStatus = ARGV[8] ~= '' and tonumber(ARGV[8]) or nil
+local workerId, epoch = ARGV[9], tonumber(ARGV[10])
+local oomKilled = ARGV[11] == '1'
+local exec = readExecutor(appId, execId)
+if not exec then return 'unknown' end
+if exec.workerId ~= workerId or tonumber(exec.epoch) ~= epoch then return 'stale' end
+local old = exec.state
+if old == state or isExecutorFinished(old) then return 'duplicate' end
+local allowed = TRANSITIONS.executor[old]
+if not allowed or not allowed[state] then return 'invalid-transition' end
+
+local appState = redis.call('HGET', K.app(appId), 'state')
+local updated = {{'id', js(exec.id)}, {'state', js(state)}}
+if message then updated[#updated + 1] = {'message', js(message)} end
+if exitStatus then updated[#updated + 1] = {'exitStatus', js(exitStatus)} end
+if oomKilled then updated[#updated + 1] = {'oomKilled', 'true'} end
+emitApp(appId, 'ExecutorUpdated', J(updated))
+
+if not isExecutorFinished(state) then
+  exec.state = state
+  if state == 'RUNNING' then
+    exec.runningSince = NOW
+    redis.call('HSET', K.app(appId), 'retryCount', 0)
+  end
+  writeExecutor(appId, exec)
+  emitCluster('ExecutorStateChanged', J({{'appId', js(appId)}, {'execId', js(exec.id)}, {'state', js(state)}, {'workerId', js(workerId)}}))
+  return 'applied'
+end
+
+finishExecutor(appId, exec, state, message, exitStatus, oomKilled or nil)
+markDirty()
+local normalExit = exitStatus == 0
+if appState and isAppActive(appState) and not normalExit and old ~= 'DECOMMISSIONED' then
+  local retries = redis.call('HINCRBY', K.app(appId), 'retryCount', 1)
+  if CONF.maxRetries >= 0 and retries >= CONF.maxRetries then
+    local anyRunning = false
+    for _, raw in ipairs(redis.call('HVALS', K.appExecutors(appId))) do
+      if cjson.decode(raw).state == 'RUNNING' then anyRunning = true break end
+    end
+    if not anyRunning then
+      removeApplication(appId, 'FAILED')
+      return 'app-failed'
+    end
+  end
+end
+return 'applied'

@@ -1,0 +1,136 @@
+/**
+ * Loads Flint's Lua commit scripts (functions/store/lua/*.lua) into an ioredis
+ * client. Each script is the shared prelude plus its own body; the prelude's key
+ * table `K` is generated here from protocol/keys.ts, so TypeScript and Lua can
+ * never spell a key differently. `callScript` passes the calling convention
+ * (namespace, now, configuration) documented in prelude.lua.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { clusterKeys, type Keys } from '../../protocol/keys.ts';
+import { sparkTimestamp } from '../../protocol/config.ts';
+import { EXECUTOR_TRANSITIONS, DRIVER_TRANSITIONS, APPLICATION_TRANSITIONS, WORKER_TRANSITIONS } from '../../protocol/states.ts';
+
+const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
+
+export const SCRIPT_NAMES = [
+  'record-heartbeat',
+  'register-worker',
+  'register-application',
+  'remove-application',
+  'executor-state-changed',
+  'request-executors',
+  'kill-executors',
+  'worker-latest-state',
+  'reap-workers',
+  'commit-placements',
+  'submit-driver',
+  'kill-driver',
+  'driver-state-changed',
+  'finish-schedule-pass',
+  'decommission-worker',
+  'clear-completed',
+] as const;
+export type ScriptName = (typeof SCRIPT_NAMES)[number];
+
+const NON_KEYS = new Set(['cluster', 'bullPrefix', 'masterQueue']);
+const MARK = '\u0001';
+
+/** luaKeyTable renders protocol/keys.ts as a Lua table `K` built on the runtime namespace NS. */
+export function luaKeyTable(): string {
+  const probe = 'probe-cluster';
+  const keys = clusterKeys(probe) as Record<string, unknown>;
+  const ns = `flint{${probe}}`;
+  const toLua = (text: string): string => {
+    if (!text.startsWith(ns)) throw new Error(`key '${text}' does not start with the namespace`);
+    const parts = text.slice(ns.length).split(MARK);
+    const pieces = ['NS'];
+    parts.forEach((part, index) => {
+      if (part) pieces.push(JSON.stringify(part));
+      if (index < parts.length - 1) pieces.push('a');
+    });
+    return pieces.join(' .. ');
+  };
+  const lines = ['local K = {}'];
+  for (const [name, value] of Object.entries(keys)) {
+    if (NON_KEYS.has(name)) continue;
+    if (typeof value === 'string') lines.push(`K.${name} = ${toLua(value)}`);
+    else if (typeof value === 'function') lines.push(`K.${name} = function(a) return ${toLua((value as (a: string) => string)(MARK))} end`);
+  }
+  return lines.join('\n');
+}
+
+/** luaTransitionTables renders protocol/states.ts transition tables as Lua sets. */
+export function luaTransitionTables(): string {
+  const render = (table: Record<string, readonly string[]>) =>
+    '{' + Object.entries(table).map(([from, tos]) => `${from} = {${tos.map((to) => `${to} = true`).join(', ')}}`).join(', ') + '}';
+  return [
+    `local TRANSITIONS = {`,
+    `  executor = ${render(EXECUTOR_TRANSITIONS)},`,
+    `  driver = ${render(DRIVER_TRANSITIONS)},`,
+    `  application = ${render(APPLICATION_TRANSITIONS)},`,
+    `  worker = ${render(WORKER_TRANSITIONS)},`,
+    `}`,
+  ].join('\n');
+}
+
+let cachedSources: Map<ScriptName, string> | undefined;
+
+/** scriptSources: prelude + body of every script, ready for EVALSHA. */
+export function scriptSources(): Map<ScriptName, string> {
+  if (cachedSources) return cachedSources;
+  const prelude = readFileSync(join(LUA_DIR, 'prelude.lua'), 'utf8').replace('--@KEYS@--', `${luaKeyTable()}\n${luaTransitionTables()}`);
+  cachedSources = new Map(SCRIPT_NAMES.map((name) => [name, `${prelude}\n-- ==== ${name}.lua ====\n${readFileSync(join(LUA_DIR, `${name}.lua`), 'utf8')}`]));
+  return cachedSources;
+}
+
+/** MasterScriptConfig: the configuration values commit scripts need (ARGV[3]). */
+export interface MasterScriptConfig {
+  masterUrl: string;
+  retainedApps: number;
+  retainedDrivers: number;
+  maxRetries: number;
+  maxDrivers: number;
+  appIdPattern: string;
+  driverIdPattern: string;
+  appNumberModulo: number | null;
+}
+
+type ScriptCommand = (key: string, ...args: (string | number)[]) => Promise<unknown>;
+
+const LOADED = Symbol('flintScripts');
+
+/** loadScripts defines every script as a command on the client (idempotent per client). */
+export function loadScripts(redis: Redis): void {
+  const marked = redis as Redis & { [LOADED]?: boolean };
+  if (marked[LOADED]) return;
+  for (const [name, lua] of scriptSources()) {
+    redis.defineCommand(commandName(name), { numberOfKeys: 1, lua });
+  }
+  marked[LOADED] = true;
+}
+
+function commandName(name: ScriptName): string {
+  return 'flint_' + name.replace(/-/g, '_');
+}
+
+/** callScript runs one commit script with the prelude's calling convention. */
+export async function callScript<T = unknown>(
+  redis: Redis,
+  keys: Keys,
+  config: MasterScriptConfig,
+  name: ScriptName,
+  now: number,
+  args: (string | number)[] = [],
+): Promise<T> {
+  loadScripts(redis);
+  const command = (redis as unknown as Record<string, ScriptCommand>)[commandName(name)]!;
+  const conf = JSON.stringify({ ...config, ts: sparkTimestamp(now) });
+  return (await command.call(redis, keys.stats, keys.bullPrefix, now, conf, ...args)) as T;
+}
+
+export function keysFor(cluster: string): Keys {
+  return clusterKeys(cluster);
+}
