@@ -1,0 +1,191 @@
+/**
+ * `flint submit`: spark-submit's cluster mode against Flint's REST server. The
+ * flags are spark-submit's; the application is a container: the appResource is
+ * `docker://<image>` (or --image is given) and the application's arguments
+ * become the driver container's command (docs/rest-submission.md has the rule).
+ * It prints the submission id on stdout.
+ */
+import { Command, Option } from 'commander';
+import { ConfigError, parseConfFlags } from '../protocol/config.ts';
+import { DOCKER_RESOURCE_SCHEME, FLINT_IMAGE_PROPERTY, SPARK_COMPATIBLE_VERSION, isMemoryString, memoryStringToMb } from '../functions/http/rest/protocol.ts';
+import { RestClientError, RestSubmissionClient, buildCreateSubmissionRequest, filterSystemEnvironment, isErrorResponse, restBaseUrls } from '../client/rest-client.ts';
+import type { CreateSubmissionRequest } from '../functions/http/rest/protocol.ts';
+import {
+  EXIT_FAILED,
+  EXIT_OK,
+  EXIT_USAGE,
+  UsageError,
+  collectRepeatable,
+  oneLine,
+  processIo,
+  resolveMaster,
+  resolveToken,
+  type CommandIo,
+} from './command-io.ts';
+
+export interface SubmitFlags {
+  master?: string;
+  deployMode: string;
+  name?: string;
+  class?: string;
+  image?: string;
+  driverCores?: string;
+  driverMemory?: string;
+  executorCores?: string;
+  executorMemory?: string;
+  totalExecutorCores?: string;
+  supervise?: boolean;
+  conf: string[];
+  token?: string;
+}
+
+/** registerSubmitCommand adds `flint submit` to the program (which it switches to positional options, as spark-submit parses). */
+export function registerSubmitCommand(program: Command, io: CommandIo = processIo()): Command {
+  // Options after the appResource belong to the application (spark-submit's rule), which
+  // commander supports only with positional options on the parent.
+  program.enablePositionalOptions();
+  return program
+    .command('submit')
+    .description('Submit a driver to a Flint cluster through its REST server (spark-submit, cluster deploy mode).')
+    .usage('[options] <appResource> [appArgs...]')
+    .argument('<appResource>', `the application: ${DOCKER_RESOURCE_SCHEME}<image> runs the driver in that image (or give --image)`)
+    .argument('[appArgs...]', "the application's arguments: the driver container's command (see docs/rest-submission.md)")
+    .option('--master <url>', 'REST server of the master: http://host:6066 or spark://host:6066 (spark:// means http); default $FLINT_MASTER, else spark.master.rest.host:port')
+    .addOption(new Option('--deploy-mode <mode>', 'where the driver runs; only "cluster" (on a worker) is supported').default('cluster'))
+    .option('--name <name>', 'application name (spark.app.name); default: --class, else the image or file name of appResource')
+    .option('--class <mainClass>', "main class or program: the driver's first argument unless it is a Java class name")
+    .option('--image <image>', `container image of the driver (${FLINT_IMAGE_PROPERTY}); overrides a ${DOCKER_RESOURCE_SCHEME} appResource`)
+    .option('--driver-cores <n>', 'cores of the driver (spark.driver.cores, default 1)')
+    .option('--driver-memory <mem>', 'memory of the driver, e.g. 512m or 2g (spark.driver.memory, default 1g)')
+    .option('--executor-cores <n>', "cores per executor of the driver's application (spark.executor.cores)")
+    .option('--executor-memory <mem>', 'memory per executor, e.g. 1g (spark.executor.memory)')
+    .option('--total-executor-cores <n>', "cores of all the application's executors together (spark.cores.max)")
+    .option('--supervise', 'restart the driver if it fails with a non-zero exit code (spark.driver.supervise)')
+    .option('--conf <key=value>', 'a Spark property, repeatable (e.g. --conf spark.flint.command=\'["/bin/sh","-c"]\')', collectRepeatable, [])
+    .option('--token <token>', 'bearer token with the submit scope (default $FLINT_TOKEN); mint one with `flint token --scope submit`')
+    .passThroughOptions()
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  flint submit --master http://127.0.0.1:6066 --name hello ${DOCKER_RESOURCE_SCHEME}flint-test-busybox:latest echo hello
+  flint submit --master spark://127.0.0.1:6066 --driver-memory 256m --supervise \\
+      --conf spark.flint.command='["/bin/sh","-c"]' ${DOCKER_RESOURCE_SCHEME}flint-test-busybox:latest 'sleep 30'
+
+Prints the submission (driver) id. Exit codes: 0 submitted, 1 refused or unreachable, 2 bad arguments.`,
+    )
+    .action(async (appResource: string, appArgs: string[], flags: SubmitFlags) => {
+      io.setExitCode(await runSubmit(appResource, appArgs, flags, io));
+    });
+}
+
+/** runSubmit builds the request, sends it, prints the submission id; returns the exit code. */
+export async function runSubmit(appResource: string, appArgs: readonly string[], flags: SubmitFlags, io: CommandIo): Promise<number> {
+  let request: CreateSubmissionRequest;
+  let master: string;
+  try {
+    master = resolveMaster(flags.master, io.env);
+    restBaseUrls(master);
+    request = buildSubmitRequest(appResource, appArgs, flags, master, io.env);
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ConfigError || error instanceof RestClientError) {
+      io.err(`flint submit: ${oneLine((error as Error).message)}`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+  const client = new RestSubmissionClient(master, { token: resolveToken(flags.token, io.env) });
+  try {
+    const { status, body } = await client.createSubmission(request);
+    if (isErrorResponse(body)) {
+      io.err(`flint submit: the server refused the submission (HTTP ${status}): ${oneLine(body.message)}`);
+      return EXIT_FAILED;
+    }
+    if (body.unknownFields?.length) io.err(`flint submit: warning: the server ignored the fields ${body.unknownFields.join(', ')}`);
+    if (!body.success || !body.submissionId) {
+      io.err(`flint submit: the master did not accept the driver: ${oneLine(body.message ?? 'no reason given')}`);
+      return EXIT_FAILED;
+    }
+    io.out(body.submissionId);
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof RestClientError) {
+      io.err(`flint submit: ${oneLine(error.message)}`);
+      return EXIT_FAILED;
+    }
+    throw error;
+  }
+}
+
+/**
+ * buildSubmitRequest: spark-submit's flags as Spark properties. --conf comes
+ * first and explicit flags win over it, as in spark-submit. Throws UsageError.
+ */
+export function buildSubmitRequest(
+  appResource: string,
+  appArgs: readonly string[],
+  flags: SubmitFlags,
+  master: string,
+  env: Readonly<Record<string, string | undefined>>,
+): CreateSubmissionRequest {
+  const mode = (flags.deployMode ?? 'cluster').trim().toLowerCase();
+  if (mode === 'client') {
+    throw new UsageError('--deploy-mode client is not supported: Flint runs every driver on a worker (use --deploy-mode cluster, the default)');
+  }
+  if (mode !== 'cluster') throw new UsageError(`--deploy-mode '${flags.deployMode}' is not a deploy mode: use cluster`);
+  if (!appResource.trim()) throw new UsageError('the appResource is empty: give docker://<image> or a path with --image');
+
+  let properties: Record<string, string>;
+  try {
+    properties = parseConfFlags(flags.conf ?? []);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const setInt = (flag: string, value: string | undefined, key: string) => {
+    if (value === undefined) return;
+    if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new UsageError(`${flag} expects a positive integer, got '${value}'`);
+    properties[key] = String(Number(value));
+  };
+  const setMemory = (flag: string, value: string | undefined, key: string) => {
+    if (value === undefined) return;
+    if (!isMemoryString(value) || (memoryStringToMb(value) ?? 0) < 1) throw new UsageError(`${flag} expects a memory size of at least 1 MB such as 512m or 2g, got '${value}'`);
+    properties[key] = value.trim();
+  };
+  setInt('--driver-cores', flags.driverCores, 'spark.driver.cores');
+  setMemory('--driver-memory', flags.driverMemory, 'spark.driver.memory');
+  setInt('--executor-cores', flags.executorCores, 'spark.executor.cores');
+  setMemory('--executor-memory', flags.executorMemory, 'spark.executor.memory');
+  setInt('--total-executor-cores', flags.totalExecutorCores, 'spark.cores.max');
+  if (flags.supervise) properties['spark.driver.supervise'] = 'true';
+  if (flags.image !== undefined) {
+    if (!flags.image.trim()) throw new UsageError('--image is empty');
+    properties[FLINT_IMAGE_PROPERTY] = flags.image.trim();
+  }
+  if (!properties[FLINT_IMAGE_PROPERTY] && !appResource.startsWith(DOCKER_RESOURCE_SCHEME)) {
+    throw new UsageError(`no container image: give the appResource as ${DOCKER_RESOURCE_SCHEME}<image> or pass --image <image>`);
+  }
+  const name = flags.name ?? properties['spark.app.name'] ?? flags.class ?? defaultAppName(appResource);
+  if (!name.trim()) throw new UsageError('--name is empty');
+  properties['spark.app.name'] = name;
+  properties['spark.submit.deployMode'] = 'cluster';
+  // Spark's client passes the master it was given; the server rewrites the REST port to the master's.
+  properties['spark.master'] ??= master.replace(/^https?:\/\//i, 'spark://');
+
+  return buildCreateSubmissionRequest({
+    appResource,
+    mainClass: flags.class ?? '',
+    appArgs,
+    sparkProperties: properties,
+    environmentVariables: filterSystemEnvironment(env),
+    clientSparkVersion: SPARK_COMPATIBLE_VERSION,
+  });
+}
+
+/** defaultAppName: `docker://reg/ns/busybox:1.36` → `busybox`; `/path/app.py` → `app`. */
+export function defaultAppName(appResource: string): string {
+  const withoutScheme = appResource.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  const last = withoutScheme.split('/').filter(Boolean).pop() ?? '';
+  const base = appResource.startsWith(DOCKER_RESOURCE_SCHEME) ? last.replace(/[@:].*$/, '') : last.replace(/\.[^.]+$/, '');
+  return base || 'flint-driver';
+}

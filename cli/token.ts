@@ -1,0 +1,55 @@
+/**
+ * `flint token`: mints a bearer token (HS256 JWT) for the REST server and the
+ * UI from `spark.flint.auth.secret`, read from the configuration (properties
+ * file, FLINT_SPARK_FLINT_AUTH_SECRET, or --conf). The token is printed on
+ * stdout alone, so `export FLINT_TOKEN=$(flint token --scope submit)` works.
+ */
+import { Command } from 'commander';
+import { ConfigError, loadConfig, parseConfFlags, parseDurationMs } from '../protocol/config.ts';
+import { AuthConfigError, SCOPES, SECRET_KEY, parseScopes, signToken } from '../functions/http/auth.ts';
+import { EXIT_OK, EXIT_USAGE, collectRepeatable, oneLine, processIo, type CommandIo } from './command-io.ts';
+
+export interface TokenFlags {
+  scope: string;
+  ttl: string;
+  subject?: string;
+  propertiesFile?: string;
+  conf: string[];
+}
+
+/** registerTokenCommand adds `flint token`. */
+export function registerTokenCommand(program: Command, io: CommandIo = processIo()): Command {
+  return program
+    .command('token')
+    .description(`Mint a bearer token for the REST server and UI, signed with ${SECRET_KEY}.`)
+    .option('--scope <scopes>', `comma-separated scopes: ${SCOPES.join(', ')} (admin implies all)`, 'submit')
+    .option('--ttl <duration>', 'lifetime, e.g. 30m, 1h, 7d (a plain number is seconds)', '1h')
+    .option('--subject <name>', 'who the token is for (the sub claim, shown in logs)')
+    .option('--properties-file <path>', `properties file holding ${SECRET_KEY} (spark-defaults.conf format)`)
+    .option('--conf <key=value>', 'a configuration override, repeatable', collectRepeatable, [])
+    .addHelpText('after', '\nExample:\n  export FLINT_TOKEN=$(flint token --scope submit,kill --ttl 1h)')
+    .action((flags: TokenFlags) => {
+      io.setExitCode(runToken(flags, io));
+    });
+}
+
+/** runToken prints a token; returns the exit code. */
+export function runToken(flags: TokenFlags, io: CommandIo, now: number = Date.now()): number {
+  try {
+    const config = loadConfig({ propertiesFile: flags.propertiesFile, env: io.env, overrides: parseConfFlags(flags.conf ?? []) });
+    const secret = config.authSecret;
+    if (!secret) {
+      throw new AuthConfigError(`no ${SECRET_KEY} is configured: set it in the properties file, as FLINT_SPARK_FLINT_AUTH_SECRET, or with --conf`);
+    }
+    const ttlMs = parseDurationMs(flags.ttl, 's');
+    if (ttlMs < 1000) throw new AuthConfigError(`--ttl '${flags.ttl}' is shorter than one second`);
+    io.out(signToken(secret, { scope: parseScopes(flags.scope), ttlSeconds: Math.floor(ttlMs / 1000), subject: flags.subject, now }));
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof AuthConfigError) {
+      io.err(`flint token: ${oneLine(error.message)}`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * The REST submission server: Spark's StandaloneRestServer as a hono app.
+ * It only translates: HTTP requests become DriverGateway calls (asks to the
+ * master) and the replies become Spark's response JSON. Every dependency comes
+ * in through `RestBindings`, so tests drive it with `app.request()`.
+ *
+ *   POST /v1/submissions/create          submit scope    CreateSubmissionResponse
+ *   POST /v1/submissions/kill/<id>       kill scope      KillSubmissionResponse
+ *   POST /v1/submissions/killall         kill scope      KillAllSubmissionResponse
+ *   POST /v1/submissions/clear           admin scope     ClearResponse
+ *   GET  /v1/submissions/status/<id>     no token        SubmissionStatusResponse
+ *   GET  /v1/submissions/readyz          no token        ReadyzResponse | 503 ErrorResponse
+ *   anything else                        no token        400 ErrorResponse (468 for an unknown version)
+ */
+import { Hono, type Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { bodyLimit } from 'hono/body-limit';
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { requireScope, assertSafeBind, type AuthVariables } from '../auth.ts';
+import { createLogger, type Logger } from '../../../lib/log.ts';
+import { GatewayUnavailableError, type DriverGateway } from './gateway.ts';
+import {
+  DEFAULT_BODY_LIMIT_BYTES,
+  PROTOCOL_VERSION,
+  RestProtocolError,
+  buildDriverDescription,
+  clearResponse,
+  createSubmissionResponse,
+  errorResponse,
+  errorServletResponse,
+  killAllSubmissionResponse,
+  killSubmissionResponse,
+  parseSubmissionId,
+  parseSubmitMessage,
+  readyzResponse,
+  submissionStatusResponse,
+  toSparkJson,
+  validateResponse,
+  type RestResponse,
+} from './protocol.ts';
+
+export interface RestBindings {
+  gateway: DriverGateway;
+  auth: { secret?: string };
+  serverSparkVersion: string;
+  /** master URL given to drivers whose request sets no spark.master */
+  masterUrl: string;
+  /** largest request body read, in bytes (default 1 MiB); larger bodies get 413 */
+  bodyLimitBytes?: number;
+  /** the REST port, so `spark.master=spark://host:<restPort>` is rewritten to the master's port as Spark does */
+  restPort?: number;
+  /** environment for `{{NAME}}` placeholders (default process.env) */
+  serverEnv?: Readonly<Record<string, string | undefined>>;
+  logger?: Logger;
+}
+
+type RestEnv = { Variables: AuthVariables };
+
+const BASE = `/${PROTOCOL_VERSION}/submissions`;
+
+/** createRestApp builds the hono app of the REST submission server. */
+export function createRestApp(bindings: RestBindings): Hono<RestEnv> {
+  const app = new Hono<RestEnv>();
+  const version = bindings.serverSparkVersion;
+  const log = bindings.logger ?? createLogger('rest');
+  const auth = { secret: bindings.auth.secret, serverSparkVersion: version };
+  const maxSize = bindings.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+
+  const send = (c: Context, status: 200 | 400 | 405 | 413 | 468 | 500 | 503, response: RestResponse): Response => {
+    const invalid = validateResponse(response);
+    if (invalid) {
+      // Spark's validateResponse: a response the server built wrongly is a 500 with the reason.
+      log.error({ action: response.action, reason: invalid }, 'REST response failed validation');
+      return c.body(toSparkJson(errorResponse(version, `Internal server error: ${invalid}`)), 500, JSON_HEADERS);
+    }
+    // 468 is Spark's own code, outside hono's list of known status codes.
+    return c.body(toSparkJson(response), status as ContentfulStatusCode, JSON_HEADERS);
+  };
+  const fail = (c: Context, status: 400 | 405 | 413 | 500 | 503, message: string) => send(c, status, errorResponse(version, message));
+  const paths = (action: string) => [`${BASE}/${action}`, `${BASE}/${action}/*`];
+  const idAfter = (c: Context, action: string) => parseSubmissionId(c.req.path.slice(`${BASE}/${action}`.length));
+
+  app.onError((error, c) => {
+    if (error instanceof GatewayUnavailableError) return fail(c, 503, `Master is not available: ${error.message}`);
+    log.error({ err: error, path: c.req.path }, 'REST request failed');
+    return fail(c, 500, `Internal server error: ${error.message}`);
+  });
+
+  app.on(
+    'POST',
+    paths('create'),
+    requireScope('submit', auth),
+    bodyLimit({ maxSize, onError: (c) => fail(c, 413, `Request body too large: the limit is ${maxSize} bytes.`) }),
+    async (c) => {
+      const body = await c.req.text();
+      let parsed;
+      let driverDescription;
+      try {
+        parsed = parseSubmitMessage(body);
+        if (parsed.kind === 'other') return fail(c, 400, `Received message of unexpected type ${parsed.messageType}.`);
+        driverDescription = buildDriverDescription(parsed.request, {
+          masterUrl: bindings.masterUrl,
+          restPort: bindings.restPort,
+          serverEnv: bindings.serverEnv ?? process.env,
+        });
+      } catch (error) {
+        if (error instanceof RestProtocolError) return fail(c, 400, `Malformed request: ${error.message}`);
+        throw error;
+      }
+      const reply = await bindings.gateway.submitDriver(driverDescription);
+      log.info({ driverId: reply.driverId, success: reply.success, name: driverDescription.name }, 'REST submission');
+      return send(c, 200, createSubmissionResponse(version, reply, parsed.unknownFields));
+    },
+  );
+
+  app.on('POST', paths('kill'), requireScope('kill', auth), async (c) => {
+    const id = idAfter(c, 'kill');
+    if (id === undefined) return fail(c, 400, 'Submission ID is missing in kill request.');
+    return send(c, 200, killSubmissionResponse(version, id, await bindings.gateway.killDriver(id)));
+  });
+
+  app.on('POST', paths('killall'), requireScope('kill', auth), async (c) => {
+    return send(c, 200, killAllSubmissionResponse(version, await bindings.gateway.killAllDrivers()));
+  });
+
+  app.on('POST', paths('clear'), requireScope('admin', auth), async (c) => {
+    return send(c, 200, clearResponse(version, await bindings.gateway.clearCompleted()));
+  });
+
+  app.on('GET', paths('status'), async (c) => {
+    const id = idAfter(c, 'status');
+    if (id === undefined) return fail(c, 400, 'Submission ID is missing in status request.');
+    return send(c, 200, submissionStatusResponse(version, id, await bindings.gateway.driverStatus(id)));
+  });
+
+  app.on('GET', paths('readyz'), async (c) => {
+    let ready = false;
+    try {
+      ready = await bindings.gateway.ready();
+    } catch (error) {
+      log.warn({ err: error }, 'readiness check failed');
+    }
+    return ready ? send(c, 200, readyzResponse(version)) : fail(c, 503, 'Master is not ready.');
+  });
+
+  // Spark's servlets implement one method each; Jetty answers the others with a bare 405.
+  const allowed: Record<string, string> = { create: 'POST', kill: 'POST', killall: 'POST', clear: 'POST', status: 'GET', readyz: 'GET' };
+  for (const [action, method] of Object.entries(allowed)) {
+    app.all(paths(action)[0]!, methodNotAllowed(action, method));
+    app.all(paths(action)[1]!, methodNotAllowed(action, method));
+  }
+  function methodNotAllowed(action: string, method: string) {
+    return (c: Context) => {
+      c.header('Allow', method);
+      return fail(c, 405, `HTTP method ${c.req.method} is not supported by ${BASE}/${action}: use ${method}.`);
+    };
+  }
+
+  app.all('*', (c) => {
+    const { status, body } = errorServletResponse(c.req.path, version);
+    return send(c, status, body);
+  });
+
+  return app;
+}
+
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' };
+
+export interface RunningRestServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * startRestServer listens with @hono/node-server after assertSafeBind (no
+ * non-loopback address without a secret). Port 0 picks a free port.
+ */
+export async function startRestServer(app: Hono<RestEnv> | Hono, options: { host: string; port: number; secret?: string }): Promise<RunningRestServer> {
+  assertSafeBind(options.host, options.secret);
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, (info: AddressInfo) => {
+      server.off('error', onError);
+      const host = info.family === 'IPv6' || options.host.includes(':') ? `[${options.host.replace(/^\[|\]$/g, '')}]` : options.host;
+      resolve({
+        url: `http://${host}:${info.port}`,
+        port: info.port,
+        close: () =>
+          new Promise<void>((done, failed) => {
+            server.close((error) => (error ? failed(error) : done()));
+            // Keep-alive connections would hold close() open until they time out.
+            (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+          }),
+      });
+    });
+    const onError = (error: NodeJS.ErrnoException) => {
+      reject(new Error(`REST server cannot listen on ${options.host}:${options.port}: ${error.code ?? ''} ${error.message}`.trim()));
+    };
+    server.once('error', onError);
+  });
+}
