@@ -248,7 +248,16 @@ install_node_modules() {
   local started=$SECONDS
   if [ -f "$REPO_ROOT/package-lock.json" ]; then
     say "node modules: $reason; running npm ci"
-    (cd "$REPO_ROOT" && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci failed"
+    local log
+    log="$(mktemp)"
+    if ! (cd "$REPO_ROOT" && npm ci --no-audit --no-fund --loglevel=error) >"$log" 2>&1; then
+      # npm ci refuses a lockfile that lacks an optional platform package the
+      # registry cannot resolve (e.g. a darwin build missing from a mirror), although
+      # npm install accepts it and installs the same locked versions.
+      say "node modules: npm ci failed ($(grep -m1 -E 'npm error (Missing|code)' "$log" | sed 's/^npm error //' || true)); running npm install"
+      (cd "$REPO_ROOT" && npm install --no-audit --no-fund --loglevel=error) || { cat "$log" >&2; rm -f "$log"; fail "npm ci and npm install failed"; }
+    fi
+    rm -f "$log"
   else
     say "node modules: $reason; running npm install (no package-lock.json)"
     (cd "$REPO_ROOT" && npm install --no-audit --no-fund --loglevel=error) || fail "npm install failed"
