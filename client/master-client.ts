@@ -24,6 +24,11 @@ export class AskTimeoutError extends Error {
   override name = 'AskTimeoutError';
 }
 
+/** AskRejectedError: the master handled the message and refused it (its job failed); asking again will not help. */
+export class AskRejectedError extends Error {
+  override name = 'AskRejectedError';
+}
+
 export class MasterClient {
   readonly keys: Keys;
   private readonly queue: Queue;
@@ -40,6 +45,8 @@ export class MasterClient {
       connection: bullConnection(redisUrl, { name: connectionName }),
       prefix: this.keys.bullPrefix,
     });
+    // many concurrent asks each add a short-lived listener; that is expected, not a leak
+    this.queue.setMaxListeners(0);
   }
 
   /** send enqueues a one-way message; returns the job id. */
@@ -63,6 +70,8 @@ export class MasterClient {
       if (/timed out/i.test(message)) {
         throw new AskTimeoutError(`no reply to ${type} within ${timeoutMs} ms: is a master (flint master) running on this Redis and cluster?`);
       }
+      // Tell a refusal (the job is in the failed set) from a transport error, so callers know whether a retry can help.
+      if (await job.isFailed().catch(() => false)) throw new AskRejectedError(message, { cause: error });
       throw error;
     }
   }
