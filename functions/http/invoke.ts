@@ -68,13 +68,12 @@ export function createInvokeApp(options: InvokeAppOptions): Hono<InvokeEnv> {
     return fail(c, 500, `handler failed: ${error.message}`);
   });
 
-  const guards = options.secret
-    ? [requireScope('admin', { secret: options.secret, onDenied: (c, status, message) => c.json({ ok: false, error: message }, status) })]
-    : [];
+  if (options.secret) {
+    app.use('/invoke/*', requireScope('admin', { secret: options.secret, onDenied: (c, status, message) => c.json({ ok: false, error: message }, status) }));
+  }
 
   app.post(
     '/invoke/:messageType',
-    ...guards,
     bodyLimit({ maxSize, onError: (c) => fail(c, 413, `request body too large: the limit is ${maxSize} bytes`) }),
     async (c) => {
       const type = c.req.param('messageType');

@@ -96,7 +96,7 @@ async function waitQuiet(keys: Keys, master: MasterHost): Promise<void> {
 
 /** clusterState: the Redis state and messages the two messages produce, in comparable form. */
 async function clusterState(keys: Keys, appId: string) {
-  const stream = async (key: string) => ((await redis.xrange(key, '-', '+')) as [string, string[]][]).map(([, fields]) => fields);
+  const stream = async (key: string) => ((await redis.xrange(key, '-', '+')) as unknown as [string, string[]][]).map(([, fields]) => fields);
   const worker = await redis.hgetall(keys.worker(WORKER.id));
   delete worker.lastHeartbeat; // heartbeats continue on their own clock
   return {
@@ -107,7 +107,7 @@ async function clusterState(keys: Keys, appId: string) {
     app: await redis.hgetall(keys.app(appId)),
     appExecutors: await redis.hgetall(keys.appExecutors(appId)),
     appEvents: await stream(keys.appEvents(appId)),
-    appsWaiting: await redis.zrange(keys.appsWaiting, 0, -1),
+    appsWaiting: await redis.zrange(keys.appsWaiting, '0', '-1'),
     clusterEvents: await stream(keys.clusterEvents),
     deadLetters: await redis.xlen(keys.deadLetters),
   };
