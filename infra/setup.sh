@@ -255,12 +255,12 @@ install_node_modules() {
       # registry cannot resolve (e.g. a darwin build missing from a mirror), although
       # npm install accepts it and installs the same locked versions.
       say "node modules: npm ci failed ($(grep -m1 -E 'npm error (Missing|code)' "$log" | sed 's/^npm error //' || true)); running npm install"
-      (cd "$REPO_ROOT" && npm install --no-audit --no-fund --loglevel=error) || { cat "$log" >&2; rm -f "$log"; fail "npm ci and npm install failed"; }
+      (cd "$REPO_ROOT" && npm install --no-audit --no-fund --loglevel=error >/dev/null) || { cat "$log" >&2; rm -f "$log"; fail "npm ci and npm install failed"; }
     fi
     rm -f "$log"
   else
     say "node modules: $reason; running npm install (no package-lock.json)"
-    (cd "$REPO_ROOT" && npm install --no-audit --no-fund --loglevel=error) || fail "npm install failed"
+    (cd "$REPO_ROOT" && npm install --no-audit --no-fund --loglevel=error >/dev/null) || fail "npm install failed"
   fi
   deps_hash >"$stamp"
   say "node modules: installed ($((SECONDS - started))s)"
