@@ -37,7 +37,7 @@ import { clusterKeys, fullExecutorId, DEFAULT_CLUSTER, type Keys } from '../prot
 import { isExecutorFinished } from '../protocol/states.ts';
 import { connectRedis, DEFAULT_REDIS_URL } from '../lib/redis.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
-import { MasterClient } from './master-client.ts';
+import { MasterClient, AskRejectedError } from './master-client.ts';
 
 // ---------------------------------------------------------------- types
 
@@ -115,6 +115,16 @@ export class AppClientError extends Error {
   override name = 'AppClientError';
 }
 
+/** RegistrationRefusedError: thrown by a registration attempt when the master answered "no"; retrying will not help. */
+export class RegistrationRefusedError extends Error {
+  override name = 'RegistrationRefusedError';
+}
+
+/** refusedReason: how `dead` words a refusal (Spark has none: its master never refuses an app). */
+export function refusedReason(detail: string): string {
+  return `Master refused the registration: ${detail}`;
+}
+
 // ---------------------------------------------------------------- pure: registration retries
 
 export type RegistrationReply = Infer<typeof RegisteredApplication>;
@@ -152,11 +162,14 @@ export const systemClock: RegistrationClock = {
 /**
  * registerWithRetries: Spark's `tryRegisterAllMasters` schedule. Attempt `i`
  * starts at `start + i × timeoutMs` (Spark's fixed-rate registration thread), so an
- * attempt that fails fast (Redis refused, master rejected) still waits for its slot
+ * attempt that fails fast (Redis refused the connection) still waits for its slot
  * instead of hammering; an attempt that times out takes its whole slot. After
- * `retries` attempts without a reply the outcome is Spark's give-up reason. A
- * reply that does not match RegisteredApplication counts as a failed attempt.
- * Retrying is safe because the master answers a repeated clientId with the same app.
+ * `retries` attempts without a reply the outcome is Spark's give-up reason.
+ * A refusal (the attempt throws RegistrationRefusedError, or the reply is
+ * `{error}`) ends at once: the master answered, and asking again gets the same
+ * answer. A reply that does not match RegisteredApplication counts as a failed
+ * attempt. Retrying is safe because the master answers a repeated clientId with
+ * the same app.
  */
 export async function registerWithRetries(
   attempt: (timeoutMs: number) => Promise<unknown>,
@@ -172,15 +185,23 @@ export async function registerWithRetries(
     const wait = slot - clock.now();
     if (wait > 0) await clock.sleep(wait, signal);
     if (signal?.aborted) return { ok: false, reason: STOPPED_REASON, attempts: i, errors };
+    let raw: unknown;
     try {
-      const raw = await attempt(policy.timeoutMs);
-      const reply = RegisteredApplication.safeParse(raw);
-      if (reply.success) return { ok: true, reply: reply.data, attempts: i + 1 };
-      const refused = raw && typeof raw === 'object' && typeof (raw as { error?: unknown }).error === 'string';
-      errors.push(refused ? `master refused: ${(raw as { error: string }).error}` : `unexpected reply: ${formatIssues(reply.error)}`);
+      raw = await attempt(policy.timeoutMs);
     } catch (error) {
-      errors.push((error as Error).message ?? String(error));
+      const message = (error as Error).message ?? String(error);
+      errors.push(message);
+      if (error instanceof RegistrationRefusedError) return { ok: false, reason: refusedReason(message), attempts: i + 1, errors };
+      continue;
     }
+    const reply = RegisteredApplication.safeParse(raw);
+    if (reply.success) return { ok: true, reply: reply.data, attempts: i + 1 };
+    if (raw && typeof raw === 'object' && typeof (raw as { error?: unknown }).error === 'string') {
+      const message = (raw as { error: string }).error;
+      errors.push(message);
+      return { ok: false, reason: refusedReason(message), attempts: i + 1, errors };
+    }
+    errors.push(`unexpected reply: ${formatIssues(reply.error)}`);
   }
   if (signal?.aborted) return { ok: false, reason: STOPPED_REASON, attempts: policy.retries, errors };
   return { ok: false, reason: GIVE_UP_REASON, attempts: policy.retries, errors };
@@ -254,6 +275,16 @@ export function isStreamId(value: string): boolean {
   return STREAM_ID.test(value);
 }
 
+/** compareStreamIds orders two stream ids numerically (`<ms>-<seq>`; a bare `<ms>` means seq 0). */
+export function compareStreamIds(a: string, b: string): number {
+  const [aMs = '0', aSeq = '0'] = a.split('-');
+  const [bMs = '0', bSeq = '0'] = b.split('-');
+  const byMs = BigInt(aMs) - BigInt(bMs);
+  if (byMs !== 0n) return byMs < 0n ? -1 : 1;
+  const bySeq = BigInt(aSeq) - BigInt(bSeq);
+  return bySeq === 0n ? 0 : bySeq < 0n ? -1 : 1;
+}
+
 /** decodeAppEventEntry: one raw stream entry → a validated record or the reason it is invalid. */
 export function decodeAppEventEntry(entry: RawStreamEntry): { ok: true; event: AppEventRecord } | { ok: false; invalid: InvalidAppEvent } {
   const decoded = decodeAppEvent(entry);
@@ -314,6 +345,7 @@ export class AppClient extends EventEmitter<AppClientEvents> {
   private currentAppId?: string;
   private deadReasonValue?: string;
   private removedByMaster = false;
+  private detached = false;
   private disconnectReported = false;
   private started = false;
   private stopping?: Promise<void>;
@@ -361,7 +393,7 @@ export class AppClient extends EventEmitter<AppClientEvents> {
   }
 
   get isRegistered(): boolean {
-    return this.currentAppId !== undefined && this.deadReasonValue === undefined;
+    return this.currentAppId !== undefined && !this.isOver;
   }
 
   /**
@@ -374,17 +406,26 @@ export class AppClient extends EventEmitter<AppClientEvents> {
     this.started = true;
     const body = { clientId: this.clientId, appDescription: this.appDescription };
     this.registration = registerWithRetries(
-      (timeoutMs) => this.master.ask('RegisterApplication', body, timeoutMs),
+      async (timeoutMs) => {
+        try {
+          return await this.master.ask('RegisterApplication', body, timeoutMs);
+        } catch (error) {
+          if (error instanceof AskRejectedError) throw new RegistrationRefusedError((error as Error).message, { cause: error });
+          throw error;
+        }
+      },
       this.policy,
       this.clock,
       this.stopSignal.signal,
     );
     const outcome = await this.registration;
     if (!outcome.ok) {
+      if (this.detached) return undefined;
       if (outcome.errors.length) this.log.warn({ attempts: outcome.attempts, errors: outcome.errors }, 'registration failed');
       this.markDead(outcome.reason);
       return undefined;
     }
+    if (this.detached) return outcome.reply.appId;
     if (this.stopSignal.signal.aborted) return undefined;
     const appId = outcome.reply.appId;
     this.currentAppId = appId;
@@ -394,8 +435,8 @@ export class AppClient extends EventEmitter<AppClientEvents> {
       this.markDead(`cannot read the application's events: ${(error as Error).message}`);
       return undefined;
     }
-    if (this.deadReasonValue !== undefined) {
-      // stop() ran while the connection was opening.
+    if (this.isOver) {
+      // stop() or close() ran while the connection was opening.
       this.reader.disconnect();
       return undefined;
     }
@@ -444,6 +485,27 @@ export class AppClient extends EventEmitter<AppClientEvents> {
     return this.stopping;
   }
 
+  /**
+   * close detaches without unregistering: the app stays registered and its events
+   * keep accumulating. For a process about to exit that will resume later with the
+   * same `clientId` and its saved `lastEventId`. The listener hears no `dead`;
+   * iterators end. After close (or stop), the other one does nothing.
+   */
+  close(): Promise<void> {
+    this.stopping ??= this.doClose();
+    return this.stopping;
+  }
+
+  private async doClose(): Promise<void> {
+    this.detached = true;
+    this.stopSignal.abort();
+    this.endIterators();
+    await this.registration;
+    this.reader?.disconnect();
+    await this.readLoop;
+    await this.master.close();
+  }
+
   private async doStop(): Promise<void> {
     this.stopSignal.abort();
     this.markDead(STOPPED_REASON);
@@ -466,7 +528,7 @@ export class AppClient extends EventEmitter<AppClientEvents> {
   /** events: an async iterator of every event from now on; ends when the client is dead. */
   events(): AsyncIterableIterator<AppEventRecord> {
     const queue = new AppEventQueue(() => this.iterators.delete(queue));
-    if (this.deadReasonValue !== undefined) queue.end();
+    if (this.isOver) queue.end();
     else this.iterators.add(queue);
     return queue;
   }
@@ -485,25 +547,25 @@ export class AppClient extends EventEmitter<AppClientEvents> {
    */
   private async followEvents(reader: Redis, streamKey: string): Promise<void> {
     let failures = 0;
-    while (this.deadReasonValue === undefined) {
+    while (!this.isOver) {
       let entries: RawStreamEntry[];
       try {
         entries = await readAppEventEntries(reader, streamKey, this.cursor, { blockMs: this.eventBlockMs });
         failures = 0;
       } catch (error) {
-        if (this.deadReasonValue !== undefined) break;
+        if (this.isOver) break;
         failures += 1;
         this.log.warn({ appId: this.currentAppId, err: (error as Error).message }, 'reading events failed; retrying from the same cursor');
         await this.clock.sleep(Math.min(100 * 2 ** Math.min(failures, 6), 5_000), this.stopSignal.signal);
         continue;
       }
       for (const entry of entries) {
-        if (this.deadReasonValue !== undefined) break;
+        if (this.isOver) break;
         this.cursor = entry[0];
         this.deliver(entry);
       }
     }
-    // Dead (removed by the master or stopped): nothing more to read on this connection.
+    // Dead (removed by the master, stopped) or closed: nothing more to read on this connection.
     reader.disconnect();
   }
 
@@ -533,15 +595,24 @@ export class AppClient extends EventEmitter<AppClientEvents> {
     this.deadReasonValue = reason;
     this.safely(() => this.listener.dead?.(reason));
     this.safely(() => this.emit('dead', reason));
+    this.endIterators();
+  }
+
+  private endIterators(): void {
     for (const queue of this.iterators) queue.end();
     this.iterators.clear();
+  }
+
+  /** isOver: dead or closed; the event loop ends. */
+  private get isOver(): boolean {
+    return this.deadReasonValue !== undefined || this.detached;
   }
 
   /** watchConnection: `disconnected` at most once per drop, re-armed when the connection is ready again. */
   private watchConnection(reader: Redis): void {
     reader.on('error', (error: Error) => this.log.debug({ err: error.message }, 'event connection error'));
     reader.on('close', () => {
-      if (this.deadReasonValue !== undefined || this.disconnectReported) return;
+      if (this.isOver || this.disconnectReported) return;
       this.disconnectReported = true;
       this.safely(() => this.listener.disconnected?.());
     });

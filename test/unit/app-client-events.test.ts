@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  compareStreamIds,
   decodeAppEventEntry,
   invokeListener,
   isStreamId,
@@ -128,4 +129,13 @@ test('invokeListener calls the matching method with Spark\'s argument order, and
 test('isStreamId accepts Redis stream ids and rejects anything else', () => {
   for (const ok of ['0', '1700000000000-0', '1700000000000-15', '1700000000000']) assert.equal(isStreamId(ok), true, ok);
   for (const bad of ['', '$', '>', '-', '+', 'abc', '1-', '-1', '1-2-3', '1 2', '1700000000000-0\n']) assert.equal(isStreamId(bad), false, JSON.stringify(bad));
+});
+
+test('compareStreamIds orders ids numerically, not as strings', () => {
+  assert.equal(compareStreamIds('9-0', '10-0'), -1);
+  assert.equal(compareStreamIds('1700000000000-10', '1700000000000-9'), 1);
+  assert.equal(compareStreamIds('1700000000000-0', '1700000000000'), 0);
+  assert.equal(compareStreamIds('0', '1-0'), -1);
+  const ids = ['10-1', '9-5', '10-0', '0', '9-10'];
+  assert.deepEqual([...ids].sort(compareStreamIds), ['0', '9-5', '9-10', '10-0', '10-1']);
 });

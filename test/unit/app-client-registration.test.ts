@@ -13,6 +13,8 @@ import {
   REGISTRATION_TIMEOUT_MS,
   AppClient,
   AppClientError,
+  RegistrationRefusedError,
+  refusedReason,
   type RegistrationClock,
 } from '../../client/app-client.ts';
 
@@ -100,22 +102,39 @@ test('retries and timeout are configurable', async () => {
   assert.equal(outcome.attempts, 5);
 });
 
-test('a refusal or a malformed reply counts as a failed attempt, with the reason kept', async () => {
+test('a malformed reply counts as a failed attempt, with the reason kept', async () => {
   const clock = new FakeClock();
-  const replies: unknown[] = [{ error: 'application id x is already in use' }, { appId: '' }, reply];
+  const replies: unknown[] = [{ appId: '' }, 42, reply];
   const outcome = await registerWithRetries(async () => replies.shift(), policy, clock);
   assert.equal(outcome.ok, true);
   assert.equal(outcome.attempts, 3);
 
-  const clock2 = new FakeClock();
-  const failed = await registerWithRetries(async () => ({ error: 'no' }), { retries: 2, timeoutMs: 10 }, clock2);
-  assert.equal(failed.ok, false);
-  if (failed.ok) return;
-  assert.deepEqual(failed.errors, ['master refused: no', 'master refused: no']);
-  const malformed = await registerWithRetries(async () => 42, { retries: 1, timeoutMs: 10 }, clock2);
+  const malformed = await registerWithRetries(async () => ({ appId: 7 }), { retries: 2, timeoutMs: 10 }, new FakeClock());
   assert.equal(malformed.ok, false);
   if (malformed.ok) return;
-  assert.match(malformed.errors[0]!, /^unexpected reply: /);
+  assert.equal(malformed.reason, GIVE_UP_REASON);
+  assert.equal(malformed.errors.length, 2);
+  assert.match(malformed.errors[0]!, /^unexpected reply: appId: /);
+});
+
+test('a refusal by the master ends registration at once with the master\'s reason', async () => {
+  const clock = new FakeClock();
+  let attempts = 0;
+  const thrown = await registerWithRetries(async () => {
+    attempts += 1;
+    throw new RegistrationRefusedError('application id pi is already in use');
+  }, policy, clock);
+  assert.equal(attempts, 1);
+  assert.deepEqual(thrown, {
+    ok: false,
+    reason: 'Master refused the registration: application id pi is already in use',
+    attempts: 1,
+    errors: ['application id pi is already in use'],
+  });
+  assert.deepEqual(clock.sleeps, []);
+
+  const replied = await registerWithRetries(async () => ({ error: 'no' }), policy, new FakeClock());
+  assert.deepEqual(replied, { ok: false, reason: refusedReason('no'), attempts: 1, errors: ['no'] });
 });
 
 test('aborting (stop during registration) ends the schedule without further attempts', async () => {
