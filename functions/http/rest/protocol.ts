@@ -187,7 +187,9 @@ export function parseSubmitMessage(body: string): ParsedMessage {
   }
   const request = readCreateSubmissionRequest(object);
   validateCreateSubmissionRequest(request);
-  return { kind: 'create', request: request as CreateSubmissionRequest, unknownFields: findUnknownFields(object, spec.fields) };
+  // Optional fields that were null or absent are left out, as Spark's re-serialization omits them.
+  const cleaned = Object.fromEntries(Object.entries(request).filter(([, value]) => value !== null)) as unknown as CreateSubmissionRequest;
+  return { kind: 'create', request: cleaned, unknownFields: findUnknownFields(object, spec.fields) };
 }
 
 /**
@@ -340,6 +342,8 @@ export function memoryStringToMb(value: string): number | undefined {
 export interface DriverMappingContext {
   /** the master URL drivers are given when the request sets no spark.master */
   masterUrl: string;
+  /** image for requests that name none (a plain Spark client's JVM request); unset refuses them */
+  defaultImage?: string;
   /** the REST server's port: `:<restPort>` in spark.master becomes the master URL's port, as Spark does */
   restPort?: number;
   /** the server's environment, for `{{NAME}}` placeholders */
@@ -371,7 +375,7 @@ const JAVA_CLASS_NAME = /^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)+$/;
 const IMAGE_REFERENCE = /^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/;
 const ENV_NAME = /^[^=\0]+$/;
 
-/** imageFromRequest: spark.flint.image, else an appResource `docker://<image>`, else undefined. */
+/** imageFromRequest: spark.flint.image, else an appResource `docker://<image>`, else undefined (the server's default image, if any, applies). */
 export function imageFromRequest(appResource: string, properties: Record<string, string>): string | undefined {
   const fromProperty = properties[FLINT_IMAGE_PROPERTY]?.trim();
   if (fromProperty) return fromProperty;
@@ -435,10 +439,10 @@ export function buildDriverDescription(request: CreateSubmissionRequest, context
     env[name] = replacePlaceholder(value, context.serverEnv);
   }
 
-  const image = imageFromRequest(request.appResource, properties);
+  const image = imageFromRequest(request.appResource, properties) ?? (context.defaultImage?.trim() || undefined);
   if (image === undefined) {
     throw new RestProtocolError(
-      `No container image for the driver: set the property '${FLINT_IMAGE_PROPERTY}' or give the appResource as ${DOCKER_RESOURCE_SCHEME}<image> (was '${request.appResource}').`,
+      `No container image for the driver: set the property '${FLINT_IMAGE_PROPERTY}' or give the appResource as ${DOCKER_RESOURCE_SCHEME}<image> (was '${request.appResource}'); this server has no default driver image.`,
     );
   }
   if (!IMAGE_REFERENCE.test(image) || image.length > 512) {

@@ -48,6 +48,8 @@ export interface RestBindings {
   masterUrl: string;
   /** largest request body read, in bytes (default 1 MiB); larger bodies get 413 */
   bodyLimitBytes?: number;
+  /** image for requests that name none (e.g. a JVM request from Spark's own client); unset answers them 400 */
+  defaultImage?: string;
   /** the REST port, so `spark.master=spark://host:<restPort>` is rewritten to the master's port as Spark does */
   restPort?: number;
   /** environment for `{{NAME}}` placeholders (default process.env) */
@@ -101,6 +103,7 @@ export function createRestApp(bindings: RestBindings): Hono<RestEnv> {
         if (parsed.kind === 'other') return fail(c, 400, `Received message of unexpected type ${parsed.messageType}.`);
         driverDescription = buildDriverDescription(parsed.request, {
           masterUrl: bindings.masterUrl,
+          defaultImage: bindings.defaultImage,
           restPort: bindings.restPort,
           serverEnv: bindings.serverEnv ?? process.env,
         });
@@ -109,7 +112,7 @@ export function createRestApp(bindings: RestBindings): Hono<RestEnv> {
         throw error;
       }
       const reply = await bindings.gateway.submitDriver(driverDescription);
-      log.info({ driverId: reply.driverId, success: reply.success, name: driverDescription.name }, 'REST submission');
+      log.info({ driverId: reply.driverId, success: reply.success, appName: driverDescription.name }, 'REST submission');
       return send(c, 200, createSubmissionResponse(version, reply, parsed.unknownFields));
     },
   );
