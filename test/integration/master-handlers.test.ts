@@ -231,3 +231,28 @@ test('malformed messages are dead-lettered with a reason and counted; the handle
     await queue.close();
   }
 });
+
+test('completed applications are retained and trimmed as Spark trims them', async () => {
+  const f = await fixture('retain', { 'spark.deploy.retainedApplications': '10' });
+  const ids: string[] = [];
+  for (let i = 0; i < 11; i++) {
+    const { appId } = await f.client.ask<{ appId: string }>('RegisterApplication', { clientId: `c${i}`, appDescription: appDescription({ maxCores: 1 }) });
+    assert.equal(await f.client.ask('UnregisterApplication', { appId }), true);
+    ids.push(appId);
+  }
+  // at 10 retained, the 11th completion drops max(10/10, 1) = 1 oldest first
+  assert.deepEqual(await redis.lrange(f.keys.appsCompleted, 0, -1), ids.slice(1));
+  assert.equal(await redis.exists(f.keys.app(ids[0]!)), 0, 'the trimmed app is forgotten');
+  assert.equal(await redis.hget(f.keys.app(ids[1]!), 'state'), 'FINISHED');
+  assert.equal(await f.client.ask('UnregisterApplication', { appId: ids[1]! }), false, 'unregistering twice is a no-op');
+});
+
+test('DEAD workers are forgotten after (spark.dead.worker.persistence + 1) × timeout', async () => {
+  const f = await fixture('cull', { 'spark.worker.timeout': '500ms', 'spark.dead.worker.persistence': '1' });
+  await registerFakeWorker(f.client, { id: 'w-gone', cores: 1, memoryMB: 128 });
+  await waitFor(async () => (await redis.hget(f.keys.worker('w-gone'), 'state')) === 'DEAD', { timeoutMs: 3000 });
+  assert.equal(await redis.sismember(f.keys.workersAll, 'w-gone'), 1, 'a DEAD worker stays visible for a while');
+  await waitFor(async () => (await redis.sismember(f.keys.workersAll, 'w-gone')) === 0, { timeoutMs: 4000, message: 'the DEAD worker is culled' });
+  assert.equal(await redis.exists(f.keys.worker('w-gone')), 0);
+  assert.equal(await recordHeartbeat(redis, f.cluster, 'w-gone', 1, Date.now()), 'unknown');
+});
