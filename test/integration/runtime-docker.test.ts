@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { DockerRuntime } from '../../workers/runtime/docker.ts';
+import { selectRuntime } from '../../workers/runtime/select.ts';
 import { stderrHeader } from '../../workers/runtime/task-identity.ts';
 import { ImageNotAllowedError, ImageNotFoundError, type TaskExit, type TaskSpec } from '../../workers/runtime/types.ts';
 
@@ -332,5 +333,35 @@ describe('DockerRuntime', () => {
       await assert.rejects(second.wait(spec.taskId), /unknown task/);
     });
     assert.equal(await readFile(join(spec.workDir, 'stdout'), 'utf8'), 'kept\n');
+  });
+
+  it('selectRuntime picks Docker when the socket answers, processes otherwise, and says why', async () => {
+    const f = await fixture();
+    const processOptions = { stateDir: join(f.root, 'state') };
+    const auto = await selectRuntime('auto', { process: processOptions });
+    try {
+      assert.equal(auto.runtime.name, 'docker');
+      assert.match(auto.reason, /answered ping/);
+    } finally {
+      await auto.runtime.close();
+    }
+    const missingSocket = join(f.root, 'no-docker.sock');
+    const fallback = await selectRuntime('auto', { socketPath: missingSocket, process: processOptions });
+    try {
+      assert.equal(fallback.runtime.name, 'process');
+      assert.match(fallback.reason, /did not answer ping/);
+      assert.ok(!fallback.reason.includes('\n'));
+    } finally {
+      await fallback.runtime.close();
+    }
+    await assert.rejects(selectRuntime('docker', { socketPath: missingSocket, process: processOptions }), /runtime docker was configured but/);
+    const forced = await selectRuntime('process', { process: processOptions, imageAllowList: ['x/'] });
+    try {
+      assert.equal(forced.runtime.name, 'process');
+      await assert.rejects(forced.runtime.start(f.spec('forced', ['true'])), ImageNotAllowedError);
+    } finally {
+      await forced.runtime.close();
+    }
+    await assert.rejects(selectRuntime('podman' as never, { process: processOptions }), /unknown runtime kind/);
   });
 });

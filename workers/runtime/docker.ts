@@ -517,10 +517,10 @@ export class DockerRuntime implements Runtime {
     if (task !== undefined && task.containerId === containerId) void this.settle(task);
   }
 
+  /** ensureRelist runs the periodic relist while some tracked task has not exited (it also keeps the process alive for waiters). */
   private ensureRelist(): void {
     if (this.relistTimer !== undefined || this.closed) return;
     this.relistTimer = setInterval(() => void this.relist(), this.options.relistIntervalMs ?? 2000);
-    this.relistTimer.unref();
   }
 
   /** relist lists each scope's containers by label and settles every tracked task that is no longer running. */
@@ -529,6 +529,10 @@ export class DockerRuntime implements Runtime {
     this.relisting = true;
     try {
       const open = [...this.tasks.values()].filter((task) => task.exit === undefined);
+      if (open.length === 0 && this.relistTimer !== undefined) {
+        clearInterval(this.relistTimer);
+        this.relistTimer = undefined;
+      }
       const scopes = new Map<string, Scope>();
       for (const task of open) scopes.set(`${task.scope.cluster}\0${task.scope.workerId}`, task.scope);
       const running = new Set<string>();

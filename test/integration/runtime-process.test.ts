@@ -1,0 +1,272 @@
+/**
+ * ProcessRuntime with real local processes under real detached supervisors: exit
+ * codes, the two log files with Spark's header, idempotent start, stop (SIGTERM then
+ * SIGKILL to the process group), and an agent restart while a task runs and exits.
+ * Each test has its own cluster/worker, stateDir and workDirs, removed afterwards;
+ * any task still running is killed by its process group.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ProcessRuntime, isProcessAlive } from '../../workers/runtime/process.ts';
+import { stderrHeader } from '../../workers/runtime/task-identity.ts';
+import { ImageNotAllowedError, type TaskExit, type TaskSpec } from '../../workers/runtime/types.ts';
+
+const dirs: string[] = [];
+const pids: number[] = [];
+
+after(async () => {
+  for (const pid of pids) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+interface Fixture {
+  cluster: string;
+  workerId: string;
+  root: string;
+  stateDir: string;
+  spec(name: string, command: string[], extra?: Partial<TaskSpec>): TaskSpec;
+}
+
+async function fixture(): Promise<Fixture> {
+  const cluster = `rt-process-${randomUUID().slice(0, 8)}`;
+  const workerId = `worker-${randomUUID().slice(0, 8)}`;
+  const root = await mkdtemp(join(tmpdir(), 'flint-rt-process-'));
+  dirs.push(root);
+  return {
+    cluster,
+    workerId,
+    root,
+    stateDir: join(root, '.flint-process-runtime', cluster, workerId),
+    spec: (name, command, extra = {}) => ({
+      kind: 'executor',
+      taskId: `executor:app-${name}/1`,
+      workerId,
+      cluster,
+      appId: `app-${name}`,
+      execId: 1,
+      image: 'flint-test-busybox:latest',
+      command,
+      env: { FLINT_TEST: 'yes' },
+      cores: 1,
+      memoryMB: 64,
+      workDir: join(root, name),
+      network: 'host',
+      pidsLimit: 64,
+      ...extra,
+    }),
+  };
+}
+
+function pidOf(handle: string): number {
+  const pid = Number(handle.replace(/^pid:/, ''));
+  pids.push(pid);
+  return pid;
+}
+
+async function waitUntil(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('ProcessRuntime', () => {
+  it('runs argv without a shell in the workDir, writes stdout/stderr with the header, and reports exit code 3', async () => {
+    const f = await fixture();
+    // the odd argument would be split or expanded if a shell ever saw the argv
+    const spec = f.spec('exit3', ['sh', '-c', 'echo "out:$1:$FLINT_TEST:$(pwd)"; echo oops >&2; exit 3', 'argv0', 'a b;$(echo no)']);
+    const runtime = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+    try {
+      const exits: Array<[string, TaskExit]> = [];
+      runtime.onExit((taskId, exit) => exits.push([taskId, exit]));
+      const status = await runtime.start(spec);
+      pidOf(status.handle);
+      assert.match(status.handle, /^pid:\d+$/);
+      assert.equal(status.labels['flint.task'], spec.taskId);
+      const exit = await runtime.wait(spec.taskId);
+      assert.deepEqual(exit, { exitCode: 3, oomKilled: false, stopped: false });
+      assert.deepEqual(exits, [[spec.taskId, exit]]);
+      assert.equal(await readFile(join(spec.workDir, 'stdout'), 'utf8'), `out:a b;$(echo no):yes:${spec.workDir}\n`);
+      assert.equal(await readFile(join(spec.workDir, 'stderr'), 'utf8'), `${stderrHeader(spec)}oops\n`);
+      const task = JSON.parse(await readFile(join(spec.workDir, '.flint-task.json'), 'utf8'));
+      assert.equal(task.taskId, spec.taskId);
+      assert.equal(`pid:${task.pid}`, status.handle);
+      assert.notEqual(task.supervisorPid, process.pid);
+      const recorded = JSON.parse(await readFile(join(spec.workDir, '.flint-exit.json'), 'utf8'));
+      assert.equal(recorded.exitCode, 3);
+      const inspected = await runtime.inspect(spec.taskId);
+      assert.equal(inspected?.running, false);
+      assert.equal(inspected?.exitCode, 3);
+      assert.equal(inspected?.oomKilled, false);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('reports exit 0, a missing program as 127, and refuses bad specs and images outside the allow-list', async () => {
+    const f = await fixture();
+    const runtime = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50, imageAllowList: ['flint-test-'] });
+    try {
+      const ok = f.spec('zero', ['true'], { kind: 'driver', taskId: 'driver:driver-zero', driverId: 'driver-zero' });
+      await runtime.start(ok);
+      assert.deepEqual(await runtime.wait(ok.taskId), { exitCode: 0, oomKilled: false, stopped: false });
+      assert.equal(await readFile(join(ok.workDir, 'stderr'), 'utf8'), 'Launch Command: ["true"]\n========================================\n\n');
+
+      const missing = f.spec('missing', [`/nonexistent/flint-${randomUUID()}`]);
+      const status = await runtime.start(missing);
+      assert.equal(status.running, false);
+      assert.equal(status.exitCode, 127);
+      assert.match(status.error ?? '', /ENOENT/);
+      assert.equal((await runtime.wait(missing.taskId)).exitCode, 127);
+
+      await assert.rejects(runtime.start(f.spec('denied', ['true'], { image: 'other:latest' })), ImageNotAllowedError);
+      await assert.rejects(runtime.start(f.spec('empty', [])), /needs a command/);
+      await assert.rejects(runtime.start(f.spec('relative', ['true'], { workDir: 'relative/dir' })), /absolute path/);
+      const link = join(f.root, 'sneaky');
+      await symlink('/etc', link);
+      await assert.rejects(runtime.start(f.spec('sneaky', ['true'], { workDir: link })), /refusing task workDir .*\/etc/);
+      assert.deepEqual((await runtime.list(f.workerId, f.cluster)).map((s) => s.taskId).sort(), [missing.taskId, ok.taskId].sort());
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('starts one process per task id, also for concurrent starts from two runtimes, and never reruns an exited one', async () => {
+    const f = await fixture();
+    const marker = join(f.root, 'runs');
+    const spec = f.spec('idem', ['sh', '-c', `echo run >> ${marker}; sleep 0.5; exit 4`]);
+    const first = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+    const second = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+    try {
+      const statuses = await Promise.all([first.start(spec), first.start(spec), second.start(spec)]);
+      assert.equal(new Set(statuses.map((s) => s.handle)).size, 1);
+      pidOf(statuses[0].handle);
+      assert.deepEqual(await first.wait(spec.taskId), { exitCode: 4, oomKilled: false, stopped: false });
+      assert.deepEqual(await second.wait(spec.taskId), { exitCode: 4, oomKilled: false, stopped: false });
+      const again = await first.start(spec);
+      assert.equal(again.handle, statuses[0].handle);
+      assert.equal(again.exitCode, 4);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(await readFile(marker, 'utf8'), 'run\n');
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
+  it('stop sends SIGTERM to the process group, SIGKILL after the grace period, and reports stopped', async () => {
+    const f = await fixture();
+    const polite = f.spec('polite', ['sh', '-c', 'trap "echo got-term; exit 0" TERM; while true; do sleep 0.1; done']);
+    // ignores SIGTERM, and has a child in its group that must die with it
+    const stubborn = f.spec('stubborn', ['sh', '-c', 'trap "" TERM; sleep 300 & echo $! > child.pid; while true; do sleep 0.1; done']);
+    const runtime = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+    try {
+      pidOf((await runtime.start(polite)).handle);
+      pidOf((await runtime.start(stubborn)).handle);
+      await waitUntil(async () => (await readFile(join(stubborn.workDir, 'child.pid'), 'utf8').catch(() => '')).trim().length > 0, 'the background child');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      let began = Date.now();
+      await runtime.stop(polite.taskId, 5000);
+      assert.ok(Date.now() - began < 4000);
+      assert.deepEqual(await runtime.wait(polite.taskId), { exitCode: 0, oomKilled: false, stopped: true });
+      assert.match(await readFile(join(polite.workDir, 'stdout'), 'utf8'), /got-term/);
+
+      began = Date.now();
+      await runtime.stop(stubborn.taskId, 800);
+      const elapsed = Date.now() - began;
+      assert.ok(elapsed >= 750 && elapsed < 5000, `SIGKILL after about the grace period, took ${elapsed} ms`);
+      assert.deepEqual(await runtime.wait(stubborn.taskId), { exitCode: 137, oomKilled: false, stopped: true });
+      const childPid = Number((await readFile(join(stubborn.workDir, 'child.pid'), 'utf8')).trim());
+      await waitUntil(() => !isProcessAlive(childPid), 'the group child to die');
+      await runtime.stop(stubborn.taskId, 100); // no-op once exited
+      await runtime.stop('executor:unknown/0', 100); // no-op when unknown
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('survives an agent restart: a new runtime lists and recovers running and exited tasks and reads their true exit codes', async () => {
+    const f = await fixture();
+    const release = join(f.root, 'release');
+    const quick = f.spec('quick', ['sh', '-c', 'echo quick; exit 6']);
+    const slow = f.spec('slow', ['sh', '-c', `i=0; while [ ! -e ${release} ]; do echo tick-$i; i=$((i+1)); sleep 0.05; done; echo released >&2; exit 11`]);
+    const stopped = f.spec('stopped', ['sh', '-c', 'trap "exit 2" TERM; while true; do sleep 0.1; done']);
+    const first = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+    let slowHandle: string;
+    try {
+      await first.start(quick);
+      slowHandle = (await first.start(slow)).handle;
+      pidOf(slowHandle);
+      pidOf((await first.start(stopped)).handle);
+      await waitUntil(async () => (await readFile(join(slow.workDir, 'stdout'), 'utf8')).includes('tick-2'), 'slow to print');
+    } finally {
+      await first.close(); // the agent goes away; the tasks do not
+    }
+    assert.equal(isProcessAlive(pidOf(slowHandle)), true);
+    // quick exits while no runtime exists
+    await waitUntil(async () => (await readFile(join(quick.workDir, '.flint-exit.json'), 'utf8').catch(() => '')).length > 0, 'quick to exit');
+
+    const second = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+    try {
+      const listed = await second.list(f.workerId, f.cluster);
+      const byTask = new Map(listed.map((s) => [s.taskId, s]));
+      assert.equal(listed.length, 3);
+      assert.deepEqual([byTask.get(quick.taskId)?.running, byTask.get(quick.taskId)?.exitCode], [false, 6]);
+      assert.equal(byTask.get(slow.taskId)?.running, true);
+      assert.equal(byTask.get(slow.taskId)?.handle, slowHandle);
+      assert.deepEqual(await second.list(f.workerId, 'some-other-cluster'), []);
+      const exits: string[] = [];
+      second.onExit((taskId) => exits.push(taskId));
+      for (const status of listed) await second.recover(status);
+      assert.deepEqual(await second.wait(quick.taskId), { exitCode: 6, oomKilled: false, stopped: false });
+      await second.stop(stopped.taskId, 5000);
+      assert.deepEqual(await second.wait(stopped.taskId), { exitCode: 2, oomKilled: false, stopped: true });
+      const slowExit = second.wait(slow.taskId);
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(release, '');
+      assert.deepEqual(await slowExit, { exitCode: 11, oomKilled: false, stopped: false });
+      assert.deepEqual(exits.sort(), [quick.taskId, slow.taskId, stopped.taskId].sort());
+      const ticks = (await readFile(join(slow.workDir, 'stdout'), 'utf8')).trimEnd().split('\n');
+      assert.deepEqual(ticks, ticks.map((_, i) => `tick-${i}`));
+      assert.equal(await readFile(join(slow.workDir, 'stderr'), 'utf8'), `${stderrHeader(slow)}released\n`);
+
+      await second.remove(quick.taskId);
+      assert.equal(await second.inspect(quick.taskId), undefined);
+      assert.equal(await readFile(join(quick.workDir, 'stdout'), 'utf8'), 'quick\n');
+      await assert.rejects(second.wait(quick.taskId), /unknown task/);
+      // after remove the task id can run again, as a new process
+      await second.start(quick);
+      assert.deepEqual(await second.wait(quick.taskId), { exitCode: 6, oomKilled: false, stopped: false });
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('with addressSpaceLimit, a task that allocates past memoryMB fails its allocation (best effort, no OOM flag)', async () => {
+    const f = await fixture();
+    const runtime = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50, addressSpaceLimit: true });
+    try {
+      const hog = f.spec('hog', ['sh', '-c', 'head -c 300m /dev/zero | tail >/dev/null'], { memoryMB: 64 });
+      await runtime.start(hog);
+      const exit = await runtime.wait(hog.taskId);
+      assert.notEqual(exit.exitCode, 0);
+      assert.equal(exit.oomKilled, false);
+      const fine = f.spec('fine', ['sh', '-c', 'head -c 1m /dev/zero | tail >/dev/null'], { memoryMB: 64 });
+      await runtime.start(fine);
+      assert.equal((await runtime.wait(fine.taskId)).exitCode, 0);
+    } finally {
+      await runtime.close();
+    }
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * Task supervisor for the process runtime: a small detached node process (its own
+ * session and process group, not a child the agent must stay alive for) that runs one
+ * task's command and records how it went, so the task outlives an agent restart and
+ * its exit code is never lost.
+ *
+ * Run as `node --import tsx task-supervisor.ts <launch file>`. It reads the launch file
+ * (argv, env, workDir, labels), spawns the command directly (never through a shell) in
+ * a process group of its own with stdout/stderr appended to the workDir files, writes
+ * `.flint-task.json` {taskId, pid, supervisorPid, startedAt, labels} once it runs and
+ * `.flint-exit.json` {exitCode, signal, finishedAt} when it ends, then exits.
+ * A signal that ends the command is reported as 128 + its number, as a shell would.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { TASK_FILES } from './task-identity.ts';
+
+/** SupervisorLaunch: what the process runtime hands the supervisor (written to `.flint-launch.json`). */
+export interface SupervisorLaunch {
+  taskId: string;
+  command: string[];
+  env: Record<string, string>;
+  workDir: string;
+  labels: Record<string, string>;
+}
+
+/** ProcessTaskRecord: the content of `.flint-task.json`. */
+export interface ProcessTaskRecord {
+  taskId: string;
+  pid: number;
+  supervisorPid: number;
+  startedAt: number;
+  labels: Record<string, string>;
+}
+
+/** ProcessExitRecord: the content of `.flint-exit.json`. */
+export interface ProcessExitRecord {
+  exitCode: number;
+  signal: string | null;
+  finishedAt: number;
+  /** set when the command could not be started at all */
+  error?: string;
+}
+
+/** exitCodeOf follows the shell convention: a normal exit keeps its code, a signal becomes 128 + its number. */
+export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  const number = signal === null ? undefined : (constants.signals as Record<string, number>)[signal];
+  return number === undefined ? 255 : 128 + number;
+}
+
+function writeAtomically(path: string, value: unknown): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, JSON.stringify(value));
+  renameSync(temporary, path);
+}
+
+function runSupervisor(launchPath: string): void {
+  const launch = JSON.parse(readFileSync(launchPath, 'utf8')) as SupervisorLaunch;
+  // the env may hold secrets: it is not left on disk longer than needed
+  rmSync(launchPath, { force: true });
+  const stdout = openSync(join(launch.workDir, TASK_FILES.stdout), 'a');
+  const stderr = openSync(join(launch.workDir, TASK_FILES.stderr), 'a');
+  let finished = false;
+  const finish = (record: ProcessExitRecord): void => {
+    if (finished) return;
+    finished = true;
+    writeAtomically(join(launch.workDir, TASK_FILES.processExit), record);
+    closeSync(stdout);
+    closeSync(stderr);
+    process.exit(0);
+  };
+
+  const child = spawn(launch.command[0], launch.command.slice(1), {
+    cwd: launch.workDir,
+    env: launch.env,
+    stdio: ['ignore', stdout, stderr],
+    // its own process group, so stop() can signal the command and everything it started
+    detached: true,
+  });
+  child.on('spawn', () => {
+    const record: ProcessTaskRecord = {
+      taskId: launch.taskId,
+      pid: child.pid as number,
+      supervisorPid: process.pid,
+      startedAt: Date.now(),
+      labels: launch.labels,
+    };
+    writeAtomically(join(launch.workDir, TASK_FILES.processTask), record);
+  });
+  child.on('error', (error: NodeJS.ErrnoException) => {
+    writeFileSync(stderr, `flint: cannot run ${JSON.stringify(launch.command[0])}: ${error.message}\n`);
+    finish({ exitCode: error.code === 'ENOENT' ? 127 : 126, signal: null, finishedAt: Date.now(), error: error.message });
+  });
+  child.on('exit', (code, signal) => finish({ exitCode: exitCodeOf(code, signal), signal, finishedAt: Date.now() }));
+
+  // a signal to the supervisor itself goes to the task, whose exit is still recorded
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, signal);
+        } catch {
+          // already gone
+        }
+      }
+    });
+  }
+}
+
+const launchPath = process.argv[2];
+if (launchPath !== undefined && process.argv[1]?.endsWith('task-supervisor.ts')) runSupervisor(launchPath);
