@@ -14,6 +14,12 @@ export interface WorkerSnapshot {
   memoryFreeMB: number;
   /** free amount per custom resource name (e.g. gpu → 2) */
   resourcesFree: Record<string, number>;
+  /**
+   * total cores the worker registered with; only the driver-cores guard
+   * (spark.flint.deploy.driverCoresFraction) reads it. When absent the guard falls
+   * back to a lower bound (see schedule-drivers.ts).
+   */
+  coresTotal?: number;
   /** registration epoch the placement is made against; the commit refuses a different one */
   epoch: number;
   /** drivers and executors currently placed (for Spark's "requires more resource than any worker" warning) */
