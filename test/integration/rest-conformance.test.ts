@@ -11,7 +11,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { createRestApp, startRestServer, type RestBindings } from '../../functions/http/rest/server.ts';
@@ -19,13 +18,15 @@ import { GatewayUnavailableError, MasterGateway, type DriverGateway } from '../.
 import { signToken } from '../../functions/http/auth.ts';
 import { toSparkJson } from '../../functions/http/rest/protocol.ts';
 import { RestSubmissionClient, buildCreateSubmissionRequest } from '../../client/rest-client.ts';
-import { clusterKeyPattern } from '../../protocol/keys.ts';
+import { loadConfig } from '../../protocol/config.ts';
+import { startMaster } from '../../functions/host.ts';
+import { REDIS_URL } from '../helpers/env.ts';
+import { cleanupCluster, uniqueCluster } from '../helpers/isolation.ts';
 import type { DriverDescription, DriverStatusResponse } from '../../protocol/messages.ts';
 import type { DriverState } from '../../protocol/states.ts';
 
 const SECRET = 'conformance-secret-0123456789abcdef0123456789';
 const ADMIN = signToken(SECRET, { scope: 'admin', ttlSeconds: 3600, subject: 'conformance' });
-const REDIS_URL = process.env.FLINT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** InMemoryGateway: drivers in a Map, as the master would answer (HTTP-protocol test only). */
 class InMemoryGateway implements DriverGateway {
@@ -386,11 +387,11 @@ test('RestSubmissionClient against the server over HTTP: create, status, kill, k
 // ---------------------------------------------------------------- MasterGateway on the real Redis
 
 test('MasterGateway on Redis with no master consuming: readyz is 503, asks are 503, bad ids never leave the server', async () => {
-  const cluster = `rest-conf-${randomUUID().slice(0, 8)}`;
+  const cluster = uniqueCluster('rest-nomaster');
   const gateway = MasterGateway.connect({ redisUrl: REDIS_URL, cluster, askTimeoutMs: 500 });
   const redis = new Redis(REDIS_URL);
   try {
-    const { app } = { app: createRestApp({ gateway, auth: { secret: SECRET }, serverSparkVersion: '4.0.0', masterUrl: 'spark://127.0.0.1:7077' }) };
+    const app = createRestApp({ gateway, auth: { secret: SECRET }, serverSparkVersion: '4.0.0', masterUrl: 'spark://127.0.0.1:7077' });
     await expectError(await app.request('/v1/submissions/readyz'), 503, 'Master is not ready.');
     await expectError(await app.request('/v1/submissions/status/driver-20260101120000-0000'), 503, /^Master is not available: no reply to RequestDriverStatus within 500 ms/);
     // An id outside the message grammar is answered "not found" without asking the master.
@@ -399,14 +400,61 @@ test('MasterGateway on Redis with no master consuming: readyz is 503, asks are 5
     assert.deepEqual(await odd.json(), { action: 'SubmissionStatusResponse', serverSparkVersion: '4.0.0', submissionId: 'has space', success: false });
   } finally {
     await gateway.close();
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', clusterKeyPattern(cluster), 'COUNT', 1000);
-      cursor = next;
-      keys.push(...batch);
-    } while (cursor !== '0');
-    if (keys.length) await redis.del(...keys);
+    await cleanupCluster(redis, cluster);
+    await redis.quit();
+  }
+});
+
+test('end to end with a real master on Redis: create, status, kill, killall, clear through the REST server', async () => {
+  const cluster = uniqueCluster('rest-master');
+  const config = loadConfig({ env: {}, overrides: { 'spark.flint.cluster': cluster } });
+  const master = await startMaster({ redisUrl: REDIS_URL, config, concurrency: 4 });
+  const gateway = MasterGateway.connect({ redisUrl: REDIS_URL, cluster });
+  const redis = new Redis(REDIS_URL);
+  const server = await startRestServer(
+    createRestApp({ gateway, auth: { secret: SECRET }, serverSparkVersion: '4.0.0', masterUrl: 'spark://127.0.0.1:7077' }),
+    { host: '127.0.0.1', port: 0, secret: SECRET },
+  );
+  try {
+    const client = new RestSubmissionClient(server.url, { token: ADMIN });
+    assert.equal((await client.readyz()).status, 200, 'a master consumes the queue');
+
+    const created = await client.createSubmission(GOOD_REQUEST);
+    assert.equal(created.status, 200);
+    const createBody = created.body as { success: boolean; submissionId: string; message: string };
+    assert.equal(createBody.success, true);
+    assert.match(createBody.submissionId, /^driver-\d{14}-\d{4}$/);
+    assert.equal(createBody.message, `Driver successfully submitted as ${createBody.submissionId}`);
+    const id = createBody.submissionId;
+
+    // No worker is registered: the driver waits.
+    const waiting = await client.requestSubmissionStatus(id);
+    assert.equal(waiting.status, 200);
+    assert.equal((waiting.body as { success: boolean }).success, true);
+    assert.equal((waiting.body as { driverState: string }).driverState, 'SUBMITTED');
+
+    const killed = await client.killSubmission(id);
+    assert.deepEqual([killed.status, (killed.body as { success: boolean }).success], [200, true]);
+    const afterKill = await client.requestSubmissionStatus(id);
+    assert.equal((afterKill.body as { driverState: string }).driverState, 'KILLED');
+
+    const again = await client.killSubmission(id);
+    assert.equal((again.body as { success: boolean; message: string }).success, false);
+    assert.equal((again.body as { message: string }).message, `Driver ${id} has already finished or does not exist`);
+
+    const second = (await client.createSubmission(GOOD_REQUEST)).body as { submissionId: string };
+    assert.equal((await client.killAllSubmissions()).status, 200);
+    assert.equal(((await client.requestSubmissionStatus(second.submissionId)).body as { driverState: string }).driverState, 'KILLED');
+
+    const cleared = await client.clear();
+    assert.deepEqual(cleared.body, { action: 'ClearResponse', message: '', serverSparkVersion: '4.0.0', success: true });
+    const gone = await client.requestSubmissionStatus(id);
+    assert.equal((gone.body as { success: boolean }).success, false, 'cleared drivers are forgotten');
+  } finally {
+    await server.close();
+    await gateway.close();
+    await master.stop();
+    await cleanupCluster(redis, cluster);
     await redis.quit();
   }
 });

@@ -16,7 +16,7 @@ import {
   type DriverDescription,
   z,
 } from '../../../protocol/messages.ts';
-import { AskTimeoutError, MasterClient } from '../../../client/master-client.ts';
+import { AskRejectedError, AskTimeoutError, MasterClient } from '../../../client/master-client.ts';
 import { bullConnection } from '../../../lib/redis.ts';
 
 export interface DriverGateway {
@@ -72,7 +72,13 @@ export class MasterGateway implements DriverGateway {
   }
 
   async submitDriver(desc: DriverDescription): Promise<SubmitDriverResponse> {
-    return this.ask('RequestSubmitDriver', { driverDescription: desc }, SubmitDriverResponse);
+    try {
+      return await this.ask('RequestSubmitDriver', { driverDescription: desc }, SubmitDriverResponse);
+    } catch (error) {
+      // The master handled the submission and refused it: a logical failure (200, success false), as Spark reports refusals.
+      if (error instanceof AskRejectedError) return { success: false, message: `The master refused the driver: ${error.message}` };
+      throw error;
+    }
   }
 
   async killDriver(driverId: string): Promise<KillDriverResponse> {
