@@ -1,0 +1,288 @@
+/**
+ * DriverRunner: Spark's DriverRunner for one driver, on top of the runtime contract.
+ *
+ * A driver runs in `<work-dir>/<driverId>` as task `driver:<driverId>`. When its task
+ * ends, the final state is decided as Spark's `runCommandWithRetry` decides it:
+ *   - exit 0 → FINISHED (even if it was killed meanwhile);
+ *   - killed → KILLED;
+ *   - non-zero and supervised → relaunched on this worker after a back-off of
+ *     1, 2, 4, ... seconds (doubling, no upper bound; reset to 1 before sleeping when
+ *     the last run lasted more than 5 s), checking `killed` every second; each
+ *     relaunch is a new task under the same id (the exited one is removed first so the
+ *     deterministic name is free);
+ *   - non-zero and not supervised → FAILED;
+ *   - an exception while launching → ERROR with the exception text.
+ * Spark's driver never reports RUNNING (the master sets it when it launches the
+ * driver); only the final state is sent.
+ */
+import type { DriverState } from '../protocol/states.ts';
+import type { LaunchDriver } from '../protocol/messages.ts';
+import type { TaskExit, TaskSpec, TaskStatus } from './runtime/types.ts';
+import { LABEL_CORES, LABEL_MEMORY, substitutePlaceholders, type RunnerDeps, type WorkerContext } from './executor-runner.ts';
+
+/** SUCCESSFUL_RUN_MS: a run longer than this resets the back-off (Spark's successfulRunDuration, 5 s). */
+export const SUCCESSFUL_RUN_MS = 5000;
+
+/** driverTaskId: the runtime identity of a driver, `driver:<driverId>`. */
+export function driverTaskId(driverId: string): string {
+  return `driver:${driverId}`;
+}
+
+/** driverWorkDir: `<work-dir>/<driverId>`. */
+export function driverWorkDir(workDir: string, driverId: string): string {
+  return `${workDir.replace(/\/+$/, '')}/${driverId}`;
+}
+
+/** driverLogUrl: Spark's SPARK_DRIVER_LOG_URL_STDOUT / _STDERR value. */
+export function driverLogUrl(webUiUrl: string, driverId: string, logType: 'stdout' | 'stderr'): string {
+  return `${webUiUrl.replace(/\/+$/, '')}/logPage/?driverId=${encodeURIComponent(driverId)}&logType=${logType}`;
+}
+
+/** LABEL_SUPERVISE: marks supervised drivers, so a restarted agent knows to relaunch one that failed meanwhile. */
+export const LABEL_SUPERVISE = 'flint.supervise';
+
+/** buildDriverSpec turns a LaunchDriver into the runtime's TaskSpec ({{WORKER_URL}} and {{USER_JAR}} substituted). */
+export function buildDriverSpec(launch: LaunchDriver, worker: WorkerContext): TaskSpec {
+  const { driverId, driverDesc } = launch;
+  const workDir = driverWorkDir(worker.workDir, driverId);
+  const env: Record<string, string> = {
+    ...driverDesc.env,
+    SPARK_DRIVER_LOG_URL_STDOUT: driverLogUrl(worker.webUiUrl, driverId, 'stdout'),
+    SPARK_DRIVER_LOG_URL_STDERR: driverLogUrl(worker.webUiUrl, driverId, 'stderr'),
+    FLINT_DRIVER_ID: driverId,
+    FLINT_CORES: String(driverDesc.cores),
+    FLINT_MEMORY_MB: String(driverDesc.memoryMB),
+    FLINT_WORKER_ID: worker.workerId,
+  };
+  if (Object.keys(launch.resources).length > 0) env.FLINT_RESOURCES = JSON.stringify(launch.resources);
+  return {
+    kind: 'driver',
+    taskId: driverTaskId(driverId),
+    workerId: worker.workerId,
+    cluster: worker.cluster,
+    driverId,
+    image: driverDesc.image,
+    command: substitutePlaceholders(driverDesc.command, { WORKER_URL: worker.workerUrl, USER_JAR: driverDesc.appResource }),
+    env,
+    cores: driverDesc.cores,
+    memoryMB: driverDesc.memoryMB,
+    workDir,
+    network: worker.network,
+    pidsLimit: worker.pidsLimit,
+    labels: {
+      [LABEL_CORES]: String(driverDesc.cores),
+      [LABEL_MEMORY]: String(driverDesc.memoryMB),
+      [LABEL_SUPERVISE]: String(driverDesc.supervise),
+    },
+  };
+}
+
+/** DriverRunOutcome: how one run ended, as the retry decision sees it. */
+export interface DriverRunOutcome {
+  exitCode: number;
+  supervise: boolean;
+  killed: boolean;
+  /** how long the run lasted */
+  runDurationMs: number;
+  /** the back-off the next relaunch would wait before this decision (starts at 1) */
+  waitSeconds: number;
+}
+
+/** DriverRetryDecision: relaunch after `sleepSeconds` (then use `nextWaitSeconds`), or report `state`. */
+export type DriverRetryDecision =
+  | { relaunch: true; sleepSeconds: number; nextWaitSeconds: number }
+  | { relaunch: false; state: Extract<DriverState, 'FINISHED' | 'KILLED' | 'FAILED'> };
+
+/**
+ * decideDriverRetry: one turn of Spark's runCommandWithRetry loop.
+ * Example: supervised runs of 1 s, 1 s, 1 s, then 10 s, then 1 s wait 1, 2, 4, 1, 2 s.
+ */
+export function decideDriverRetry(outcome: DriverRunOutcome): DriverRetryDecision {
+  if (outcome.supervise && outcome.exitCode !== 0 && !outcome.killed) {
+    const base = outcome.runDurationMs > SUCCESSFUL_RUN_MS ? 1 : outcome.waitSeconds;
+    return { relaunch: true, sleepSeconds: base, nextWaitSeconds: base * 2 };
+  }
+  return { relaunch: false, state: driverFinalState(outcome.exitCode, outcome.killed) };
+}
+
+/** driverFinalState: exit 0 → FINISHED (takes priority), killed → KILLED, else FAILED. */
+export function driverFinalState(exitCode: number, killed: boolean): 'FINISHED' | 'KILLED' | 'FAILED' {
+  if (exitCode === 0) return 'FINISHED';
+  if (killed) return 'KILLED';
+  return 'FAILED';
+}
+
+/** DriverReport: the part of DriverStateChanged a runner decides. */
+export interface DriverReport {
+  driverId: string;
+  state: DriverState;
+  exception?: string;
+  exitStatus?: number;
+}
+
+/** DriverRunnerDeps: how a driver runner reports; resolves once delivered. */
+export interface DriverRunnerDeps extends RunnerDeps {
+  report(runner: DriverRunner, report: DriverReport): Promise<void>;
+  finished(runner: DriverRunner, report: DriverReport): Promise<void>;
+  /** sleep that resolves early when `cancelled()` turns true (checked every second, as Spark's sleeper does) */
+  sleepSeconds?(seconds: number, cancelled: () => boolean): Promise<void>;
+}
+
+/** sleepCheckingEverySecond: Spark's sleeper: `seconds` one-second naps, stopping early once cancelled. */
+export async function sleepCheckingEverySecond(seconds: number, cancelled: () => boolean): Promise<void> {
+  for (let i = 0; i < seconds && !cancelled(); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+/** DriverRunner: one driver's task, with Spark's supervise loop. */
+export class DriverRunner {
+  readonly taskId: string;
+  readonly driverId: string;
+  killed = false;
+  finalReport: DriverReport | undefined;
+  /** 'RUNNING' while a task runs or waits to be relaunched, then the final state */
+  state: DriverState = 'RUNNING';
+  startedAt: number | undefined;
+  finishedAt: number | undefined;
+  handle: string | undefined;
+  /** how many times the driver was relaunched on this worker */
+  relaunches = 0;
+  private waitSeconds = 1;
+  private runStartedAt = 0;
+  private settling = false;
+  private handlingExit = false;
+  private lastExitCode: number | undefined;
+
+  constructor(
+    readonly launchMessage: LaunchDriver,
+    readonly spec: TaskSpec,
+    private readonly deps: DriverRunnerDeps,
+  ) {
+    this.driverId = launchMessage.driverId;
+    this.taskId = driverTaskId(this.driverId);
+  }
+
+  get isFinished(): boolean {
+    return this.finalReport !== undefined;
+  }
+
+  get supervise(): boolean {
+    return this.launchMessage.driverDesc.supervise;
+  }
+
+  /** launch starts (or adopts) the task; a launch error ends the driver as ERROR. */
+  async launch(): Promise<void> {
+    let status: TaskStatus;
+    try {
+      status = await this.deps.runtime.start(this.spec);
+    } catch (error) {
+      this.deps.log.error({ err: error, driverId: this.driverId }, 'driver launch failed');
+      const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      await this.settle({ driverId: this.driverId, state: 'ERROR', exception: text.slice(0, 8000) });
+      return;
+    }
+    this.adopt(status);
+  }
+
+  /** adopt watches a started or re-adopted task. */
+  adopt(status: TaskStatus): void {
+    this.handle = status.handle;
+    this.runStartedAt = status.startedAt ?? this.deps.now();
+    this.startedAt ??= this.runStartedAt;
+    this.watch();
+  }
+
+  private watch(): void {
+    const handle = this.handle;
+    this.deps.runtime.wait(this.taskId).then(
+      (exit) => {
+        if (this.handle !== handle) return;
+        this.observeExit(exit).catch((error: unknown) => this.deps.log.debug({ err: error, taskId: this.taskId }, 'exit not settled (agent stopping?)'));
+      },
+      (error: unknown) => {
+        if (!this.isFinished) this.deps.log.debug({ err: error, taskId: this.taskId }, 'wait ended without an exit');
+      },
+    );
+  }
+
+  /**
+   * observeExit runs one turn of the supervise loop for an exit of the current
+   * task. Repeated signals for the same run are ignored while the turn is handled.
+   */
+  async observeExit(exit: TaskExit, finishedAt: number = this.deps.now()): Promise<void> {
+    if (this.isFinished || this.handlingExit) return;
+    this.handlingExit = true;
+    try {
+      this.lastExitCode = exit.exitCode;
+      const killed = this.killed || exit.stopped;
+      const decision = decideDriverRetry({
+        exitCode: exit.exitCode,
+        supervise: this.supervise,
+        killed,
+        runDurationMs: finishedAt - this.runStartedAt,
+        waitSeconds: this.waitSeconds,
+      });
+      if (!decision.relaunch) {
+        await this.settle({ driverId: this.driverId, state: decision.state, exitStatus: exit.exitCode });
+        return;
+      }
+      this.deps.log.info({ driverId: this.driverId, exitCode: exit.exitCode, waitSeconds: decision.sleepSeconds }, `Command exited with status ${exit.exitCode}, re-launching after ${decision.sleepSeconds} s.`);
+      this.waitSeconds = decision.nextWaitSeconds;
+      const sleep = this.deps.sleepSeconds ?? sleepCheckingEverySecond;
+      await sleep(decision.sleepSeconds, () => this.killed);
+      if (this.killed) {
+        await this.settle({ driverId: this.driverId, state: driverFinalState(exit.exitCode, true), exitStatus: exit.exitCode });
+        return;
+      }
+      await this.relaunch();
+    } finally {
+      this.handlingExit = false;
+    }
+    // a kill that arrived while a relaunch was starting: stop the new task now
+    if (this.killed && !this.isFinished) await this.kill();
+  }
+
+  private async relaunch(): Promise<void> {
+    // the exited task holds the deterministic name: free it, keeping its logs in the work dir
+    await this.deps.runtime.remove(this.taskId);
+    this.relaunches += 1;
+    this.handle = undefined;
+    let status: TaskStatus;
+    try {
+      status = await this.deps.runtime.start(this.spec);
+    } catch (error) {
+      const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      await this.settle({ driverId: this.driverId, state: 'ERROR', exception: text.slice(0, 8000) });
+      return;
+    }
+    this.handle = status.handle;
+    this.runStartedAt = status.startedAt ?? this.deps.now();
+    this.watch();
+  }
+
+  /** kill stops the task; its exit settles as KILLED (FINISHED if it exited 0). A pending relaunch is cancelled. */
+  async kill(): Promise<void> {
+    if (this.isFinished) return;
+    this.killed = true;
+    if (this.handlingExit) return; // the supervise loop sees `killed` within a second and settles
+    await this.deps.runtime.stop(this.taskId, this.deps.stopGraceMs);
+    const status = await this.deps.runtime.inspect(this.taskId);
+    if (status !== undefined && !status.running && status.exitCode !== undefined) {
+      await this.observeExit({ exitCode: status.exitCode, oomKilled: status.oomKilled ?? false, stopped: true });
+    } else if (status === undefined) {
+      await this.settle({ driverId: this.driverId, state: driverFinalState(this.lastExitCode ?? -1, true), exitStatus: this.lastExitCode });
+    }
+  }
+
+  /** settle delivers the final report once. */
+  async settle(report: DriverReport): Promise<void> {
+    if (this.settling || this.finalReport !== undefined) return;
+    this.settling = true;
+    this.finalReport = report;
+    this.state = report.state;
+    this.finishedAt = this.deps.now();
+    await this.deps.report(this, report);
+    await this.deps.finished(this, report);
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * `flint worker`: one worker agent process (Spark's `start-worker.sh`), a thin
+ * wrapper around `startAgent`. Flags are read into agent options by a pure
+ * function (tested without starting anything); a bad flag or a start-up failure is
+ * one clear line and a non-zero exit. SIGTERM/SIGINT stop the agent and exit 0;
+ * running executors and drivers are left for the next agent to re-adopt unless
+ * --kill-on-exit is given.
+ */
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig, parseConfFlags, parseMemoryMb, type FlintConfig } from '../protocol/config.ts';
+import { DEFAULT_REDIS_URL } from '../lib/redis.ts';
+import { createLogger } from '../lib/log.ts';
+import type { Runtime } from './runtime/types.ts';
+import { startAgent, type AgentOptions } from './agent.ts';
+import { defaultCores, defaultMemoryMb, parseLabelFlags, parseResourceFlags } from './host-defaults.ts';
+
+/** WorkerFlags: what commander hands the action. */
+export interface WorkerFlags {
+  cores?: string;
+  memory?: string;
+  workDir?: string;
+  resource?: string[];
+  label?: string[];
+  redis?: string;
+  cluster?: string;
+  host?: string;
+  port?: string;
+  runtime?: string;
+  network?: string;
+  killOnExit?: boolean;
+  propertiesFile?: string;
+  conf?: string[];
+  id?: string;
+}
+
+/** WorkerSettings: the flags resolved against configuration and host defaults. */
+export interface WorkerSettings {
+  config: FlintConfig;
+  redisUrl: string;
+  cluster: string;
+  cores: number;
+  memoryMB: number;
+  workDir: string;
+  host: string;
+  port: number;
+  resources: Record<string, string[]>;
+  labels: Record<string, string>;
+  runtime: 'auto' | 'docker' | 'process';
+  network: 'host' | 'none';
+  killOnExit: boolean;
+  id?: string;
+  imageAllowList?: string[];
+}
+
+function positiveInt(text: string, flag: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1) throw new Error(`${flag} '${text}' must be a positive integer`);
+  return Number(text);
+}
+
+/**
+ * workerSettings resolves flags, configuration (--properties-file, FLINT_* env,
+ * --conf) and host defaults: flags win over configuration, configuration over
+ * defaults (all processors; max(total memory − 1g, 512m); ./work).
+ */
+export function workerSettings(flags: WorkerFlags, env: Record<string, string | undefined> = process.env, cwd = process.cwd()): WorkerSettings {
+  const overrides = parseConfFlags(flags.conf ?? []);
+  if (flags.cluster) overrides['spark.flint.cluster'] = flags.cluster;
+  if (flags.redis) overrides['spark.flint.redis.url'] = flags.redis;
+  if (flags.runtime) overrides['spark.flint.worker.runtime'] = flags.runtime;
+  if (flags.network) overrides['spark.flint.worker.network'] = flags.network;
+  if (flags.port !== undefined) overrides['spark.worker.ui.port'] = flags.port;
+  const config = loadConfig({ propertiesFile: flags.propertiesFile, env, overrides });
+  const cores = flags.cores !== undefined ? positiveInt(flags.cores, '--cores') : (config.get<number | undefined>('spark.worker.cores') ?? defaultCores());
+  const memoryMB = flags.memory !== undefined ? parseMemoryFlag(flags.memory) : (config.get<number | undefined>('spark.worker.memory') ?? defaultMemoryMb());
+  const workDirFlag = flags.workDir ?? './work';
+  const allowList = config.get<string | undefined>('spark.flint.worker.imageAllowList');
+  return {
+    config,
+    redisUrl: config.redisUrl ?? DEFAULT_REDIS_URL,
+    cluster: config.cluster,
+    cores,
+    memoryMB,
+    workDir: isAbsolute(workDirFlag) ? workDirFlag : resolve(cwd, workDirFlag),
+    host: flags.host ?? '127.0.0.1',
+    port: config.get<number>('spark.worker.ui.port'),
+    resources: parseResourceFlags(flags.resource ?? []),
+    labels: parseLabelFlags(flags.label ?? []),
+    runtime: config.get<'auto' | 'docker' | 'process'>('spark.flint.worker.runtime'),
+    network: config.get<'host' | 'none'>('spark.flint.worker.network'),
+    killOnExit: flags.killOnExit === true,
+    id: flags.id,
+    imageAllowList: allowList
+      ?.split(',')
+      .map((prefix) => prefix.trim())
+      .filter((prefix) => prefix.length > 0),
+  };
+}
+
+function parseMemoryFlag(text: string): number {
+  try {
+    return parseMemoryMb(text);
+  } catch (error) {
+    throw new Error(`--memory ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * createRuntime builds the runtime a worker runs its tasks with: Docker, local
+ * processes, or (auto) Docker when its socket answers and processes otherwise.
+ */
+export async function createRuntime(settings: WorkerSettings, worker: { workerId: string; cluster: string }): Promise<Runtime> {
+  const logger = createLogger('runtime', { workerId: worker.workerId, cluster: worker.cluster });
+  const relistIntervalMs = settings.config.get<number>('spark.flint.worker.relistInterval');
+  const docker = async () => {
+    const { DockerRuntime } = await import('./runtime/docker.ts');
+    return new DockerRuntime({ imageAllowList: settings.imageAllowList, relistIntervalMs, cluster: worker.cluster, workerId: worker.workerId, logger });
+  };
+  const processes = async () => {
+    const { ProcessRuntime } = await import('./runtime/process.ts');
+    return new ProcessRuntime({ stateDir: join(settings.workDir, '.flint-process-runtime', worker.cluster, worker.workerId), imageAllowList: settings.imageAllowList, logger });
+  };
+  if (settings.runtime === 'docker') return docker();
+  if (settings.runtime === 'process') return processes();
+  const runtime = await docker();
+  try {
+    await runtime.docker.ping();
+    return runtime;
+  } catch {
+    await runtime.close();
+    logger.warn('Docker does not answer on its socket: running tasks as local processes (--runtime auto)');
+    return processes();
+  }
+}
+
+/** agentOptions: the settings as `startAgent` options. */
+export function agentOptions(settings: WorkerSettings, extra: Partial<AgentOptions> = {}): AgentOptions {
+  return {
+    redisUrl: settings.redisUrl,
+    config: settings.config,
+    cluster: settings.cluster,
+    runtime: (worker) => createRuntime(settings, worker),
+    workDir: settings.workDir,
+    cores: settings.cores,
+    memoryMB: settings.memoryMB,
+    host: settings.host,
+    port: settings.port,
+    resources: settings.resources,
+    labels: settings.labels,
+    id: settings.id,
+    network: settings.network,
+    killOnExit: settings.killOnExit,
+    ...extra,
+  };
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** registerWorkerCommand adds `flint worker` to the program. */
+export function registerWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description('run a worker agent: register with the master, run executors and drivers in containers')
+    .option('--cores <n>', 'cores offered to applications (default: all processors)')
+    .option('--memory <size>', 'memory offered, e.g. 4g or 512m (default: total − 1g, at least 512m)')
+    .option('--work-dir <dir>', 'directory for executor and driver files (default ./work)')
+    .option('--resource <name=addr1,addr2>', 'a custom resource and its addresses (repeatable)', collect, [])
+    .option('--label <key=value>', 'a worker label (repeatable)', collect, [])
+    .option('--redis <url>', `Redis URL; default spark.flint.redis.url or ${DEFAULT_REDIS_URL}`)
+    .option('--cluster <name>', 'cluster name (Redis hash tag); default spark.flint.cluster')
+    .option('--host <host>', 'host the worker registers with and its web UI listens on (default 127.0.0.1)')
+    .option('--port <port>', 'web UI port, 0 = any free port (default spark.worker.ui.port, 8081)')
+    .option('--runtime <kind>', 'auto | docker | process (default spark.flint.worker.runtime)')
+    .option('--network <mode>', 'container network: host | none (default spark.flint.worker.network)')
+    .option('--kill-on-exit', 'kill running executors and drivers when the worker stops (default: leave them for re-adoption)')
+    .option('--properties-file <path>', 'Spark-style properties file (key value per line)')
+    .option('--conf <key=value>', 'configuration override (repeatable)', collect, [])
+    .option('--id <workerId>', 'worker id (default: the one kept in the work dir, else spark.worker.idPattern)')
+    .action(async (flags: WorkerFlags) => {
+      const settings = workerSettings(flags);
+      // a fatal stop is reported through `stopped` below, as one line and exit code 1
+      const agent = await startAgent(agentOptions(settings, { onFatal: () => undefined }));
+      process.stdout.write(`flint worker ${agent.workerId} registered (epoch ${agent.epoch()}) with cluster '${agent.cluster}' on ${settings.redisUrl}; web UI ${agent.webUiUrl}\n`);
+      const outcome = await Promise.race([waitForSignal().then(() => undefined), agent.stopped]);
+      if (outcome === undefined) {
+        await agent.stop();
+        return;
+      }
+      if (outcome.fatal !== undefined) throw new Error(outcome.fatal);
+    });
+}
+
+/** waitForSignal resolves on the first SIGTERM or SIGINT. */
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve(signal);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
