@@ -1,0 +1,321 @@
+/**
+ * The application API over HTTP against the real Redis and a real master
+ * (startMaster in-process, one unique cluster per test). Events are read as a
+ * client in another language would: fetch + server-sent events over a real
+ * socket, resumed with Last-Event-ID.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { startMaster, type MasterHost } from '../../functions/host.ts';
+import { loadConfig } from '../../protocol/config.ts';
+import { clusterKeys, type Keys } from '../../protocol/keys.ts';
+import { MasterClient } from '../../client/master-client.ts';
+import { createAppHttpApp, startAppHttpServer, type AppHttp, type RunningAppHttpServer } from '../../client/app-http.ts';
+import { signToken } from '../../functions/http/auth.ts';
+import { REDIS_URL } from '../helpers/env.ts';
+import { cleanupCluster, uniqueCluster, waitFor } from '../helpers/isolation.ts';
+import { appDescription, registerFakeWorker } from '../helpers/protocol.ts';
+
+interface Fixture {
+  cluster: string;
+  keys: Keys;
+  master: MasterHost;
+  masterClient: MasterClient;
+  api?: AppHttp;
+  server?: RunningAppHttpServer;
+}
+
+let redis: Redis;
+const fixtures: Fixture[] = [];
+
+before(async () => {
+  redis = new Redis(REDIS_URL);
+});
+
+after(async () => {
+  for (const f of fixtures) {
+    await f.server?.close();
+    await f.api?.close();
+    await f.masterClient.close();
+    await f.master.stop();
+    await cleanupCluster(redis, f.cluster);
+  }
+  redis.disconnect();
+});
+
+async function fixture(name: string, http: { secret?: string; pollMs?: number; keepAliveMs?: number } = {}): Promise<Fixture & { url: string }> {
+  const cluster = uniqueCluster(name);
+  const config = loadConfig({ env: {}, overrides: { 'spark.flint.cluster': cluster, 'spark.flint.reaper.interval': '100ms' } });
+  const master = await startMaster({ redisUrl: REDIS_URL, config, concurrency: 8 });
+  const f: Fixture = { cluster, keys: clusterKeys(cluster), master, masterClient: new MasterClient(REDIS_URL, cluster) };
+  fixtures.push(f);
+  f.server = await startAppHttpServer({
+    redisUrl: REDIS_URL,
+    cluster,
+    port: 0,
+    pollMs: http.pollMs ?? 200,
+    keepAliveMs: http.keepAliveMs,
+    auth: http.secret ? { secret: http.secret } : undefined,
+  });
+  return { ...f, url: f.server.url };
+}
+
+interface SseEvent {
+  id?: string;
+  event?: string;
+  data: string;
+}
+
+interface SseRead {
+  events: SseEvent[];
+  comments: string[];
+  /** ended: the server closed the stream (rather than the reader stopping early) */
+  ended: boolean;
+}
+
+/**
+ * readSse reads server-sent events until `stop` says so (then aborts) or the
+ * server ends the stream.
+ */
+async function readSse(url: string, headers: Record<string, string>, stop: (read: SseRead) => boolean, timeoutMs = 15_000): Promise<SseRead> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const read: SseRead = { events: [], comments: [], ended: false };
+  try {
+    const response = await fetch(url, { headers, signal: controller.signal });
+    assert.equal(response.status, 200, `GET ${url} → ${response.status}: ${response.status === 200 ? '' : await response.text()}`);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        read.ended = true;
+        return read;
+      }
+      buffer += value;
+      let boundary: number;
+      while ((boundary = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, boundary);
+        buffer = buffer.slice(boundary + 2);
+        const event: SseEvent = { data: '' };
+        const data: string[] = [];
+        let isComment = true;
+        for (const line of block.split('\n')) {
+          if (line.startsWith(':')) {
+            read.comments.push(line.slice(1).trim());
+            continue;
+          }
+          isComment = false;
+          const colon = line.indexOf(':');
+          const field = line.slice(0, colon);
+          const text = line.slice(colon + 1).replace(/^ /, '');
+          if (field === 'data') data.push(text);
+          else if (field === 'id') event.id = text;
+          else if (field === 'event') event.event = text;
+        }
+        if (!isComment) {
+          event.data = data.join('\n');
+          read.events.push(event);
+        }
+        if (stop(read)) {
+          controller.abort();
+          await reader.cancel().catch(() => undefined);
+          return read;
+        }
+      }
+    }
+  } catch (error) {
+    if (controller.signal.aborted && (error as Error).name === 'AbortError') return read;
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+async function report(f: Fixture, appId: string, execId: number, state: 'RUNNING' | 'EXITED', epoch: number, exitStatus?: number) {
+  const message = exitStatus === undefined ? undefined : `Command exited with code ${exitStatus}`;
+  assert.equal(await f.masterClient.ask('ExecutorStateChanged', { appId, execId, state, workerId: 'w1', epoch, exitStatus, message }), true);
+}
+
+/** eventConnections: the blocking connections the server holds open for SSE streams of `appId`. */
+async function eventConnections(appId: string): Promise<number> {
+  return String(await redis.client('LIST')).split('\n').filter((line) => line.includes(`name=flint-app-http-events-${appId}`)).length;
+}
+
+async function streamIds(f: Fixture, appId: string): Promise<string[]> {
+  return (await redis.xrange(f.keys.appEvents(appId), '-', '+')).map(([id]) => id);
+}
+
+test('POST /v1/apps, SSE events with ids, resume with Last-Event-ID and ?lastEventId, executors, DELETE ends the stream', async () => {
+  const f = await fixture('apph-life');
+  const created = await post(`${f.url}/v1/apps`, { ...appDescription({ name: 'http-app', coresPerExecutor: 1, maxCores: 2 }), clientId: 'http-client-1' });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const appId = created.body.appId as string;
+  assert.match(appId, /^app-\d{14}-\d{4}$/);
+  assert.equal(created.body.clientId, 'http-client-1');
+  const again = await post(`${f.url}/v1/apps`, { ...appDescription({ name: 'http-app' }), clientId: 'http-client-1' });
+  assert.equal(again.body.appId, appId, 'a retried POST with the same clientId gets the same app');
+
+  const state = await fetch(`${f.url}/v1/apps/${appId}`);
+  assert.equal(state.status, 200);
+  const app = (await state.json()) as Record<string, unknown>;
+  assert.equal(app.id, appId);
+  assert.equal(app.state, 'WAITING');
+  assert.equal(app.coresGranted, 0);
+  assert.equal((app.desc as { name: string }).name, 'http-app');
+  assert.equal(app.clientId, undefined, 'the idempotency key is not shown');
+
+  const epoch = await registerFakeWorker(f.masterClient, { id: 'w1', cores: 2, memoryMB: 4096, port: 7201 });
+  const first = await readSse(`${f.url}/v1/apps/${appId}/events`, {}, (r) => r.events.filter((e) => e.event === 'ExecutorAdded').length === 2);
+  assert.deepEqual(first.events.map((e) => e.event), ['RegisteredApplication', 'ExecutorAdded', 'ExecutorAdded']);
+  assert.deepEqual(first.events.map((e) => e.id), (await streamIds(f, appId)).slice(0, 3), 'each SSE id is the stream id');
+  assert.deepEqual(JSON.parse(first.events[1]!.data), { id: 0, workerId: 'w1', hostPort: '127.0.0.1:7201', cores: 1, memoryMB: 256 });
+
+  const running = await waitFor(async () => {
+    const r = (await (await fetch(`${f.url}/v1/apps/${appId}`)).json()) as { state: string; coresGranted: number; executors: { id: number; state: string }[] };
+    return r.coresGranted === 2 ? r : undefined;
+  }, { message: 'two cores granted' });
+  assert.deepEqual(running.executors.map((e) => e.id), [0, 1]);
+
+  await report(f, appId, 0, 'RUNNING', epoch);
+  await report(f, appId, 0, 'EXITED', epoch, 3);
+  const lastSeen = first.events.at(-1)!.id!;
+  const resumed = await readSse(`${f.url}/v1/apps/${appId}/events`, { 'Last-Event-ID': lastSeen }, (r) => r.events.length === 2);
+  assert.deepEqual(resumed.events.map((e) => e.event), ['ExecutorUpdated', 'ExecutorUpdated']);
+  assert.deepEqual(resumed.events.map((e) => JSON.parse(e.data).state), ['RUNNING', 'EXITED']);
+  assert.equal(JSON.parse(resumed.events[1]!.data).exitStatus, 3);
+  assert.deepEqual([...first.events, ...resumed.events].map((e) => e.id), (await streamIds(f, appId)).slice(0, 5), 'no gap and no repeat');
+
+  const byQuery = await readSse(`${f.url}/v1/apps/${appId}/events?lastEventId=${resumed.events[0]!.id}`, {}, (r) => r.events.length === 1);
+  assert.equal(byQuery.events[0]!.id, resumed.events[1]!.id);
+
+  const limited = await post(`${f.url}/v1/apps/${appId}/executors`, { total: 1 });
+  assert.deepEqual([limited.status, limited.body], [200, { ok: true, appId, requestedTotal: 1 }]);
+  assert.equal(Number(await redis.hget(f.keys.app(appId), 'executorLimit')), 1);
+  const killed = await post(`${f.url}/v1/apps/${appId}/kill-executors`, { executorIds: [1, 'x'] });
+  assert.deepEqual([killed.status, killed.body], [200, { ok: true, appId }]);
+
+  // A live stream that is following when the app is unregistered ends by itself once drained.
+  const following = readSse(`${f.url}/v1/apps/${appId}/events`, {}, () => false);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const removed = await fetch(`${f.url}/v1/apps/${appId}`, { method: 'DELETE' });
+  assert.deepEqual([removed.status, await removed.json()], [200, { ok: true, appId }]);
+  const all = await following;
+  assert.equal(all.ended, true, 'the server ended the stream');
+  assert.deepEqual(all.events.map((e) => e.id), await streamIds(f, appId), 'the whole stream, once');
+
+  const finished = (await (await fetch(`${f.url}/v1/apps/${appId}`)).json()) as { state: string };
+  assert.equal(finished.state, 'FINISHED');
+  const gone = await fetch(`${f.url}/v1/apps/${appId}`, { method: 'DELETE' });
+  assert.equal(gone.status, 404);
+  assert.match(((await gone.json()) as { error: string }).error, /unknown or finished application/);
+  assert.equal((await post(`${f.url}/v1/apps/${appId}/executors`, { total: 2 })).status, 404);
+  await waitFor(async () => (await eventConnections(appId)) === 0, { message: 'every SSE connection released' });
+});
+
+test('POST /v1/apps/:id/kill: the SSE stream ends right after ApplicationRemoved(KILLED)', async () => {
+  const f = await fixture('apph-kill');
+  const { body } = await post(`${f.url}/v1/apps`, appDescription({ name: 'to-kill' }));
+  const appId = body.appId as string;
+  const following = readSse(`${f.url}/v1/apps/${appId}/events`, {}, () => false);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const killed = await post(`${f.url}/v1/apps/${appId}/kill`, {});
+  assert.deepEqual([killed.status, killed.body], [200, { ok: true, appId }]);
+  const read = await following;
+  assert.equal(read.ended, true);
+  assert.deepEqual(read.events.map((e) => e.event), ['RegisteredApplication', 'ApplicationRemoved']);
+  assert.deepEqual(JSON.parse(read.events[1]!.data), { message: 'KILLED' });
+});
+
+test('an idle stream gets keep-alive comments', async () => {
+  const f = await fixture('apph-keepalive', { pollMs: 100, keepAliveMs: 250 });
+  const { body } = await post(`${f.url}/v1/apps`, appDescription({ name: 'idle' }));
+  const read = await readSse(`${f.url}/v1/apps/${body.appId}/events`, {}, (r) => r.comments.length >= 2);
+  assert.deepEqual(read.comments.slice(0, 2), ['keep-alive', 'keep-alive']);
+  assert.deepEqual(read.events.map((e) => e.event), ['RegisteredApplication']);
+  // The client went away: the server releases the stream's Redis connection.
+  await waitFor(async () => (await eventConnections(body.appId as string)) === 0, { message: 'SSE connection released after the client aborted' });
+});
+
+test('bad input gets 400 with a JSON error; unknown apps 404', async () => {
+  const cluster = uniqueCluster('apph-bad');
+  const config = loadConfig({ env: {}, overrides: { 'spark.flint.cluster': cluster } });
+  const master = await startMaster({ redisUrl: REDIS_URL, config, concurrency: 2 });
+  const api = createAppHttpApp({ redisUrl: REDIS_URL, cluster });
+  fixtures.push({ cluster, keys: clusterKeys(cluster), master, masterClient: new MasterClient(REDIS_URL, cluster), api });
+  const call = async (method: string, path: string, body?: string, headers: Record<string, string> = {}) => {
+    const response = await api.app.request(path, { method, body, headers: { 'content-type': 'application/json', ...headers } });
+    return { status: response.status, body: (await response.json()) as { error?: string } };
+  };
+
+  let r = await call('POST', '/v1/apps', '{not json');
+  assert.equal(r.status, 400);
+  assert.match(r.body.error!, /^request body is not valid JSON/);
+  r = await call('POST', '/v1/apps', '[1]');
+  assert.deepEqual(r, { status: 400, body: { error: 'request body must be a JSON object' } });
+  r = await call('POST', '/v1/apps', JSON.stringify({ name: 'x' }));
+  assert.equal(r.status, 400);
+  assert.match(r.body.error!, /^invalid request body: image: /);
+  r = await call('POST', '/v1/apps', JSON.stringify({ ...appDescription(), maxCores: 0, clientId: 'bad id' }));
+  assert.match(r.body.error!, /maxCores: .*clientId: /);
+
+  const { body: created } = await call('POST', '/v1/apps', JSON.stringify(appDescription()));
+  const appId = (created as { appId: string }).appId;
+  r = await call('POST', `/v1/apps/${appId}/executors`, JSON.stringify({ total: -1 }));
+  assert.equal(r.status, 400);
+  assert.match(r.body.error!, /^invalid request body: total: /);
+  r = await call('POST', `/v1/apps/${appId}/kill-executors`, JSON.stringify({ executorIds: 'all' }));
+  assert.equal(r.status, 400);
+  r = await call('GET', `/v1/apps/${appId}/events`, undefined, { 'last-event-id': 'yesterday' });
+  assert.deepEqual(r, { status: 400, body: { error: "invalid Last-Event-ID 'yesterday': expected a stream id such as 1700000000000-0" } });
+  r = await call('GET', '/v1/apps/has%20space');
+  assert.equal(r.status, 400);
+  assert.match(r.body.error!, /^invalid application id 'has space'/);
+  r = await call('GET', '/v1/apps/app-none');
+  assert.deepEqual(r, { status: 404, body: { error: "unknown application 'app-none'" } });
+  r = await call('GET', '/v1/apps/app-none/events');
+  assert.equal(r.status, 404);
+  r = await call('POST', '/v1/apps/app-none/executors', JSON.stringify({ total: 1 }));
+  assert.equal(r.status, 404);
+  r = await call('GET', '/v2/nothing');
+  assert.deepEqual(r, { status: 404, body: { error: 'no route for GET /v2/nothing' } });
+});
+
+test('with a secret, mutating routes need a token with the submit scope; reads stay open', async () => {
+  const secret = 'a'.repeat(16) + 'b'.repeat(16) + 'c'.repeat(8);
+  const f = await fixture('apph-auth', { secret });
+  const desc = appDescription({ name: 'auth-app' });
+
+  const anonymous = await post(`${f.url}/v1/apps`, desc);
+  assert.equal(anonymous.status, 401);
+  assert.match(String(anonymous.body.error), /Missing bearer token: this request needs a token with the 'submit' scope/);
+  const wrongScope = await post(`${f.url}/v1/apps`, desc, { authorization: `Bearer ${signToken(secret, { scope: 'kill', ttlSeconds: 60 })}` });
+  assert.equal(wrongScope.status, 403);
+  const forged = await post(`${f.url}/v1/apps`, desc, { authorization: `Bearer ${signToken('z'.repeat(40), { scope: 'submit', ttlSeconds: 60 })}` });
+  assert.equal(forged.status, 401);
+
+  const token = signToken(secret, { scope: 'submit', ttlSeconds: 60 });
+  const created = await post(`${f.url}/v1/apps`, desc, { authorization: `Bearer ${token}` });
+  assert.equal(created.status, 201);
+  const appId = created.body.appId as string;
+  assert.equal((await fetch(`${f.url}/v1/apps/${appId}`)).status, 200, 'reading state needs no token');
+  assert.equal((await fetch(`${f.url}/v1/apps/${appId}`, { method: 'DELETE' })).status, 401);
+  assert.equal((await post(`${f.url}/v1/apps/${appId}/executors`, { total: 1 })).status, 401);
+  const deleted = await fetch(`${f.url}/v1/apps/${appId}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+  assert.equal(deleted.status, 200);
+});
+
+test('the server refuses a non-loopback address without a secret', async () => {
+  await assert.rejects(startAppHttpServer({ redisUrl: REDIS_URL, cluster: uniqueCluster('apph-bind'), host: '0.0.0.0', port: 0 }), /refusing to listen on 0\.0\.0\.0/);
+});
