@@ -6,6 +6,10 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../protocol/config.ts';
 import { registerMasterCommand } from '../functions/master-main.ts';
+import { registerWorkerCommand } from '../workers/worker-main.ts';
+import { registerSubmitCommand } from './submit.ts';
+import { registerStatusCommand, registerKillCommand } from './status-kill.ts';
+import { registerTokenCommand } from './token.ts';
 
 export function buildProgram(): Command {
   const program = new Command('flint')
@@ -13,6 +17,11 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerMasterCommand(program);
+  registerWorkerCommand(program);
+  registerSubmitCommand(program);
+  registerStatusCommand(program);
+  registerKillCommand(program);
+  registerTokenCommand(program);
   return program;
 }
 

@@ -87,6 +87,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.flint.scheduler.leaseTtl', spec: { kind: 'duration', plainUnit: 'ms', min: 100 }, default: '5s', doc: 'Lease of the process running a scheduling pass; another process takes over after it lapses.' },
   { key: 'spark.flint.deploy.driverCoresFraction', spec: { kind: 'number', min: 0.01, max: 1 }, default: '1', doc: 'Guard against drivers starving applications (SPARK-27750): drivers together may hold at most this fraction of alive cores. 1 = Spark\'s behaviour.' },
   { key: 'spark.flint.auth.secret', spec: { kind: 'string' }, default: undefined, doc: 'HS256 secret for bearer tokens on mutating REST/UI routes. Required to listen on a non-loopback address.' },
+  { key: 'spark.flint.rest.defaultDriverImage', spec: { kind: 'string' }, default: undefined, doc: 'Image of drivers submitted without spark.flint.image or a docker:// appResource (lets Spark\'s own REST client submit unchanged).' },
   { key: 'spark.flint.worker.registrationInterval', spec: { kind: 'duration', plainUnit: 's', min: 0.01 }, default: '10s', doc: 'Base of the short registration retry interval (fuzzed ×0.5-1.5); the long one is 6× this.' },
   { key: 'spark.flint.worker.runtime', spec: { kind: 'enum', values: ['auto', 'docker', 'process'] }, default: 'auto', doc: 'Executor runtime: docker, process, or auto (docker when its socket answers).' },
   { key: 'spark.flint.worker.network', spec: { kind: 'enum', values: ['host', 'none'] }, default: 'host', doc: 'Container network mode of executors and drivers.' },

@@ -135,7 +135,7 @@ async function runScenario(killOne: boolean): Promise<Summary> {
     violations.push(...(await checkCapacity(keys, workerIds)));
 
     // what Spark's algorithm grants on this cluster, for these apps in registration order
-    const order = await redis.zrange(keys.appsWaiting, 0, -1);
+    const order = await redis.zrange(keys.appsWaiting, '0', '-1');
     const workers: WorkerSnapshot[] = workerIds.map((id, i) => ({ id, host: '127.0.0.1', port: i, coresFree: WORKER_CORES, memoryFreeMB: WORKER_MEMORY, resourcesFree: {}, epoch: 1 }));
     const apps: AppSnapshot[] = order.map((id) => ({ id, coresLeft: APP_CORES, coresPerExecutor: 1, memoryPerExecutorMB: APP_MEMORY, resourcesPerExecutor: [], executorLimit: Infinity, liveExecutors: 0 }));
     const plan = planSchedulingPass({
