@@ -76,7 +76,8 @@ interface TrackedTask {
   exitPromise: Promise<TaskExit>;
   resolveExit: (exit: TaskExit) => void;
   rejectExit: (error: Error) => void;
-  capture: DockerLogCapture | undefined;
+  /** the log capture once opened; undefined when it could not start (or the task has no workDir label) */
+  capture: Promise<DockerLogCapture | undefined>;
   settling: Promise<void> | undefined;
 }
 
@@ -379,22 +380,25 @@ export class DockerRuntime implements Runtime {
       exitPromise,
       resolveExit,
       rejectExit,
-      capture: undefined,
+      capture: Promise.resolve(undefined),
       settling: undefined,
     };
     this.tasks.set(taskId, task);
     this.ensureEvents(task.scope);
     this.ensureRelist();
     if (task.hostWorkDir !== undefined) {
-      const workDir = task.hostWorkDir;
-      DockerLogCapture.start(this.docker, info.Id, workDir, {
+      task.capture = DockerLogCapture.start(this.docker, info.Id, task.hostWorkDir, {
         onError: (error) => this.options.logger?.warn({ err: error, taskId }, 'log capture error'),
       }).then(
         (capture) => {
-          if (this.closed || this.tasks.get(taskId) !== task) void capture.stop();
-          else task.capture = capture;
+          if (!this.closed && this.tasks.get(taskId) === task) return capture;
+          void capture.stop();
+          return undefined;
         },
-        (error: unknown) => this.options.logger?.warn({ err: error, taskId }, 'log capture could not start'),
+        (error: unknown) => {
+          this.options.logger?.warn({ err: error, taskId }, 'log capture could not start');
+          return undefined;
+        },
       );
     }
     if (hasExited(info)) void this.settle(task);
@@ -436,17 +440,9 @@ export class DockerRuntime implements Runtime {
 
   /** drainLogs waits (bounded) for the capture to write the container's last output. */
   private async drainLogs(task: TrackedTask): Promise<void> {
-    const deadline = Date.now() + (this.options.logDrainTimeoutMs ?? 10_000);
-    // the capture may still be opening (track() starts it without waiting)
-    while (task.capture === undefined && task.hostWorkDir !== undefined && Date.now() < deadline && !this.closed) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    if (task.capture === undefined) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      task.capture.done,
-      new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now())))),
-    ]);
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.logDrainTimeoutMs ?? 10_000)));
+    await Promise.race([task.capture.then((capture) => capture?.done), timeout]);
     clearTimeout(timer);
   }
 
@@ -625,7 +621,7 @@ export class DockerRuntime implements Runtime {
     }
     if (task !== undefined) {
       this.tasks.delete(taskId);
-      await task.capture?.stop();
+      await (await task.capture)?.stop();
       task.rejectExit(new Error(`task ${taskId} was removed before its exit was observed`));
     }
     const workDir = task?.hostWorkDir ?? info?.Config.Labels?.[LABEL.workDir];
@@ -653,7 +649,7 @@ export class DockerRuntime implements Runtime {
     this.eventScopes.clear();
     const tasks = [...this.tasks.values()];
     this.tasks.clear();
-    await Promise.all(tasks.map((task) => task.capture?.stop()));
+    await Promise.all(tasks.map(async (task) => (await task.capture)?.stop()));
     for (const task of tasks) if (task.exit === undefined) task.rejectExit(new Error('runtime closed before the task exited'));
   }
 

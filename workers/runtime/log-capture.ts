@@ -251,13 +251,11 @@ export class DockerLogCapture {
       }
       if (this.stopped) break;
       await this.flush();
-      let running = false;
-      try {
-        const info = await this.docker.getContainer(this.containerId).inspect();
-        running = info.State.Running || info.State.Restarting;
-      } catch {
-        running = false;
-      }
+      const running = await this.docker
+        .getContainer(this.containerId)
+        .inspect()
+        .then((info) => info.State.Running || info.State.Restarting)
+        .catch(() => false);
       if (!running) break;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }

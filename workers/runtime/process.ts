@@ -175,7 +175,7 @@ export class ProcessRuntime implements Runtime {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = await this.readEntryPatiently(entryPath);
-      if (holder === undefined) throw new Error(`registry entry ${entryPath} exists but cannot be read`);
+      if (holder === undefined) throw new Error(`registry entry ${entryPath} exists but cannot be read`, { cause: error });
       return this.adopt(holder);
     }
 
