@@ -20,14 +20,15 @@
  *     (a property test compares it with the plain full-list computation).
  *  2. The workers are kept in policy order across apps: after an app only the workers
  *     it touched have changed, and only they move (binary insertion for a few, a merge
- *     for many). Once no cores are free at all, later apps are passed over at once.
+ *     for many). Ids are ranked once per pass so comparisons are on numbers. Once no
+ *     cores are free at all, later apps are passed over at once.
  */
 import type { WorkerSelectionPolicy } from '../../protocol/config.ts';
 import type { AppSnapshot, DriverPlacement, DriverSnapshot, ExecutorPlacement, WorkerSnapshot } from './types.ts';
 import {
   allocateExecutors,
   appSnapshotProblem,
-  compareWorkersBy,
+  WORKER_SELECTION_POLICIES,
   executorFitChecker,
   deductFromWorker,
   scheduleExecutorsOnWorkers,
@@ -84,7 +85,7 @@ export function appTooLargeWarning(appId: string): string {
  */
 export function planSchedulingPass(input: SchedulingPassInput): SchedulingPassPlan {
   const { config } = input;
-  const compare = compareWorkersBy(config.workerSelectionPolicy); // rejects an unknown policy up front
+  const compare = compareSlotsBy(config.workerSelectionPolicy); // rejects an unknown policy up front
 
   const driverResult = scheduleDrivers({
     workers: input.workers,
@@ -100,11 +101,11 @@ export function planSchedulingPass(input: SchedulingPassInput): SchedulingPassPl
   const executors: ExecutorPlacement[] = [];
 
   // the working copies, already reduced by the drivers of this pass, in policy order
-  const ordered: WorkerSnapshot[] = driverResult.workersAfter.sort(compare);
+  const ordered = rankById(driverResult.workersAfter).sort(compare);
   // Spark warns that an app may hang only when it is the one waiting app and has no executor
   const mayHangFor = (app: AppSnapshot): boolean => input.apps.length === 1 && app.liveExecutors === 0;
   let coresFreeTotal = 0;
-  for (const w of ordered) if (w.coresFree > 0) coresFreeTotal += w.coresFree;
+  for (const slot of ordered) if (slot.worker.coresFree > 0) coresFreeTotal += slot.worker.coresFree;
 
   for (const snapshot of input.apps) {
     const problem = appSnapshotProblem(snapshot);
@@ -126,14 +127,13 @@ export function planSchedulingPass(input: SchedulingPassInput): SchedulingPassPl
     if (mayHang && usable.length === 0) warnings.push(appTooLargeWarning(app.id));
     if (reachable <= 0 || usable.length === 0) continue;
 
-    const assigned = scheduleExecutorsOnWorkers(app, usable, config.spreadOut);
-    const touched: WorkerSnapshot[] = [];
-    let assignedTotal = 0;
+    const assigned = scheduleExecutorsOnWorkers(app, usable.map((slot) => slot.worker), config.spreadOut);
+    const touched: Slot[] = [];
     for (let pos = 0; pos < usable.length; pos++) {
       if (assigned[pos] <= 0) continue;
-      const worker = usable[pos];
-      touched.push(worker);
-      assignedTotal += assigned[pos];
+      const worker = usable[pos].worker;
+      touched.push(usable[pos]);
+      coresFreeTotal -= assigned[pos];
       for (const placement of allocateExecutors(app, worker, assigned[pos])) {
         deductFromWorker(worker, placement);
         app.coresLeft -= placement.cores;
@@ -141,20 +141,54 @@ export function planSchedulingPass(input: SchedulingPassInput): SchedulingPassPl
         executors.push(placement);
       }
     }
-    coresFreeTotal -= assignedTotal;
     // WORKER_ID order does not depend on capacity: nothing moves
     if (config.workerSelectionPolicy !== 'WORKER_ID') reorder(ordered, touched, compare);
   }
   return { drivers: driverResult.placements, executors, warnings };
 }
 
-/** firstUsable: the first `limit` workers (in `ordered`'s order) that pass `fits`. */
-function firstUsable(ordered: readonly WorkerSnapshot[], fits: (w: WorkerSnapshot) => boolean, limit: number): WorkerSnapshot[] {
-  const usable: WorkerSnapshot[] = [];
+/** Slot: a working copy with the rank of its id among the pass's workers. */
+interface Slot {
+  worker: WorkerSnapshot;
+  rank: number;
+  /** set while reorder takes the slot out */
+  moving: boolean;
+}
+
+/** rankById wraps the workers in slots whose rank follows Spark's id order (UTF-16 code units). */
+function rankById(workers: readonly WorkerSnapshot[]): Slot[] {
+  const byId = workers.slice().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return byId.map((worker, rank) => ({ worker, rank, moving: false }));
+}
+
+/**
+ * compareSlotsBy is compareWorkersBy (schedule-executors.ts) on slots: the same order,
+ * with the id rank in place of the id string.
+ */
+function compareSlotsBy(policy: WorkerSelectionPolicy): (a: Slot, b: Slot) => number {
+  switch (policy) {
+    case 'CORES_FREE_ASC':
+      return (a, b) => a.worker.coresFree - b.worker.coresFree || a.rank - b.rank;
+    case 'CORES_FREE_DESC':
+      return (a, b) => b.worker.coresFree - a.worker.coresFree || b.rank - a.rank;
+    case 'MEMORY_FREE_ASC':
+      return (a, b) => a.worker.memoryFreeMB - b.worker.memoryFreeMB || a.rank - b.rank;
+    case 'MEMORY_FREE_DESC':
+      return (a, b) => b.worker.memoryFreeMB - a.worker.memoryFreeMB || b.rank - a.rank;
+    case 'WORKER_ID':
+      return (a, b) => a.rank - b.rank;
+    default:
+      throw new RangeError(`unknown worker selection policy: ${String(policy)} (expected one of ${WORKER_SELECTION_POLICIES.join(', ')})`);
+  }
+}
+
+/** firstUsable: the first `limit` slots (in `ordered`'s order) whose worker passes `fits`. */
+function firstUsable(ordered: readonly Slot[], fits: (w: WorkerSnapshot) => boolean, limit: number): Slot[] {
+  const usable: Slot[] = [];
   if (limit <= 0) return usable;
-  for (const worker of ordered) {
-    if (!fits(worker)) continue;
-    usable.push(worker);
+  for (const slot of ordered) {
+    if (!fits(slot.worker)) continue;
+    usable.push(slot);
     if (usable.length >= limit) break;
   }
   return usable;
@@ -164,34 +198,35 @@ function firstUsable(ordered: readonly WorkerSnapshot[], fits: (w: WorkerSnapsho
 const INSERTION_MAX = 8;
 
 /**
- * reorder restores policy order after `changed` workers (already in `ordered`) lost
+ * reorder restores policy order after the `changed` slots (already in `ordered`) lost
  * capacity. A few are taken out and put back by binary search; many are taken out,
  * sorted among themselves and merged back, O(workers + changed log changed).
  */
-function reorder(ordered: WorkerSnapshot[], changed: readonly WorkerSnapshot[], compare: (a: WorkerSnapshot, b: WorkerSnapshot) => number): void {
+function reorder(ordered: Slot[], changed: Slot[], compare: (a: Slot, b: Slot) => number): void {
   if (changed.length === 0) return;
   if (changed.length <= INSERTION_MAX) {
-    // take every changed worker out first: binary search needs the rest in order
-    for (const worker of changed) ordered.splice(ordered.indexOf(worker), 1);
-    for (const worker of changed) {
+    // take every changed slot out first: binary search needs the rest in order
+    for (const slot of changed) ordered.splice(ordered.indexOf(slot), 1);
+    for (const slot of changed) {
       let lo = 0;
       let hi = ordered.length;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
-        if (compare(ordered[mid], worker) <= 0) lo = mid + 1;
+        if (compare(ordered[mid], slot) <= 0) lo = mid + 1;
         else hi = mid;
       }
-      ordered.splice(lo, 0, worker);
+      ordered.splice(lo, 0, slot);
     }
     return;
   }
-  const changedSet = new Set(changed);
-  const rest = ordered.filter((w) => !changedSet.has(w));
-  const moved = changed.slice().sort(compare);
+  for (const slot of changed) slot.moving = true;
+  const rest = ordered.filter((slot) => !slot.moving);
+  for (const slot of changed) slot.moving = false;
+  changed.sort(compare);
   let i = 0;
   let j = 0;
   let k = 0;
-  while (i < rest.length && j < moved.length) ordered[k++] = compare(rest[i], moved[j]) <= 0 ? rest[i++] : moved[j++];
+  while (i < rest.length && j < changed.length) ordered[k++] = compare(rest[i], changed[j]) <= 0 ? rest[i++] : changed[j++];
   while (i < rest.length) ordered[k++] = rest[i++];
-  while (j < moved.length) ordered[k++] = moved[j++];
+  while (j < changed.length) ordered[k++] = changed[j++];
 }

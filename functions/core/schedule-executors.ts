@@ -269,15 +269,17 @@ export interface Capacity {
 
 /** copyWorker: a working copy the pass may deduct from without touching the snapshot. */
 export function copyWorker(worker: WorkerSnapshot): WorkerSnapshot {
-  return { ...worker, resourcesFree: { ...worker.resourcesFree } };
+  // hasWork always present, so marking a copy busy later does not reshape the object
+  return { ...worker, resourcesFree: { ...worker.resourcesFree }, hasWork: worker.hasWork ?? false };
 }
 
 /** deductFromWorker takes a placement's capacity from a working copy and marks it busy. */
 export function deductFromWorker(worker: WorkerSnapshot, taken: Capacity): void {
   worker.coresFree -= taken.cores;
   worker.memoryFreeMB -= taken.memoryMB;
-  for (const name in taken.resources) {
-    worker.resourcesFree[name] = (worker.resourcesFree[name] ?? 0) - taken.resources[name];
+  const names = Object.keys(taken.resources);
+  for (let i = 0; i < names.length; i++) {
+    worker.resourcesFree[names[i]] = (worker.resourcesFree[names[i]] ?? 0) - taken.resources[names[i]];
   }
   worker.hasWork = true;
 }
