@@ -54,7 +54,7 @@ export function clusterKeys(cluster: string = DEFAULT_CLUSTER) {
     /** zset worker id → last heartbeat (ms) of DEAD workers, culled after (persistence + 1) × timeout */
     deadWorkers: `${ns}:workers:dead`,
     /**
-     * hash worker id → JSON {c: coresFree, m: memoryFree, e: epoch, r: {name: freeCount}, h: host, p: port}
+     * hash worker id → JSON {c: coresFree, t: coresTotal, m: memoryFree, e: epoch, r: {name: freeCount}, h: host, p: port}
      * of ALIVE workers only: the compact snapshot a scheduling pass reads in one HGETALL.
      */
     schedulable: `${ns}:workers:schedulable`,

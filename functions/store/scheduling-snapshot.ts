@@ -21,6 +21,8 @@ export interface SchedulingSnapshot {
 
 interface SchedulableEntry {
   c: number;
+  /** total cores (the drivers guard measures against alive cores) */
+  t?: number;
   m: number;
   e: number;
   r: Record<string, number>;
@@ -30,7 +32,7 @@ interface SchedulableEntry {
 
 export function parseSchedulable(id: string, json: string): WorkerSnapshot {
   const entry = JSON.parse(json) as SchedulableEntry;
-  return { id, host: entry.h, port: entry.p, coresFree: entry.c, memoryFreeMB: entry.m, epoch: entry.e, resourcesFree: entry.r ?? {} };
+  return { id, host: entry.h, port: entry.p, coresFree: entry.c, coresTotal: entry.t, memoryFreeMB: entry.m, epoch: entry.e, resourcesFree: entry.r ?? {} };
 }
 
 export async function loadSchedulingSnapshot(redis: Redis, keys: Keys, options: { needDriverCores: boolean }): Promise<SchedulingSnapshot> {

@@ -82,6 +82,7 @@ local function refreshSchedulable(workerId)
   if next(counts) ~= nil then r = cjson.encode(counts) end
   redis.call('HSET', K.schedulable, workerId, J({
     {'c', js(tonumber(w[2]) - tonumber(w[3]))},
+    {'t', js(tonumber(w[2]))},
     {'m', js(tonumber(w[4]) - tonumber(w[5]))},
     {'e', js(tonumber(w[6]))},
     {'r', r},
