@@ -364,4 +364,29 @@ describe('DockerRuntime', () => {
     }
     await assert.rejects(selectRuntime('podman' as never, { process: processOptions }), /unknown runtime kind/);
   });
+
+  it('detects exits from Docker events alone and from the periodic relist alone', async () => {
+    const f = await fixture();
+    const viaEvents = f.spec('events', ['sh', '-c', 'sleep 0.3; exit 13']);
+    await withRuntime(
+      async (runtime) => {
+        const began = Date.now();
+        await runtime.start(viaEvents);
+        assert.deepEqual(await runtime.wait(viaEvents.taskId), { exitCode: 13, oomKilled: false, stopped: false });
+        assert.ok(Date.now() - began < 5000, 'the die event, not the (one-minute) relist, reported the exit');
+      },
+      { relistIntervalMs: 60_000 },
+    );
+    const spec = f.spec('relist', ['sh', '-c', 'sleep 0.3; echo bye; exit 12']);
+    await withRuntime(
+      async (runtime) => {
+        const began = Date.now();
+        await runtime.start(spec);
+        assert.deepEqual(await runtime.wait(spec.taskId), { exitCode: 12, oomKilled: false, stopped: false });
+        assert.ok(Date.now() - began < 5000);
+        assert.equal(await readFile(join(spec.workDir, 'stdout'), 'utf8'), 'bye\n');
+      },
+      { useEvents: false, relistIntervalMs: 200 },
+    );
+  });
 });

@@ -58,6 +58,8 @@ export interface DockerRuntimeOptions {
   /** narrow task-id lookups of tasks this instance has not seen yet to one cluster/worker */
   cluster?: string;
   workerId?: string;
+  /** false: no event stream, exits come from the periodic relist alone (e.g. behind a socket proxy that blocks /events) */
+  useEvents?: boolean;
   /** how long an exit report waits for the log capture to flush, default 10 s */
   logDrainTimeoutMs?: number;
   logger?: Logger;
@@ -449,7 +451,7 @@ export class DockerRuntime implements Runtime {
   /** ensureEvents keeps one Docker event stream per cluster/worker scope, reconnecting if it drops. */
   private ensureEvents(scope: Scope): void {
     const key = `${scope.cluster}\0${scope.workerId}`;
-    if (this.eventScopes.has(key) || this.closed) return;
+    if (this.eventScopes.has(key) || this.closed || this.options.useEvents === false) return;
     const entry: EventScope = { scope, stream: undefined, reconnectTimer: undefined };
     this.eventScopes.set(key, entry);
     void this.connectEvents(entry);

@@ -75,7 +75,12 @@ export interface Runtime {
    * one is never started. Throws ImageNotFoundError when the image is missing.
    */
   start(spec: TaskSpec): Promise<TaskStatus>;
-  /** wait resolves when the task exits (immediately if it already has). */
+  /**
+   * wait resolves when the task exits (immediately if it already has). It finds a task
+   * this instance has not seen (after an agent restart) by label, throws for a task id
+   * nothing carries, and rejects if the runtime is closed first. Docker: resolves after
+   * the task's log capture has flushed, so the stdout/stderr files are complete.
+   */
   wait(taskId: string): Promise<TaskExit>;
   /** stop sends SIGTERM, waits up to graceMs, then SIGKILL. Resolves once it has exited. No-op if unknown or exited. */
   stop(taskId: string, graceMs: number): Promise<void>;
@@ -85,9 +90,13 @@ export interface Runtime {
   list(workerId: string, cluster: string): Promise<TaskStatus[]>;
   /** recover re-attaches to a task found by list() after an agent restart, so wait() works for it. */
   recover(status: TaskStatus): Promise<void>;
-  /** remove deletes an exited task's container/record (logs in workDir stay). */
+  /** remove deletes an exited task's container/record (logs in workDir stay). A running task is killed first (its exit is still reported, stopped: true). */
   remove(taskId: string): Promise<void>;
-  /** onEvent subscribes to exits observed by the runtime's event source; returns an unsubscribe function. */
+  /**
+   * onExit subscribes to exits observed by the runtime's event source; returns an unsubscribe function.
+   * Called once per tracked task, including tasks found already exited by start/recover/wait.
+   * exitCode is -1 when the exit code was lost (container removed behind the runtime's back, supervisor killed).
+   */
   onExit(listener: (taskId: string, exit: TaskExit) => void): () => void;
   /** close releases event streams and timers (tasks keep running). */
   close(): Promise<void>;
