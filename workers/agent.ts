@@ -586,8 +586,12 @@ class Agent implements AgentHandle {
   /** readGroup: one XREADGROUP; undefined after a transient error (logged, retried after a pause). */
   private async readGroup(tail: string[]): Promise<RawStreamEntry[] | undefined> {
     try {
-      const result = (await this.blocking!.call('XREADGROUP', 'GROUP', INBOX_GROUP, this.workerId, ...tail)) as [string, RawStreamEntry[]][] | null;
-      return result?.[0]?.[1] ?? [];
+      // the typed command, not `call`: ioredis normalises the reply shape only there
+      const xreadgroup = this.blocking!.xreadgroup.bind(this.blocking) as unknown as (...args: string[]) => Promise<[string, RawStreamEntry[]][] | null>;
+      const result = await xreadgroup('GROUP', INBOX_GROUP, this.workerId, ...tail);
+      const entries = result?.[0]?.[1] ?? [];
+      if (!Array.isArray(entries)) throw new Error(`unexpected XREADGROUP reply: ${JSON.stringify(result).slice(0, 200)}`);
+      return entries;
     } catch (error) {
       if (this.stopping) return undefined;
       const message = (error as Error).message;
