@@ -16,12 +16,16 @@ import { stderrHeader } from '../../workers/runtime/task-identity.ts';
 import { ImageNotAllowedError, type TaskExit, type TaskSpec } from '../../workers/runtime/types.ts';
 
 const dirs: string[] = [];
-const pids: number[] = [];
+const workDirs: string[] = [];
 
 after(async () => {
-  for (const pid of pids) {
+  // kill only tasks of ours that are still running: a recorded pid whose exit file exists may belong to someone else now
+  for (const workDir of workDirs) {
+    const task = await readFile(join(workDir, '.flint-task.json'), 'utf8').catch(() => undefined);
+    const exited = await readFile(join(workDir, '.flint-exit.json'), 'utf8').catch(() => undefined);
+    if (task === undefined || exited !== undefined) continue;
     try {
-      process.kill(-pid, 'SIGKILL');
+      process.kill(-JSON.parse(task).pid, 'SIGKILL');
     } catch {
       // already gone
     }
@@ -47,30 +51,31 @@ async function fixture(): Promise<Fixture> {
     workerId,
     root,
     stateDir: join(root, '.flint-process-runtime', cluster, workerId),
-    spec: (name, command, extra = {}) => ({
-      kind: 'executor',
-      taskId: `executor:app-${name}/1`,
-      workerId,
-      cluster,
-      appId: `app-${name}`,
-      execId: 1,
-      image: 'flint-test-busybox:latest',
-      command,
-      env: { FLINT_TEST: 'yes' },
-      cores: 1,
-      memoryMB: 64,
-      workDir: join(root, name),
-      network: 'host',
-      pidsLimit: 64,
-      ...extra,
-    }),
+    spec: (name, command, extra = {}) => {
+      workDirs.push(join(root, name));
+      return {
+        kind: 'executor',
+        taskId: `executor:app-${name}/1`,
+        workerId,
+        cluster,
+        appId: `app-${name}`,
+        execId: 1,
+        image: 'flint-test-busybox:latest',
+        command,
+        env: { FLINT_TEST: 'yes' },
+        cores: 1,
+        memoryMB: 64,
+        workDir: join(root, name),
+        network: 'host',
+        pidsLimit: 64,
+        ...extra,
+      };
+    },
   };
 }
 
 function pidOf(handle: string): number {
-  const pid = Number(handle.replace(/^pid:/, ''));
-  pids.push(pid);
-  return pid;
+  return Number(handle.replace(/^pid:/, ''));
 }
 
 async function waitUntil(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000): Promise<void> {
