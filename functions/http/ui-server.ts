@@ -1,0 +1,131 @@
+/**
+ * startUiServer: the master web UI as a running HTTP server (@hono/node-server).
+ * It wires the hono app (functions/http/ui/app.ts) to its real dependencies: a
+ * Redis connection for reads, a MasterClient whose asks do the kills, the cluster
+ * event feed (live pages and launch counts), the metric registry, and bull-board
+ * over the master's BullMQ queue. Listens on loopback unless told otherwise, and
+ * refuses a non-loopback address without spark.flint.auth.secret (auth.ts).
+ */
+import { serve } from '@hono/node-server';
+import { serveStatic } from '@hono/node-server/serve-static';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { Queue } from 'bullmq';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { HonoAdapter } from '@bull-board/hono';
+import type { Hono } from 'hono';
+import type { FlintConfig } from '../../protocol/config.ts';
+import { clusterKeys } from '../../protocol/keys.ts';
+import { bullConnection, connectRedis } from '../../lib/redis.ts';
+import { createLogger, type Logger } from '../../lib/log.ts';
+import { MasterClient } from '../../client/master-client.ts';
+import type { KillDriverResponse } from '../../protocol/messages.ts';
+import { masterUrlFor } from '../store/master-store.ts';
+import { assertSafeBind } from './auth.ts';
+import { createFlintMetrics, type FlintMetrics } from './metrics.ts';
+import { ClusterEventFeed } from './ui/event-feed.ts';
+import { createMasterUiApp } from './ui/app.ts';
+
+export interface UiServerOptions {
+  redisUrl: string;
+  config: FlintConfig;
+  /** bind address (default 127.0.0.1) */
+  host?: string;
+  /** port (default spark.master.ui.port; 0 = any free port) */
+  port?: number;
+  /** token secret (default spark.flint.auth.secret) */
+  auth?: { secret?: string };
+  /** mount bull-board at /queues (default true) */
+  queueBoard?: boolean;
+  log?: Logger;
+}
+
+export interface UiServer {
+  url: string;
+  port: number;
+  /** the process's metrics: pass `metrics.observeMessage` / `observePass` to startMaster's onMessage / onPass */
+  metrics: FlintMetrics;
+  close(): Promise<void>;
+}
+
+/** restUrlFor: Spark's restUri, when the REST server is enabled. */
+export function restUrlFor(config: FlintConfig): string | undefined {
+  if (!config.get<boolean>('spark.master.rest.enabled')) return undefined;
+  return `spark://${config.get<string>('spark.master.host')}:${config.get<number>('spark.master.rest.port')}`;
+}
+
+export async function startUiServer(options: UiServerOptions): Promise<UiServer> {
+  const { config, redisUrl } = options;
+  const host = options.host ?? '127.0.0.1';
+  const secret = options.auth ? options.auth.secret : config.authSecret;
+  assertSafeBind(host, secret);
+  const log = options.log ?? createLogger('ui', { cluster: config.cluster });
+  const keys = clusterKeys(config.cluster);
+  const redis = await connectRedis(redisUrl, { name: 'flint-ui' });
+  const client = new MasterClient(redisUrl, config.cluster, 'flint-ui');
+  const queue = new Queue(keys.masterQueue, { connection: bullConnection(redisUrl, { name: 'flint-ui-queue' }), prefix: keys.bullPrefix });
+  const metrics = createFlintMetrics({ redis, keys, queue });
+  const events = new ClusterEventFeed({ redisUrl, streamKey: keys.clusterEvents, log });
+  const closers: (() => Promise<unknown>)[] = [
+    () => events.stop(),
+    () => client.close(),
+    () => queue.close(),
+    async () => redis.disconnect(),
+  ];
+  try {
+    await events.start();
+    events.subscribe((batch) => metrics.recordClusterEvents(batch));
+
+    let queueBoard: Hono | undefined;
+    if (options.queueBoard ?? true) {
+      const adapter = new HonoAdapter(serveStatic);
+      adapter.setBasePath('/queues');
+      createBullBoard({ queues: [new BullMQAdapter(queue)], serverAdapter: adapter, options: { uiConfig: { boardTitle: `Flint ${config.cluster}` } } });
+      queueBoard = adapter.registerPlugin() as unknown as Hono;
+    }
+
+    const masterUrl = masterUrlFor(config);
+    const app = createMasterUiApp({
+      redis,
+      keys,
+      masterUrl,
+      restUrl: restUrlFor(config),
+      title: config.get<string | undefined>('spark.master.ui.title'),
+      killEnabled: config.get<boolean>('spark.ui.killEnabled'),
+      auth: { secret },
+      killer: {
+        application: (appId) => client.ask<boolean>('KillApplication', { appId }),
+        driver: (driverId) => client.ask<KillDriverResponse>('RequestKillDriver', { driverId }),
+      },
+      events,
+      metrics,
+      queueBoard,
+    });
+
+    const port = options.port ?? config.get<number>('spark.master.ui.port');
+    const server = await new Promise<Server>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s as Server));
+      (s as Server).once('error', reject);
+    });
+    const address = server.address() as AddressInfo;
+    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${shownHost}:${address.port}`;
+    log.info({ url, masterUrl }, 'master web UI listening');
+    return {
+      url,
+      port: address.port,
+      metrics,
+      async close() {
+        // open SSE streams would keep server.close() waiting: stop the feed, then drop connections
+        await events.stop();
+        server.closeAllConnections?.();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const close of closers) await close().catch(() => undefined);
+      },
+    };
+  } catch (error) {
+    for (const close of closers) await close().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,352 @@
+/**
+ * The worker's web UI as a hono app: Spark's WorkerPage, the worker's `/json`
+ * (JsonProtocol.writeWorkerState) and its log pages, `/logPage/` (HTML, paged by
+ * byte offset) and `/log` (plain text). It takes a `WorkerUiSource` (the agent's
+ * view of what it runs), so the same app serves a real agent and tests.
+ *
+ * Logs live where the runtimes write them, as in Spark:
+ *   executor  <workDir>/<appId>/<execId>/<stdout|stderr>
+ *   driver    <workDir>/<driverId>/<stdout|stderr>
+ * Ids are checked against a strict pattern and the resolved path (symlinks
+ * followed) must stay inside the work dir, so no request can read another file.
+ * Log text is escaped before it reaches the page (CVE-2022-31777: Spark once
+ * rendered job logs unescaped).
+ */
+import { Hono, type Context } from 'hono';
+import { html } from 'hono/html';
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { open, realpath, stat } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import type { AppDescriptionView, ResourceAddresses } from '../functions/store/read-state.ts';
+import { writeWorkerState, type ExecutorRunnerView } from '../functions/http/spark-json.ts';
+import { renderPage, stateCell, CONTENT_SECURITY_POLICY, type Html } from '../functions/http/ui/layout.ts';
+import { bytesToString, formatResources, megabytesToString } from '../functions/http/ui/format.ts';
+
+type MaybePromise<T> = T | Promise<T>;
+
+export interface WorkerExecutorView {
+  appId: string;
+  execId: number;
+  state: string;
+  cores: number;
+  memoryMB: number;
+  exitCode?: number;
+  /** the executor's own directory (informational; logs are found from the worker's workDir) */
+  workDir: string;
+  resources?: ResourceAddresses;
+  appDesc?: AppDescriptionView;
+}
+
+export interface WorkerDriverView {
+  driverId: string;
+  state: string;
+  cores: number;
+  memoryMB: number;
+  workDir: string;
+  mainClass?: string;
+  exitCode?: number;
+  resources?: ResourceAddresses;
+}
+
+/** WorkerUiSource: what the worker UI reads; the agent implements it over its own state. */
+export interface WorkerUiSource {
+  workerId: string;
+  masterUrl: string;
+  masterWebUiUrl?: string;
+  workDir: string;
+  cores: number;
+  memoryMB: number;
+  coresUsed(): MaybePromise<number>;
+  memoryUsed(): MaybePromise<number>;
+  resources?(): MaybePromise<ResourceAddresses>;
+  resourcesUsed?(): MaybePromise<ResourceAddresses>;
+  executors(): MaybePromise<WorkerExecutorView[]>;
+  finishedExecutors(): MaybePromise<WorkerExecutorView[]>;
+  drivers(): MaybePromise<WorkerDriverView[]>;
+  finishedDrivers(): MaybePromise<WorkerDriverView[]>;
+}
+
+/** DEFAULT_LOG_BYTES: Spark's log page shows the last 100 KiB by default. */
+export const DEFAULT_LOG_BYTES = 100 * 1024;
+/** MAX_LOG_BYTES: the most one request may read, so a huge byteLength cannot exhaust memory. */
+export const MAX_LOG_BYTES = 10 * 1024 * 1024;
+
+const LOG_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$/;
+const LOG_TYPES = new Set(['stdout', 'stderr']);
+
+export class LogRequestError extends Error {
+  override name = 'LogRequestError';
+  constructor(
+    message: string,
+    readonly status: 400 | 404,
+  ) {
+    super(message);
+  }
+}
+
+export interface LogQuery {
+  appId?: string;
+  executorId?: string;
+  driverId?: string;
+  logType?: string;
+  offset?: string;
+  byteLength?: string;
+}
+
+/** LogTarget: a checked log file request (path relative to the work dir). */
+export interface LogTarget {
+  relativePath: string;
+  logType: 'stdout' | 'stderr';
+  offset?: number;
+  byteLength: number;
+}
+
+function parseIntParam(name: string, value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^-?\d+$/.test(value)) throw new LogRequestError(`${name} must be an integer, got '${value}'`, 400);
+  return Number(value);
+}
+
+/** parseLogQuery checks a log request: ids without path characters, a known log type, integer paging. */
+export function parseLogQuery(query: LogQuery): LogTarget {
+  const logType = query.logType ?? 'stdout';
+  if (!LOG_TYPES.has(logType)) throw new LogRequestError(`logType must be stdout or stderr, got '${logType}'`, 400);
+  let relativePath: string;
+  if (query.driverId !== undefined && query.driverId !== '') {
+    if (!LOG_ID.test(query.driverId) || query.driverId.includes('..')) throw new LogRequestError('invalid driverId', 400);
+    relativePath = join(query.driverId, logType);
+  } else if (query.appId !== undefined && query.appId !== '' && query.executorId !== undefined && query.executorId !== '') {
+    if (!LOG_ID.test(query.appId) || query.appId.includes('..')) throw new LogRequestError('invalid appId', 400);
+    if (!/^\d{1,10}$/.test(query.executorId)) throw new LogRequestError('executorId must be a non-negative integer', 400);
+    relativePath = join(query.appId, query.executorId, logType);
+  } else {
+    throw new LogRequestError('give appId and executorId, or driverId', 400);
+  }
+  const offset = parseIntParam('offset', query.offset);
+  const requested = parseIntParam('byteLength', query.byteLength);
+  if (requested !== undefined && requested <= 0) throw new LogRequestError('byteLength must be positive', 400);
+  const byteLength = Math.min(requested ?? DEFAULT_LOG_BYTES, MAX_LOG_BYTES);
+  return { relativePath, logType: logType as 'stdout' | 'stderr', offset, byteLength };
+}
+
+/** logRange: Spark's LogPage.getLog bounds: default the last byteLength bytes; offset clamped to [0, total]. */
+export function logRange(total: number, offset: number | undefined, byteLength: number): { start: number; end: number } {
+  const start = offset === undefined ? Math.max(total - byteLength, 0) : Math.min(Math.max(offset, 0), total);
+  return { start, end: Math.min(start + byteLength, total) };
+}
+
+export interface LogChunk {
+  text: string;
+  start: number;
+  end: number;
+  total: number;
+}
+
+/** readLog reads one range of a log under `workDir`, refusing any path that resolves outside it. */
+export async function readLog(workDir: string, target: LogTarget): Promise<LogChunk> {
+  const root = await realpath(workDir).catch(() => {
+    throw new LogRequestError('the worker work dir does not exist', 404);
+  });
+  let resolved: string;
+  try {
+    resolved = await realpath(join(root, target.relativePath));
+  } catch {
+    throw new LogRequestError(`no log ${target.relativePath}`, 404);
+  }
+  if (!resolved.startsWith(root + sep)) throw new LogRequestError('log path leaves the work dir', 400);
+  const info = await stat(resolved);
+  if (!info.isFile()) throw new LogRequestError(`no log ${target.relativePath}`, 404);
+  const { start, end } = logRange(info.size, target.offset, target.byteLength);
+  const handle = await open(resolved, 'r');
+  try {
+    const buffer = Buffer.alloc(end - start);
+    let read = 0;
+    while (read < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, read, buffer.length - read, start + read);
+      if (bytesRead === 0) break;
+      read += bytesRead;
+    }
+    return { text: buffer.subarray(0, read).toString('utf8'), start, end: start + read, total: info.size };
+  } finally {
+    await handle.close();
+  }
+}
+
+function logHref(path: '/logPage/' | '/log', query: LogQuery, offset: number | undefined, byteLength: number): string {
+  const params = new URLSearchParams();
+  if (query.driverId) params.set('driverId', query.driverId);
+  else {
+    params.set('appId', query.appId ?? '');
+    params.set('executorId', query.executorId ?? '');
+  }
+  params.set('logType', query.logType ?? 'stdout');
+  if (offset !== undefined) params.set('offset', String(offset));
+  params.set('byteLength', String(byteLength));
+  return `${path}?${params.toString()}`;
+}
+
+function executorLinks(e: { appId: string; execId: number }): Html {
+  const q = `appId=${encodeURIComponent(e.appId)}&executorId=${e.execId}`;
+  return html`<a href="/logPage/?${q}&logType=stdout">stdout</a> <a href="/logPage/?${q}&logType=stderr">stderr</a>`;
+}
+
+function driverLinks(d: { driverId: string }): Html {
+  const q = `driverId=${encodeURIComponent(d.driverId)}`;
+  return html`<a href="/logPage/?${q}&logType=stdout">stdout</a> <a href="/logPage/?${q}&logType=stderr">stderr</a>`;
+}
+
+function executorTable(id: string, rows: WorkerExecutorView[]): Html {
+  return html`<table id="${id}"><thead><tr><th>ExecutorID</th><th>State</th><th>Cores</th><th>Memory</th><th>Resources</th><th>Job Details</th><th>Exit Code</th><th>Logs</th></tr></thead>
+<tbody>${rows.map(
+    (e) => html`<tr><td>${e.execId}</td><td>${stateCell(e.state)}</td><td>${e.cores}</td><td>${megabytesToString(e.memoryMB)}</td><td>${formatResources(e.resources ?? {})}</td>
+<td>ID: ${e.appId}${e.appDesc ? html`<br>Name: ${e.appDesc.name}<br>User: ${e.appDesc.user}` : ''}</td><td>${e.exitCode ?? ''}</td><td>${executorLinks(e)}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+function driverTable(id: string, rows: WorkerDriverView[]): Html {
+  return html`<table id="${id}"><thead><tr><th>Driver ID</th><th>Main Class</th><th>State</th><th>Cores</th><th>Memory</th><th>Resources</th><th>Exit Code</th><th>Logs</th></tr></thead>
+<tbody>${rows.map(
+    (d) => html`<tr><td>${d.driverId}</td><td>${d.mainClass ?? ''}</td><td>${stateCell(d.state)}</td><td>${d.cores}</td><td>${megabytesToString(d.memoryMB)}</td><td>${formatResources(d.resources ?? {})}</td><td>${d.exitCode ?? ''}</td><td>${driverLinks(d)}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+function runnerView(e: WorkerExecutorView): ExecutorRunnerView {
+  return { execId: e.execId, appId: e.appId, memoryMB: e.memoryMB, resources: e.resources, appDesc: e.appDesc };
+}
+
+/** createWorkerUiApp builds the worker UI's hono app over `source`. */
+export function createWorkerUiApp(source: WorkerUiSource): Hono {
+  const app = new Hono();
+  const title = `Flint Worker at ${source.workerId}`;
+
+  const page = (c: Context, pageTitle: string, content: Html, status: 200 | 400 | 404 | 500 = 200) => {
+    c.header('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    c.header('X-Content-Type-Options', 'nosniff');
+    c.header('Cache-Control', 'no-store');
+    const nav = source.masterWebUiUrl && /^https?:\/\//i.test(source.masterWebUiUrl) ? html`<a href="${source.masterWebUiUrl}">Back to Master</a>` : '';
+    return c.html(renderPage({ title: pageTitle, nav: html`<a href="/">Worker</a><a href="/json">JSON</a>${nav}`, content }), status);
+  };
+
+  app.onError((error, c) => {
+    if (error instanceof LogRequestError) return page(c, 'Log', html`<h1>Log unavailable</h1><p class="error">${error.message}</p>`, error.status);
+    return page(c, 'Error', html`<h1>Error</h1><p class="error">${error.message}</p>`, 500);
+  });
+
+  app.get('/', async (c) => {
+    const [coresUsed, memoryUsed, resources, executors, finishedExecutors, drivers, finishedDrivers] = await Promise.all([
+      source.coresUsed(),
+      source.memoryUsed(),
+      source.resources?.() ?? {},
+      source.executors(),
+      source.finishedExecutors(),
+      source.drivers(),
+      source.finishedDrivers(),
+    ]);
+    return page(
+      c,
+      title,
+      html`<h1>${title}</h1>
+<ul class="summary" id="worker-summary">
+<li><strong>ID:</strong> ${source.workerId}</li>
+<li><strong>Master URL:</strong> ${source.masterUrl}</li>
+<li><strong>Cores:</strong> ${source.cores} (${coresUsed} Used)</li>
+<li><strong>Memory:</strong> ${megabytesToString(source.memoryMB)} (${megabytesToString(memoryUsed)} Used)</li>
+<li><strong>Resources:</strong> ${formatResources(resources)}</li>
+</ul>
+<h2>Running Executors (${executors.length})</h2>${executorTable('running-executors', executors)}
+<h2>Running Drivers (${drivers.length})</h2>${driverTable('running-drivers', drivers)}
+<h2>Finished Executors (${finishedExecutors.length})</h2>${executorTable('finished-executors', finishedExecutors)}
+<h2>Finished Drivers (${finishedDrivers.length})</h2>${driverTable('finished-drivers', finishedDrivers)}`,
+    );
+  });
+
+  app.get('/json', async (c) => {
+    const [coresUsed, memoryUsed, resources, resourcesUsed, executors, finishedExecutors] = await Promise.all([
+      source.coresUsed(),
+      source.memoryUsed(),
+      source.resources?.() ?? {},
+      source.resourcesUsed?.() ?? {},
+      source.executors(),
+      source.finishedExecutors(),
+    ]);
+    return c.json(
+      writeWorkerState({
+        workerId: source.workerId,
+        masterUrl: source.masterUrl,
+        masterWebUiUrl: source.masterWebUiUrl ?? '',
+        cores: source.cores,
+        coresUsed,
+        memoryMB: source.memoryMB,
+        memoryUsed,
+        resources,
+        resourcesUsed,
+        executors: executors.map(runnerView),
+        finishedExecutors: finishedExecutors.map(runnerView),
+      }),
+    );
+  });
+
+  app.get('/logPage/', async (c) => {
+    const query = c.req.query() as LogQuery;
+    const target = parseLogQuery(query);
+    const chunk = await readLog(source.workDir, target);
+    const who = query.driverId ? `driver ${query.driverId}` : `executor ${query.executorId} of ${query.appId}`;
+    const prev = chunk.start > 0 ? logHref('/logPage/', query, Math.max(chunk.start - target.byteLength, 0), target.byteLength) : '';
+    const next = chunk.end < chunk.total ? logHref('/logPage/', query, chunk.end, target.byteLength) : '';
+    return page(
+      c,
+      `${target.logType} log of ${who}`,
+      html`<h1>${target.logType} log of ${who}</h1>
+<p id="log-range">Showing ${chunk.start} - ${chunk.end} of ${chunk.total} bytes (${bytesToString(chunk.total)})</p>
+<p class="log-nav">${prev ? html`<a id="log-prev" href="${prev}">Previous ${bytesToString(target.byteLength)}</a>` : html`<span class="muted">Previous</span>`}
+ | ${next ? html`<a id="log-next" href="${next}">Next ${bytesToString(target.byteLength)}</a>` : html`<span class="muted">Next</span>`}
+ | <a href="${logHref('/logPage/', query, undefined, target.byteLength)}">Tail</a> | <a href="${logHref('/log', query, chunk.start, target.byteLength)}">Plain text</a></p>
+<pre class="log" id="log-text">${chunk.text}</pre>`,
+    );
+  });
+
+  app.get('/log', async (c) => {
+    const query = c.req.query() as LogQuery;
+    let target: LogTarget;
+    let chunk: LogChunk;
+    try {
+      target = parseLogQuery(query);
+      chunk = await readLog(source.workDir, target);
+    } catch (error) {
+      if (error instanceof LogRequestError) return c.text(`Error: ${error.message}`, error.status);
+      throw error;
+    }
+    c.header('X-Content-Type-Options', 'nosniff');
+    // Spark's /log header line: "==== Bytes start-end of total of <dir><logType> ===="
+    return c.text(`==== Bytes ${chunk.start}-${chunk.end} of ${chunk.total} of ${target.relativePath} ====\n${chunk.text}`);
+  });
+
+  return app;
+}
+
+export interface WorkerUiServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** startWorkerUi serves the worker UI (loopback by default; port 0 = any free port). */
+export async function startWorkerUi(source: WorkerUiSource, options: { host?: string; port?: number } = {}): Promise<WorkerUiServer> {
+  const app = createWorkerUiApp(source);
+  const host = options.host ?? '127.0.0.1';
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: host, port: options.port ?? 0 }, () => resolve(s as Server));
+    (s as Server).once('error', reject);
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
+    port: address.port,
+    async close() {
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
