@@ -188,13 +188,13 @@ function logHref(path: '/logPage/' | '/log', query: LogQuery, offset: number | u
 }
 
 function executorLinks(e: { appId: string; execId: number }): Html {
-  const q = `appId=${encodeURIComponent(e.appId)}&executorId=${e.execId}`;
-  return html`<a href="/logPage/?${q}&logType=stdout">stdout</a> <a href="/logPage/?${q}&logType=stderr">stderr</a>`;
+  const href = (logType: string) => `/logPage/?appId=${encodeURIComponent(e.appId)}&executorId=${e.execId}&logType=${logType}`;
+  return html`<a href="${href('stdout')}">stdout</a> <a href="${href('stderr')}">stderr</a>`;
 }
 
 function driverLinks(d: { driverId: string }): Html {
-  const q = `driverId=${encodeURIComponent(d.driverId)}`;
-  return html`<a href="/logPage/?${q}&logType=stdout">stdout</a> <a href="/logPage/?${q}&logType=stderr">stderr</a>`;
+  const href = (logType: string) => `/logPage/?driverId=${encodeURIComponent(d.driverId)}&logType=${logType}`;
+  return html`<a href="${href('stdout')}">stdout</a> <a href="${href('stderr')}">stderr</a>`;
 }
 
 function executorTable(id: string, rows: WorkerExecutorView[]): Html {

@@ -207,7 +207,7 @@ export async function startSimCluster(
     },
     async registerApp(options) {
       const reply = await client.ask<{ appId: string }>('RegisterApplication', {
-        clientId: `client-${options.name}-${Math.random().toString(36).slice(2)}`,
+        clientId: `client-${options.name.replace(/[^A-Za-z0-9._-]/g, '_')}-${Math.random().toString(36).slice(2)}`,
         appDescription: {
           name: options.name,
           image: 'flint-test-busybox:latest',
