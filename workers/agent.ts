@@ -29,7 +29,6 @@ import { mkdir, readFile, realpath, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
-import { Hono } from 'hono';
 import { serve, type ServerType } from '@hono/node-server';
 import { clusterKeys, type Keys } from '../protocol/keys.ts';
 import { decodeInboxEntry, INBOX_GROUP, type RawStreamEntry } from '../protocol/streams.ts';
@@ -56,6 +55,7 @@ import {
 } from './executor-runner.ts';
 import { DriverRunner, LABEL_SUPERVISE, buildDriverSpec, driverTaskId, type DriverReport } from './driver-runner.ts';
 import { cleanWorkDir } from './work-dir-cleanup.ts';
+import { createWorkerUiApp, type WorkerDriverView, type WorkerExecutorView, type WorkerUiSource } from './worker-ui.ts';
 import { formatWorkerId, loadOrCreateWorkerId } from './host-defaults.ts';
 
 /** AGENT_STATE_FILE: what the agent remembers across restarts, in the work dir. */
@@ -99,7 +99,8 @@ export interface AgentOptions {
   reportAttemptTimeoutMs?: number;
   /**
    * the worker web UI: given the agent, returns a fetch handler served on the web UI
-   * port. Default: a minimal JSON view (`/json`, `/healthz`). `false`: no server
+   * port (called once the worker id is known). Default: the worker UI of
+   * workers/worker-ui.ts (Spark's WorkerPage, `/json`, log pages). `false`: no server
    * (then `port` must be given and is only reported).
    */
   webUi?: false | ((agent: AgentHandle) => { fetch: (request: Request) => Response | Promise<Response> });
@@ -117,6 +118,8 @@ export interface ExecutorView {
   finishedAt?: number;
   exitStatus?: number;
   message?: string;
+  resources?: Record<string, string[]>;
+  appDesc?: LaunchExecutor['appDesc'];
 }
 
 /** DriverView: one driver as the worker UI shows it. */
@@ -132,6 +135,8 @@ export interface DriverView {
   finishedAt?: number;
   exitStatus?: number;
   exception?: string;
+  mainClass: string;
+  resources: Record<string, string[]>;
 }
 
 /** AgentView: Spark's WorkerStateResponse, for the worker UI. */
@@ -146,11 +151,15 @@ export interface AgentView {
   webUiUrl: string;
   workerUrl: string;
   runtime: string;
+  workDir: string;
+  masterUrl: string;
+  masterWebUiUrl: string;
   cores: number;
   memoryMB: number;
   coresUsed: number;
   memoryUsed: number;
   resources: Record<string, string[]>;
+  resourcesUsed: Record<string, string[]>;
   labels: Record<string, string>;
   executors: ExecutorView[];
   finishedExecutors: ExecutorView[];
@@ -237,6 +246,9 @@ class Agent implements AgentHandle {
   private blocking?: Redis;
   private masterClient?: MasterClient;
   private server?: ServerType;
+  private uiApp?: { fetch: (request: Request) => Response | Promise<Response> };
+  private masterUrl = '';
+  private masterWebUiUrl = '';
 
   private currentEpoch: number | undefined;
   private registered = false;
@@ -306,6 +318,7 @@ class Agent implements AgentHandle {
     };
     const runtime = this.options.runtime;
     this.runtime = typeof runtime === 'function' ? await runtime({ workerId: this.workerId, cluster: this.cluster }) : runtime;
+    this.attachWebUi();
     this.state = await this.loadState();
     this.redis = await connectRedis(this.options.redisUrl, { name: `flint-worker-${this.workerId}` });
     this.blocking = await connectRedis(this.options.redisUrl, { name: `flint-worker-${this.workerId}-inbox`, blocking: true });
@@ -333,21 +346,30 @@ class Agent implements AgentHandle {
     });
   }
 
+  /** startWebUi listens first (the port is part of a new worker id); the app is attached once the id is known. */
   private async startWebUi(): Promise<void> {
     if (this.options.webUi === false) {
       if (!(this.port > 0)) throw new Error('a worker without a web UI needs an explicit port (--port > 0)');
       this.webUiUrl = `http://${this.host}:${this.port}`;
       return;
     }
-    const app = this.options.webUi ? this.options.webUi(this) : defaultWebUi(this);
-    const server = serve({ fetch: app.fetch, port: this.port, hostname: this.host });
+    const server = serve({
+      fetch: (request: Request) => (this.uiApp ? this.uiApp.fetch(request) : new Response('worker starting', { status: 503 })),
+      port: this.port,
+      hostname: this.host,
+    });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', (error: Error) => reject(new Error(`cannot listen on ${this.host}:${this.port} for the worker web UI: ${error.message}`, { cause: error })));
     });
     this.port = (server.address() as AddressInfo).port;
-    this.webUiUrl = `http://${this.host}:${this.port}`;
+    this.webUiUrl = `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
+  }
+
+  private attachWebUi(): void {
+    if (this.options.webUi === false) return;
+    this.uiApp = this.options.webUi ? this.options.webUi(this) : createWorkerUiApp(workerUiSource(this));
   }
 
   // ------------------------------------------------------------------ re-adoption
@@ -443,7 +465,7 @@ class Agent implements AgentHandle {
     return this.registering;
   }
 
-  private async registerWithRetries(): Promise<{ epoch: number; duplicate: boolean }> {
+  private async registerWithRetries(): Promise<{ epoch: number; duplicate: boolean; masterUrl?: string; masterWebUiUrl?: string }> {
     const plan: RegistrationPlan = {
       baseIntervalMs: this.config.get<number>('spark.flint.worker.registrationInterval'),
       initialRetries: this.config.get<number>('spark.worker.initialRegistrationRetries'),
@@ -490,13 +512,15 @@ class Agent implements AgentHandle {
   }
 
   /** afterRegistered: open the gate (commands and reports flow again), then tell the master what runs here. */
-  private afterRegistered(result: { epoch: number; duplicate: boolean }): void {
+  private afterRegistered(result: { epoch: number; duplicate: boolean; masterUrl?: string; masterWebUiUrl?: string }): void {
     if (this.stopping) throw new AgentStoppedError('agent stopped while registering');
     if (result.duplicate) this.log.warn({ epoch: result.epoch }, 'Duplicate registration at master: keeping epoch');
     if (this.currentEpoch !== undefined && this.currentEpoch !== result.epoch) {
       this.log.warn({ previous: this.currentEpoch, epoch: result.epoch }, 'registered under a new epoch: commands for the old one will be refused');
     }
     this.currentEpoch = result.epoch;
+    this.masterUrl = result.masterUrl ?? this.masterUrl;
+    this.masterWebUiUrl = result.masterWebUiUrl ?? this.masterWebUiUrl;
     this.registered = true;
     this.gate.resolve();
     this.log.info({ epoch: result.epoch, duplicate: result.duplicate }, 'Successfully registered with master');
@@ -728,7 +752,10 @@ class Agent implements AgentHandle {
     }
     this.log.info({ ...fields, cores: launch.cores, memoryMB: launch.memoryMB, image: launch.appDesc.image }, `Asked to launch executor ${launch.appId}/${launch.execId} for ${launch.appDesc.name}`);
     const spec = buildExecutorSpec(launch, this.workerContext);
-    const runner = new ExecutorRunner({ appId: launch.appId, execId: launch.execId, cores: launch.cores, memoryMB: launch.memoryMB, workDir: spec.workDir }, this.executorDeps());
+    const runner = new ExecutorRunner(
+      { appId: launch.appId, execId: launch.execId, cores: launch.cores, memoryMB: launch.memoryMB, workDir: spec.workDir, resources: launch.resources, appDesc: launch.appDesc },
+      this.executorDeps(),
+    );
     this.executors.set(taskId, runner);
     await runner.launch(spec);
   }
@@ -1017,6 +1044,8 @@ class Agent implements AgentHandle {
       finishedAt: runner.finishedAt,
       exitStatus: runner.finalReport?.exitStatus,
       message: runner.finalReport?.message,
+      resources: runner.info.resources,
+      appDesc: runner.info.appDesc,
     });
     const driverView = (runner: DriverRunner): DriverView => ({
       driverId: runner.driverId,
@@ -1030,6 +1059,8 @@ class Agent implements AgentHandle {
       finishedAt: runner.finishedAt,
       exitStatus: runner.finalReport?.exitStatus,
       exception: runner.finalReport?.exception,
+      mainClass: runner.launchMessage.driverDesc.mainClass,
+      resources: runner.launchMessage.resources,
     });
     const executors = [...this.executors.values()].filter((r) => !r.isFinished);
     const drivers = [...this.drivers.values()].filter((r) => !r.isFinished);
@@ -1044,11 +1075,15 @@ class Agent implements AgentHandle {
       webUiUrl: this.webUiUrl,
       workerUrl: this.workerContext?.workerUrl ?? '',
       runtime: this.runtime?.name ?? 'none',
+      workDir: this.workDir,
+      masterUrl: this.masterUrl,
+      masterWebUiUrl: this.masterWebUiUrl,
       cores: this.options.cores,
       memoryMB: this.options.memoryMB,
       coresUsed: executors.reduce((n, r) => n + r.info.cores, 0) + drivers.reduce((n, r) => n + r.launchMessage.driverDesc.cores, 0),
       memoryUsed: executors.reduce((n, r) => n + r.info.memoryMB, 0) + drivers.reduce((n, r) => n + r.launchMessage.driverDesc.memoryMB, 0),
       resources: this.options.resources ?? {},
+      resourcesUsed: mergeResources([...executors.map((r) => r.info.resources ?? {}), ...drivers.map((r) => r.launchMessage.resources)]),
       labels: this.options.labels ?? {},
       executors: executors.map(executorView),
       finishedExecutors: [...this.finishedExecutors].map(executorView),
@@ -1165,7 +1200,9 @@ function deferred(): Deferred {
 }
 
 /** parseRegisterReply reads the master's reply to RegisterWorker (an object or its JSON text). */
-export function parseRegisterReply(reply: unknown): { type: 'RegisteredWorker'; epoch: number; duplicate: boolean } | { type: 'RegisterWorkerFailed'; message: string } {
+export function parseRegisterReply(
+  reply: unknown,
+): { type: 'RegisteredWorker'; epoch: number; duplicate: boolean; masterUrl?: string; masterWebUiUrl?: string } | { type: 'RegisterWorkerFailed'; message: string } {
   let value: unknown = reply;
   if (typeof reply === 'string') {
     try {
@@ -1174,18 +1211,80 @@ export function parseRegisterReply(reply: unknown): { type: 'RegisteredWorker'; 
       throw new Error(`unreadable reply to RegisterWorker: ${reply.slice(0, 200)}`);
     }
   }
-  const object = value as { type?: unknown; epoch?: unknown; duplicate?: unknown; message?: unknown } | null;
+  const object = value as { type?: unknown; epoch?: unknown; duplicate?: unknown; message?: unknown; masterUrl?: unknown; masterWebUiUrl?: unknown } | null;
   if (object?.type === 'RegisteredWorker' && typeof object.epoch === 'number' && Number.isInteger(object.epoch) && object.epoch > 0) {
-    return { type: 'RegisteredWorker', epoch: object.epoch, duplicate: object.duplicate === true };
+    const registered: { type: 'RegisteredWorker'; epoch: number; duplicate: boolean; masterUrl?: string; masterWebUiUrl?: string } = {
+      type: 'RegisteredWorker',
+      epoch: object.epoch,
+      duplicate: object.duplicate === true,
+    };
+    if (typeof object.masterUrl === 'string') registered.masterUrl = object.masterUrl;
+    if (typeof object.masterWebUiUrl === 'string') registered.masterWebUiUrl = object.masterWebUiUrl;
+    return registered;
   }
   if (object?.type === 'RegisterWorkerFailed') return { type: 'RegisterWorkerFailed', message: String(object.message ?? 'no reason given') };
   throw new Error(`unexpected reply to RegisterWorker: ${JSON.stringify(reply)?.slice(0, 200)}`);
 }
 
-/** defaultWebUi: the minimal worker endpoints (Spark's `/json` shape lives in the full UI). */
-function defaultWebUi(agent: AgentHandle): Hono {
-  const app = new Hono();
-  app.get('/json', (c) => c.json(agent.view()));
-  app.get('/healthz', (c) => c.json({ ok: true, workerId: agent.workerId, epoch: agent.epoch() ?? null }));
-  return app;
+/** mergeResources: the union of resource assignments (name → addresses). */
+function mergeResources(assignments: Record<string, string[]>[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const assignment of assignments) {
+    for (const [name, addresses] of Object.entries(assignment)) out[name] = [...(out[name] ?? []), ...addresses];
+  }
+  return out;
+}
+
+/** workerUiSource: the agent's view in the shape the worker UI (workers/worker-ui.ts) reads. */
+export function workerUiSource(agent: AgentHandle): WorkerUiSource {
+  const view = () => agent.view();
+  const executor = (e: ExecutorView): WorkerExecutorView => ({
+    appId: e.appId,
+    execId: e.execId,
+    state: e.state,
+    cores: e.cores,
+    memoryMB: e.memoryMB,
+    exitCode: e.exitStatus,
+    workDir: e.workDir,
+    resources: e.resources,
+    appDesc: e.appDesc,
+  });
+  const driver = (d: DriverView): WorkerDriverView => ({
+    driverId: d.driverId,
+    state: d.state,
+    cores: d.cores,
+    memoryMB: d.memoryMB,
+    workDir: d.workDir,
+    mainClass: d.mainClass,
+    exitCode: d.exitStatus,
+    resources: d.resources,
+  });
+  return {
+    get workerId() {
+      return agent.workerId;
+    },
+    get masterUrl() {
+      return view().masterUrl;
+    },
+    get masterWebUiUrl() {
+      return view().masterWebUiUrl;
+    },
+    get workDir() {
+      return view().workDir;
+    },
+    get cores() {
+      return view().cores;
+    },
+    get memoryMB() {
+      return view().memoryMB;
+    },
+    coresUsed: () => view().coresUsed,
+    memoryUsed: () => view().memoryUsed,
+    resources: () => view().resources,
+    resourcesUsed: () => view().resourcesUsed,
+    executors: () => view().executors.map(executor),
+    finishedExecutors: () => view().finishedExecutors.map(executor),
+    drivers: () => view().drivers.map(driver),
+    finishedDrivers: () => view().finishedDrivers.map(driver),
+  };
 }

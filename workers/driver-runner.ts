@@ -150,7 +150,7 @@ export class DriverRunner {
   relaunches = 0;
   private waitSeconds = 1;
   private runStartedAt = 0;
-  private settling = false;
+  private settling: Promise<void> | undefined;
   private handlingExit = false;
   private lastExitCode: number | undefined;
 
@@ -263,9 +263,13 @@ export class DriverRunner {
 
   /** kill stops the task; its exit settles as KILLED (FINISHED if it exited 0). A pending relaunch is cancelled. */
   async kill(): Promise<void> {
-    if (this.isFinished) return;
+    if (this.isFinished) return this.settling;
     this.killed = true;
-    if (this.handlingExit) return; // the supervise loop sees `killed` within a second and settles
+    if (this.handlingExit) {
+      // the supervise loop sees `killed` within a second and settles (or stops a relaunch it just started)
+      while (this.handlingExit && !this.isFinished) await new Promise((resolve) => setTimeout(resolve, 50));
+      if (this.isFinished) return this.settling;
+    }
     await this.deps.runtime.stop(this.taskId, this.deps.stopGraceMs);
     const status = await this.deps.runtime.inspect(this.taskId);
     if (status !== undefined && !status.running && status.exitCode !== undefined) {
@@ -273,16 +277,20 @@ export class DriverRunner {
     } else if (status === undefined) {
       await this.settle({ driverId: this.driverId, state: driverFinalState(this.lastExitCode ?? -1, true), exitStatus: this.lastExitCode });
     }
+    await this.settling;
   }
 
   /** settle delivers the final report once. */
-  async settle(report: DriverReport): Promise<void> {
-    if (this.settling || this.finalReport !== undefined) return;
-    this.settling = true;
+  settle(report: DriverReport): Promise<void> {
+    // a second exit signal waits for the first one's report and hand-back
+    if (this.settling !== undefined) return this.settling;
     this.finalReport = report;
     this.state = report.state;
     this.finishedAt = this.deps.now();
-    await this.deps.report(this, report);
-    await this.deps.finished(this, report);
+    this.settling = (async () => {
+      await this.deps.report(this, report);
+      await this.deps.finished(this, report);
+    })();
+    return this.settling;
   }
 }

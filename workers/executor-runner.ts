@@ -187,6 +187,10 @@ export interface ExecutorInfo {
   cores: number;
   memoryMB: number;
   workDir: string;
+  /** resource addresses assigned by the master (unknown for a task re-adopted after a restart) */
+  resources?: Record<string, string[]>;
+  /** the application's description (unknown for a task re-adopted after a restart) */
+  appDesc?: LaunchExecutor['appDesc'];
 }
 
 /** ExecutorRunner: one executor's task, from launch or re-adoption to its final report. */
@@ -201,7 +205,7 @@ export class ExecutorRunner {
   finishedAt: number | undefined;
   /** runtime handle of the task (container id) once started */
   handle: string | undefined;
-  private settling = false;
+  private settling: Promise<void> | undefined;
 
   constructor(
     readonly info: ExecutorInfo,
@@ -261,7 +265,7 @@ export class ExecutorRunner {
 
   /** kill stops the task (SIGTERM, grace, SIGKILL); the exit then settles as KILLED with its exit code. */
   async kill(): Promise<void> {
-    if (this.isFinished) return;
+    if (this.isFinished) return this.settling;
     this.killed = true;
     await this.deps.runtime.stop(this.taskId, this.deps.stopGraceMs);
     const status = await this.deps.runtime.inspect(this.taskId);
@@ -271,16 +275,20 @@ export class ExecutorRunner {
       // never started (the launch was still pending): nothing ran
       await this.settle({ appId: this.info.appId, execId: this.info.execId, state: 'KILLED', message: killedMessage(this.info.appId, this.info.execId) });
     }
+    await this.settling;
   }
 
   /** settle delivers the final report once and hands the runner back to the agent. */
-  async settle(report: ExecutorReport): Promise<void> {
-    if (this.settling || this.finalReport !== undefined) return;
-    this.settling = true;
+  settle(report: ExecutorReport): Promise<void> {
+    // a second exit signal waits for the first one's report and hand-back
+    if (this.settling !== undefined) return this.settling;
     this.finalReport = report;
     this.state = report.state;
     this.finishedAt = this.deps.now();
-    await this.deps.report(this, report);
-    await this.deps.finished(this, report);
+    this.settling = (async () => {
+      await this.deps.report(this, report);
+      await this.deps.finished(this, report);
+    })();
+    return this.settling;
   }
 }

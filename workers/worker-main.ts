@@ -12,6 +12,7 @@ import { loadConfig, parseConfFlags, parseMemoryMb, type FlintConfig } from '../
 import { DEFAULT_REDIS_URL } from '../lib/redis.ts';
 import { createLogger } from '../lib/log.ts';
 import type { Runtime } from './runtime/types.ts';
+import { selectRuntime } from './runtime/select.ts';
 import { startAgent, type AgentOptions } from './agent.ts';
 import { defaultCores, defaultMemoryMb, parseLabelFlags, parseResourceFlags } from './host-defaults.ts';
 
@@ -106,31 +107,19 @@ function parseMemoryFlag(text: string): number {
 }
 
 /**
- * createRuntime builds the runtime a worker runs its tasks with: Docker, local
- * processes, or (auto) Docker when its socket answers and processes otherwise.
+ * createRuntime builds the runtime a worker runs its tasks with (runtime/select.ts):
+ * Docker, local processes, or (auto) Docker when its socket answers and processes
+ * otherwise. The process runtime keeps its registry inside the work dir.
  */
 export async function createRuntime(settings: WorkerSettings, worker: { workerId: string; cluster: string }): Promise<Runtime> {
   const logger = createLogger('runtime', { workerId: worker.workerId, cluster: worker.cluster });
-  const relistIntervalMs = settings.config.get<number>('spark.flint.worker.relistInterval');
-  const docker = async () => {
-    const { DockerRuntime } = await import('./runtime/docker.ts');
-    return new DockerRuntime({ imageAllowList: settings.imageAllowList, relistIntervalMs, cluster: worker.cluster, workerId: worker.workerId, logger });
-  };
-  const processes = async () => {
-    const { ProcessRuntime } = await import('./runtime/process.ts');
-    return new ProcessRuntime({ stateDir: join(settings.workDir, '.flint-process-runtime', worker.cluster, worker.workerId), imageAllowList: settings.imageAllowList, logger });
-  };
-  if (settings.runtime === 'docker') return docker();
-  if (settings.runtime === 'process') return processes();
-  const runtime = await docker();
-  try {
-    await runtime.docker.ping();
-    return runtime;
-  } catch {
-    await runtime.close();
-    logger.warn('Docker does not answer on its socket: running tasks as local processes (--runtime auto)');
-    return processes();
-  }
+  const selection = await selectRuntime(settings.runtime, {
+    imageAllowList: settings.imageAllowList,
+    docker: { relistIntervalMs: settings.config.get<number>('spark.flint.worker.relistInterval'), cluster: worker.cluster, workerId: worker.workerId, logger },
+    process: { stateDir: join(settings.workDir, '.flint-process-runtime', worker.cluster, worker.workerId), logger },
+  });
+  logger.info(selection.reason);
+  return selection.runtime;
 }
 
 /** agentOptions: the settings as `startAgent` options. */

@@ -69,9 +69,13 @@ test('two agents run executors with the right limits and labels; exit code 3 is 
       const events = await readAppEvents(f.redis, f.keys, appId);
       return events.filter((e) => e.type === 'ExecutorUpdated' && e.body.state === 'RUNNING').length === 2;
     }, { timeoutMs: 15_000, message: 'RUNNING reported for both executors' });
-    // the agents' own view agrees
+    // the agents' own view agrees, and so does the worker UI's /json
     assert.equal(a.view().executors.length + b.view().executors.length, 2);
     assert.ok(a.view().executors.every((e) => e.state === 'RUNNING'));
+    const json = (await (await fetch(`${a.webUiUrl}/json`)).json()) as { id: string; cores: number; executors: { appid: string }[] };
+    assert.equal(json.id, a.workerId);
+    assert.equal(json.cores, 1);
+    assert.deepEqual(json.executors.map((e) => e.appid), [appId]);
 
     // finishing the app kills its executors: KILLED on the agents, containers removed
     await f.masterClient.ask('UnregisterApplication', { appId }, 30_000);
