@@ -168,7 +168,13 @@ export function registerWorkerCommand(program: Command): void {
     .option('--conf <key=value>', 'configuration override (repeatable)', collect, [])
     .option('--id <workerId>', 'worker id (default: the one kept in the work dir, else spark.worker.idPattern)')
     .action(async (flags: WorkerFlags) => {
-      const settings = workerSettings(flags);
+      let settings: WorkerSettings;
+      try {
+        settings = workerSettings(flags);
+      } catch (error) {
+        // configuration errors list one key per line: the command prints one line
+        throw new Error((error as Error).message.replace(/:\s*\n\s*/, ': ').replace(/\s*\n\s*/g, '; '), { cause: error });
+      }
       // a fatal stop is reported through `stopped` below, as one line and exit code 1
       const agent = await startAgent(agentOptions(settings, { onFatal: () => undefined }));
       process.stdout.write(`flint worker ${agent.workerId} registered (epoch ${agent.epoch()}) with cluster '${agent.cluster}' on ${settings.redisUrl}; web UI ${agent.webUiUrl}\n`);
