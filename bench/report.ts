@@ -1,0 +1,159 @@
+/**
+ * Renders docs/benchmarks.md from the results of one `npm run bench`: a table of
+ * every metric with Flint's figure, the ceiling measured in the same run, the
+ * goal, and whether it was met (and by how much), plus where the time goes.
+ */
+import type { BullCeiling, LuaCeiling } from './ceilings.ts';
+import type { HeartbeatBenchResult } from './heartbeats.ts';
+import type { LatencyResult } from './latency.ts';
+import type { PassProfile, PlacementBenchResult } from './placements.ts';
+import type { HandlerCrashResult, WorkerLossResult } from './recovery.ts';
+
+export interface BenchResults {
+  startedAt: string;
+  durationS: number;
+  machine: { cpus: number; loadAverageStart: number[]; loadAverageEnd: number[]; node: string; redis: string };
+  ceilings: { bullmq: BullCeiling; lua: LuaCeiling[] };
+  placements: PlacementBenchResult[];
+  passProfiles: PassProfile[];
+  heartbeats: HeartbeatBenchResult;
+  latency: LatencyResult | { skipped: string };
+  handlerCrash: HandlerCrashResult;
+  workerLoss: WorkerLossResult;
+  scaleOut: PlacementBenchResult[];
+  notes: string[];
+}
+
+export interface Row {
+  metric: string;
+  flint: string;
+  ceiling: string;
+  goal: string;
+  verdict: string;
+}
+
+const n = (value: number) => Math.round(value).toLocaleString('en-US');
+
+/** verdictAtLeast: met, or missed by the missing share of the goal. */
+function verdictAtLeast(value: number, goal: number): string {
+  if (value >= goal) return `met (${n(value - goal)} above)`;
+  return `missed by ${n(goal - value)} (${Math.round((1 - value / goal) * 100)} % short)`;
+}
+
+function verdictAtMost(value: number, limit: number, unit: string): string {
+  if (value <= limit) return `met (${n(limit - value)} ${unit} to spare)`;
+  return `missed by ${n(value - limit)} ${unit}`;
+}
+
+export function buildRows(r: BenchResults): Row[] {
+  const rows: Row[] = [];
+  const luaFor = (workers: number) => r.ceilings.lua.find((c) => c.workers === workers);
+  for (const p of r.placements) {
+    const lua = luaFor(p.workers);
+    rows.push({
+      metric: `executor placements committed per second, ${n(p.workers)} simulated workers, ${p.apps} apps, ${n(p.placements)} placements, 1 handler process`,
+      flint: `${n(p.placementsPerSecond)} /s`,
+      ceiling: `raw Lua check-and-deduct ${lua ? n(lua.placementsPerSecond) : '?'} /s; raw BullMQ process ${n(r.ceilings.bullmq.processPerSecond)} jobs/s`,
+      goal: p.workers === 1000 ? '≥ 10,000 /s and ≥ half the raw BullMQ rate' : '≥ half the raw BullMQ rate',
+      verdict:
+        p.workers === 1000
+          ? `10,000/s: ${verdictAtLeast(p.placementsPerSecond, 10_000)}; half BullMQ (${n(r.ceilings.bullmq.processPerSecond / 2)}): ${verdictAtLeast(p.placementsPerSecond, r.ceilings.bullmq.processPerSecond / 2)}`
+          : `half BullMQ (${n(r.ceilings.bullmq.processPerSecond / 2)}): ${verdictAtLeast(p.placementsPerSecond, r.ceilings.bullmq.processPerSecond / 2)}`,
+    });
+  }
+  const h = r.heartbeats;
+  rows.push({
+    metric: `heartbeats absorbed per second (${n(h.workers)} workers, ${h.callers} concurrent callers on ${h.connections} connections)`,
+    flint: `${n(h.heartbeatsPerSecond)} /s`,
+    ceiling: `raw SET ${n(h.rawSetPerSecond)} /s (same harness)`,
+    goal: '≥ 50,000 /s',
+    verdict: verdictAtLeast(h.heartbeatsPerSecond, 50_000),
+  });
+  if ('skipped' in r.latency) {
+    rows.push({ metric: 'submit → executor RUNNING latency', flint: 'not measured', ceiling: '-', goal: 'p50 ≤ bare + 30 ms; p99 < 1 s', verdict: r.latency.skipped });
+  } else {
+    const l = r.latency;
+    rows.push({
+      metric: `submit → executor RUNNING, p50 (${l.samples} samples, real containers)`,
+      flint: `${l.flintP50Ms} ms`,
+      ceiling: `bare dockerode create + start p50 ${l.bareP50Ms} ms`,
+      goal: 'within 30 ms of bare',
+      verdict: verdictAtMost(l.flintP50Ms - l.bareP50Ms, 30, 'ms').replace(/^met/, `met (+${Math.round(l.flintP50Ms - l.bareP50Ms)} ms)`).replace(/ \(\d[\d,]* ms to spare\)/, ''),
+    });
+    rows.push({
+      metric: 'submit → executor RUNNING, p99',
+      flint: `${l.flintP99Ms} ms`,
+      ceiling: `bare p99 ${l.bareP99Ms} ms`,
+      goal: '< 1,000 ms',
+      verdict: verdictAtMost(l.flintP99Ms, 1000, 'ms'),
+    });
+  }
+  const c = r.handlerCrash;
+  rows.push({
+    metric: `handler process SIGKILLed with ${n(c.messages)} messages queued (${c.activeAtKill} in flight) → all handled by a second host`,
+    flint: `${n(c.allHandledMs)} ms (queued ones: ${n(c.queuedHandledMs)} ms; second host up after ${n(c.secondHostReadyMs)} ms)`,
+    ceiling: `BullMQ lock duration ${n(c.lockDurationMs)} ms (in-flight jobs of a dead host come back after it)`,
+    goal: 'no message lost; in-flight ones within lock duration + stalled check',
+    verdict: c.allHandledMs <= c.lockDurationMs + 5_000 + c.secondHostReadyMs ? 'met (nothing lost)' : `slower than lock + stalled interval by ${n(c.allHandledMs - c.lockDurationMs - 5_000 - c.secondHostReadyMs)} ms`,
+  });
+  const w = r.workerLoss;
+  rows.push({
+    metric: `worker lost (spark.worker.timeout ${w.workerTimeoutMs / 1000} s) → replacement executor RUNNING`,
+    flint: `${n(w.replacementRunningMs)} ms (declared DEAD after ${n(w.detectedMs)} ms)`,
+    ceiling: `timeout + 1 s = ${n(w.budgetMs)} ms`,
+    goal: '≤ timeout + 1 s',
+    verdict: verdictAtMost(w.replacementRunningMs, w.budgetMs, 'ms'),
+  });
+  for (const s of r.scaleOut) {
+    rows.push({
+      metric: `placements per second with ${s.masterProcesses} handler process${s.masterProcesses > 1 ? 'es' : ''} (${n(s.workers)} workers)`,
+      flint: `${n(s.placementsPerSecond)} /s`,
+      ceiling: `1 process: ${n(r.scaleOut[0]!.placementsPerSecond)} /s`,
+      goal: '≥ 10,000 /s',
+      verdict: verdictAtLeast(s.placementsPerSecond, 10_000),
+    });
+  }
+  return rows;
+}
+
+const escapeCell = (text: string) => text.replace(/\|/g, '\\|');
+
+export function renderMarkdown(r: BenchResults): string {
+  const rows = buildRows(r);
+  const lines: string[] = [];
+  lines.push('# Benchmarks');
+  lines.push('');
+  lines.push('Generated by `npm run bench` (bench/run.ts); the raw figures are in `docs/bench-results.json`. Every figure');
+  lines.push('comes from this one run, ceilings included, on the machine described below, each benchmark on a fresh');
+  lines.push('cluster name that it deletes afterwards.');
+  lines.push('');
+  lines.push(`Run: ${r.startedAt}, ${r.durationS} s, ${r.machine.cpus} CPUs, Node ${r.machine.node}, Redis ${r.machine.redis}. ` +
+    `Load average at start ${r.machine.loadAverageStart.map((v) => v.toFixed(1)).join(' / ')}, at the end ${r.machine.loadAverageEnd.map((v) => v.toFixed(1)).join(' / ')} ` +
+    '(1 / 5 / 15 min): the machine is shared, so every figure, Flint\'s and the ceilings alike, is lower than on an idle machine; compare Flint with the ceiling of the same run.');
+  lines.push('');
+  lines.push('| metric | Flint | ceiling (same run) | goal | met? |');
+  lines.push('|---|---|---|---|---|');
+  for (const row of rows) lines.push(`| ${[row.metric, row.flint, row.ceiling, row.goal, row.verdict].map(escapeCell).join(' | ')} |`);
+  lines.push('');
+  lines.push('## Where the time goes');
+  lines.push('');
+  lines.push('One scheduling pass, run step by step with timers on the same kind of state (all apps waiting, nothing placed yet):');
+  lines.push('');
+  lines.push('| workers | apps | placements | snapshot (ms) | plan (ms) | commit (ms) | commit per placement (µs) |');
+  lines.push('|---|---|---|---|---|---|---|');
+  for (const p of r.passProfiles) lines.push(`| ${n(p.workers)} | ${p.apps} | ${n(p.placements)} | ${p.snapshotMs} | ${p.planMs} | ${p.commitMs} | ${p.commitUsPerPlacement} |`);
+  lines.push('');
+  lines.push('Placement runs in detail:');
+  lines.push('');
+  lines.push('| workers | processes | placements | placement time (ms) | all RUNNING and handled (ms) | passes | pass p50 (ms) | longest pass (ms) | rejected at commit |');
+  lines.push('|---|---|---|---|---|---|---|---|---|');
+  for (const p of [...r.placements, ...r.scaleOut]) {
+    lines.push(`| ${n(p.workers)} | ${p.masterProcesses} | ${n(p.placements)} | ${n(p.placementMs)} | ${n(p.allRunningMs)} | ${p.passes} | ${p.passMsP50} | ${p.passMsMax} | ${p.rejectedPlacements} |`);
+  }
+  lines.push('');
+  for (const note of r.notes) {
+    lines.push(`- ${note}`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}

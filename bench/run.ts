@@ -1,0 +1,152 @@
+/**
+ * `npm run bench`: Flint's benchmark suite (not part of the tests). Runs every
+ * benchmark once, each on a fresh cluster that it deletes afterwards, with the
+ * ceilings measured in the same run, and writes docs/bench-results.json and
+ * docs/benchmarks.md. Sized to finish in a few minutes on a 2-core machine.
+ *
+ * Environment: FLINT_BENCH_REDIS_URL (default redis://127.0.0.1:6379),
+ * FLINT_TEST_IMAGE (default flint-test-busybox:latest), FLINT_BENCH_QUICK=1 for
+ * a smaller run (fewer placements and samples) when trying changes.
+ */
+import { writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { connectRedis } from '../lib/redis.ts';
+import { rawBullMq, rawLuaCommit } from './ceilings.ts';
+import { runHeartbeatBench } from './heartbeats.ts';
+import { runLatencyBench, type LatencyResult } from './latency.ts';
+import { profilePass, runPlacementBench, type PlacementBenchResult } from './placements.ts';
+import { runHandlerCrash, runWorkerLoss } from './recovery.ts';
+import { renderMarkdown, type BenchResults } from './report.ts';
+import { REDIS_URL, REPO_ROOT, round } from './common.ts';
+
+process.env.FLINT_LOG_LEVEL ??= 'error';
+const quick = process.env.FLINT_BENCH_QUICK === '1';
+const APPS = quick ? 50 : 200;
+const EXECUTORS_PER_APP = 100;
+
+function step(name: string): void {
+  process.stdout.write(`bench: ${name} [${new Date().toISOString()}, load ${loadavg()[0]!.toFixed(1)}]\n`);
+}
+
+async function redisVersion(): Promise<string> {
+  const redis = await connectRedis(REDIS_URL, { name: 'bench-info' });
+  try {
+    return /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const loadAverageStart = loadavg();
+  const notes: string[] = [];
+
+  step('ceilings: raw BullMQ, raw Lua check-and-deduct');
+  const bullmq = await rawBullMq(20_000);
+  const lua = [await rawLuaCommit(1000), await rawLuaCommit(10_000)];
+
+  step('placements with 1,000 and 10,000 simulated workers');
+  const placements: PlacementBenchResult[] = [];
+  placements.push(await runPlacementBench({ workers: 1000, coresPerWorker: 32, apps: APPS, executorsPerApp: EXECUTORS_PER_APP, masterProcesses: 1 }));
+  placements.push(await runPlacementBench({ workers: 10_000, coresPerWorker: 4, apps: APPS, executorsPerApp: EXECUTORS_PER_APP, masterProcesses: 1 }));
+
+  step('scheduling pass profile (snapshot / plan / commit)');
+  const passProfiles = [
+    await profilePass({ workers: 1000, coresPerWorker: 32, apps: APPS, executorsPerApp: EXECUTORS_PER_APP }),
+    await profilePass({ workers: 10_000, coresPerWorker: 4, apps: APPS, executorsPerApp: EXECUTORS_PER_APP }),
+  ];
+
+  step('heartbeats');
+  const heartbeats = await runHeartbeatBench({ workers: 10_000, beats: quick ? 30_000 : 100_000, callers: 64, connections: 8 });
+
+  step('submit → RUNNING latency with real containers');
+  let latency: LatencyResult | { skipped: string };
+  try {
+    latency = await runLatencyBench(quick ? 8 : 25);
+  } catch (error) {
+    latency = { skipped: `not measured: ${(error as Error).message}` };
+  }
+
+  step('recovery: handler SIGKILL, worker loss');
+  const handlerCrash = await runHandlerCrash(3000);
+  const workerLoss = await runWorkerLoss();
+
+  step('scale-out: 1, 2 and 4 handler processes');
+  const scaleOut: PlacementBenchResult[] = [placements[0]!];
+  for (const processes of [2, 4]) {
+    scaleOut.push(await runPlacementBench({ workers: 1000, coresPerWorker: 32, apps: APPS, executorsPerApp: EXECUTORS_PER_APP, masterProcesses: processes }));
+  }
+
+  // ---- notes computed from this run
+  for (const profile of passProfiles) {
+    const total = profile.snapshotMs + profile.planMs + profile.commitMs;
+    const raw = lua.find((c) => c.workers === profile.workers)!;
+    const commitRate = (profile.placements / profile.commitMs) * 1000;
+    notes.push(
+      `${profile.workers.toLocaleString('en-US')} workers: one pass placing ${profile.placements.toLocaleString('en-US')} executors spends ` +
+        `${Math.round((profile.commitMs / total) * 100)} % of its time in the commit script (${profile.commitUsPerPlacement} µs per placement, ` +
+        `${Math.round(commitRate).toLocaleString('en-US')} placements/s from one caller), ${Math.round((profile.planMs / total) * 100)} % planning and ` +
+        `${Math.round((profile.snapshotMs / total) * 100)} % reading the snapshot. The raw check-and-deduct script reaches ` +
+        `${raw.placementsPerSecond.toLocaleString('en-US')} placements/s with 16 callers in the same run.`,
+    );
+  }
+  notes.push(
+    'Why the commit script costs several times the raw one (measured on a private Redis by INFO commandstats while writing this suite): per placement it ' +
+      'issues about 20 Redis calls (app and worker checks, two capacity HINCRBYs, the executor set, a re-read and rewrite of the worker\'s compact ' +
+      '`schedulable` entry, the executor record, three app counters, and three XADDs: the LaunchExecutor, ExecutorAdded to the app, ExecutorAdded to the ' +
+      'cluster stream), against 5 in the raw script; the Redis commands themselves take about a fifth of the script time, the rest is the Lua around them. ' +
+      'Every call also runs the shared prelude (building the key table and decoding the configuration JSON), which is negligible for a 256-placement ' +
+      'commit but is most of the cost of a heartbeat.',
+  );
+  notes.push(
+    'Heartbeats: record-heartbeat does one HMGET, one ZADD and one HSET, but each call runs the whole commit-script prelude (about 45 key-builder ' +
+      'closures, the state-transition tables and a cjson.decode of the configuration) and the caller builds the key table and the configuration JSON ' +
+      'per beat. A lean heartbeat script without the prelude (the key names passed as KEYS) would bring a beat close to the raw SET cost.',
+  );
+  notes.push(
+    'Scale-out: scheduling passes are serialized by the `schedule:lease` (one pass at a time, by design: the commit script is the single serialization ' +
+      'point), so extra handler processes add message-handling capacity (RegisterApplication, the RUNNING reports) but not placement capacity; on 2 shared ' +
+      'cores they also compete with Redis and the simulated fleet for CPU.',
+  );
+  notes.push(
+    'Handler crash: messages that were only queued are taken by the second host as soon as it is up; the jobs the killed host held are redelivered ' +
+      'when their BullMQ lock lapses (lockDuration 10 s, stalled check every 5 s in functions/host.ts), which is what the total measures. ' +
+      'Every message was handled exactly once in effect (the bench checks every registration landed).',
+  );
+  notes.push(
+    'Simulated workers (bench/fleet.ts) register through the register-worker script, heartbeat with recordHeartbeat and report RUNNING as ' +
+      'ExecutorStateChanged jobs on the master queue after reading LaunchExecutor from their inbox stream with the agents\' consumer group; the cluster ' +
+      'event stream serves as their doorbell so that one process can stand in for 10,000 agents.',
+  );
+  if (loadavg()[0]! > cpus().length) {
+    notes.push(`The machine was busy during the run (load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs, from other work on the same machine): absolute figures are depressed; the ceilings of the same run show by how much.`);
+  }
+
+  const results: BenchResults = {
+    startedAt: new Date(started).toISOString(),
+    durationS: round((Date.now() - started) / 1000, 0),
+    machine: { cpus: cpus().length, loadAverageStart, loadAverageEnd: loadavg(), node: process.versions.node, redis: await redisVersion() },
+    ceilings: { bullmq, lua },
+    placements,
+    passProfiles,
+    heartbeats,
+    latency,
+    handlerCrash,
+    workerLoss,
+    scaleOut: scaleOut,
+    notes,
+  };
+  await writeFile(join(REPO_ROOT, 'docs', 'bench-results.json'), JSON.stringify(results, null, 2) + '\n');
+  await writeFile(join(REPO_ROOT, 'docs', 'benchmarks.md'), renderMarkdown(results));
+  step(`done in ${results.durationS} s: docs/benchmarks.md, docs/bench-results.json`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    process.stderr.write(`bench failed: ${(error as Error).stack ?? error}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,71 @@
+/**
+ * ensureDemoImage builds the local image `flint-demo:latest` (the Pi demo's
+ * executors) offline from infra/images/demo/ plus the host's static busybox,
+ * the same way infra/setup.sh builds flint-test-busybox: never pulled, rebuilt
+ * only when a content hash of its inputs (kept in an image label) changes.
+ */
+import { createHash } from 'node:crypto';
+import { copyFile, mkdtemp, readFile, readdir, rm, access } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Docker from 'dockerode';
+
+export const DEMO_IMAGE = 'flint-demo:latest';
+export const DEMO_IMAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'infra', 'images', 'demo');
+const HASH_LABEL = 'flint.content-hash';
+const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
+
+async function findBusybox(): Promise<string> {
+  for (const candidate of BUSYBOX_CANDIDATES) {
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // try the next one
+    }
+  }
+  throw new Error(`no busybox binary found (${BUSYBOX_CANDIDATES.join(', ')}): install Debian's busybox-static (infra/setup.sh does)`);
+}
+
+/** demoImageHash: a hash of every input file (names and contents) and of the busybox binary. */
+export async function demoImageHash(busybox: string): Promise<string> {
+  const hash = createHash('sha256');
+  for (const name of (await readdir(DEMO_IMAGE_DIR)).sort()) {
+    hash.update(name).update('\0').update(await readFile(join(DEMO_IMAGE_DIR, name))).update('\0');
+  }
+  hash.update(await readFile(busybox));
+  return hash.digest('hex').slice(0, 32);
+}
+
+/** ensureDemoImage returns 'found' or 'built'; a failed build throws with Docker's output. */
+export async function ensureDemoImage(docker: Docker = new Docker({ socketPath: '/var/run/docker.sock' })): Promise<'found' | 'built'> {
+  const busybox = await findBusybox();
+  const hash = await demoImageHash(busybox);
+  try {
+    const info = await docker.getImage(DEMO_IMAGE).inspect();
+    if (info.Config?.Labels?.[HASH_LABEL] === hash) return 'found';
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+  }
+  const context = await mkdtemp(join(tmpdir(), 'flint-demo-image-'));
+  try {
+    const files = await readdir(DEMO_IMAGE_DIR);
+    for (const name of files) await copyFile(join(DEMO_IMAGE_DIR, name), join(context, name));
+    await copyFile(busybox, join(context, 'busybox'));
+    // the legacy builder works offline; no network during the build
+    const stream = await docker.buildImage(
+      { context, src: [...files, 'busybox'] },
+      { t: DEMO_IMAGE, dockerfile: 'Containerfile', labels: { [HASH_LABEL]: hash }, networkmode: 'none', rm: true, forcerm: true, version: '1' },
+    );
+    const output = await new Promise<{ error?: string; stream?: string }[]>((resolve, reject) => {
+      docker.modem.followProgress(stream, (error: Error | null, result: { error?: string; stream?: string }[]) => (error ? reject(error) : resolve(result)));
+    });
+    const failure = output.find((line) => line.error);
+    if (failure) throw new Error(`docker build of ${DEMO_IMAGE} failed: ${failure.error}\n${output.map((l) => l.stream ?? '').join('')}`);
+    return 'built';
+  } finally {
+    await rm(context, { recursive: true, force: true });
+  }
+}
