@@ -10,6 +10,7 @@
 #   4. local images from infra/images/<name>/ as flint-test-<name>:latest, rebuilt
 #      only when their inputs change (content hash in a label); never pulled
 #   5. npm ci (npm install without a lockfile) when node_modules is missing or stale
+#   6. the demo image flint-demo:latest (demo/image.ts), rebuilt only when its inputs change
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -266,6 +267,15 @@ install_node_modules() {
   say "node modules: installed ($((SECONDS - started))s)"
 }
 
+# ---------------------------------------------------------------- 6. demo image
+
+# build_demo_image: flint-demo:latest (the Pi demo's executors) from
+# infra/images/demo/Containerfile, by demo/image.ts with the same content-hash
+# rule as above; it needs node_modules, so it runs last.
+build_demo_image() {
+  (cd "$REPO_ROOT" && node --import tsx demo/build-image.ts) || fail "building flint-demo:latest failed"
+}
+
 main() {
   local started=$SECONDS
   install_packages
@@ -273,6 +283,7 @@ main() {
   start_redis
   build_images
   install_node_modules
+  build_demo_image
   say "ready ($((SECONDS - started))s)"
 }
 
