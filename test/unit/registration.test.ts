@@ -89,7 +89,13 @@ test('the give-up message is Spark\'s', () => {
 });
 
 test('parseRegisterReply reads objects and JSON text, and refuses anything else', () => {
-  assert.deepEqual(parseRegisterReply({ type: 'RegisteredWorker', epoch: 7, duplicate: true, masterUrl: 'x' }), { type: 'RegisteredWorker', epoch: 7, duplicate: true });
+  assert.deepEqual(parseRegisterReply({ type: 'RegisteredWorker', epoch: 7, duplicate: true, masterUrl: 'spark://h:7077', masterWebUiUrl: 'http://h:8080' }), {
+    type: 'RegisteredWorker',
+    epoch: 7,
+    duplicate: true,
+    masterUrl: 'spark://h:7077',
+    masterWebUiUrl: 'http://h:8080',
+  });
   assert.deepEqual(parseRegisterReply('{"type":"RegisteredWorker","epoch":3,"duplicate":false}'), { type: 'RegisteredWorker', epoch: 3, duplicate: false });
   assert.deepEqual(parseRegisterReply({ type: 'RegisterWorkerFailed', message: 'Attempted to re-register worker at same address: h:1' }), {
     type: 'RegisterWorkerFailed',
