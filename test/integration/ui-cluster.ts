@@ -52,17 +52,19 @@ export class SimWorker {
   ) {}
 
   async start(): Promise<void> {
-    const worker = this;
+    const running = () => this.running();
+    const view = (e: LaunchedExecutor) => this.view(e);
+    const launched = this.launched;
     this.ui = await startWorkerUi({
       workerId: this.id,
       masterUrl: this.cluster.masterUrl,
       workDir: this.workDir,
       cores: this.cores,
       memoryMB: this.memoryMB,
-      coresUsed: () => worker.running().reduce((n, e) => n + e.cores, 0),
-      memoryUsed: () => worker.running().reduce((n, e) => n + e.memoryMB, 0),
-      executors: () => worker.running().map((e) => worker.view(e)),
-      finishedExecutors: () => worker.launched.filter((e) => !['LAUNCHING', 'RUNNING'].includes(e.state)).map((e) => worker.view(e)),
+      coresUsed: () => running().reduce((n, e) => n + e.cores, 0),
+      memoryUsed: () => running().reduce((n, e) => n + e.memoryMB, 0),
+      executors: () => running().map(view),
+      finishedExecutors: () => launched.filter((e) => !['LAUNCHING', 'RUNNING'].includes(e.state)).map(view),
       drivers: () => [],
       finishedDrivers: () => [],
     });

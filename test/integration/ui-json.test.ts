@@ -18,7 +18,8 @@ let cluster: SimCluster;
 let ui: UiServer;
 let appId: string;
 
-type Json = Record<string, unknown> & { [k: string]: any };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON read field by field
+type Json = Record<string, any>;
 
 async function getJson(path: string): Promise<Json> {
   const response = await fetch(ui.url + path);

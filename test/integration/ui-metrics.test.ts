@@ -70,7 +70,7 @@ test('/metrics exposes every series and they follow the cluster', async () => {
   const text = await waitFor(
     async () => {
       const t = await scrape();
-      return value(t, 'flint_container_launches_total', { outcome: 'started' }) === 5 && value(t, 'flint_container_launches_total', { outcome: 'failed' }) === 1 && t;
+      return value(t, 'flint_container_launches_total', { outcome: 'started' }) === 5 && value(t, 'flint_container_launches_total', { outcome: 'failed' }) === 1 ? t : undefined;
     },
     { message: 'launch counts 5 started, 1 failed', timeoutMs: 15_000 },
   );
@@ -98,7 +98,7 @@ test('/metrics exposes every series and they follow the cluster', async () => {
   }
   const afterDead = await waitFor(async () => {
     const t = await scrape();
-    return value(t, 'flint_dead_letters_total') === deadBefore + 1 && t;
+    return value(t, 'flint_dead_letters_total') === deadBefore + 1 ? t : undefined;
   }, { message: 'dead letter counted' });
   assert.ok(value(afterDead, 'flint_handler_duration_seconds_count', { message: 'RegisterWorker', outcome: 'rejected' })! >= 1);
 });

@@ -155,6 +155,7 @@ test('the worker page and /json (Spark\'s writeWorkerState) over a live server',
     assert.ok(page.includes('&lt;i&gt;app&lt;/i&gt;'), 'app names are escaped');
     assert.ok(page.includes(`/logPage/?appId=${APP}&amp;executorId=0&amp;logType=stderr`));
     assert.ok(page.includes('/logPage/?driverId=driver-20240101000000-0000&amp;logType=stdout'));
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON read field by field
     const json = (await (await fetch(server.url + '/json')).json()) as Record<string, any>;
     assert.deepEqual(Object.keys(json), ['id', 'masterurl', 'masterwebuiurl', 'cores', 'coresused', 'memory', 'memoryused', 'resources', 'resourcesused', 'executors', 'finishedexecutors']);
     assert.equal(json.id, 'worker-1');

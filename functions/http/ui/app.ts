@@ -131,9 +131,10 @@ export function createMasterUiApp(bindings: MasterUiBindings): Hono<UiEnv> {
   app.get('/app/', async (c) => {
     const appId = c.req.query('appId') ?? '';
     if (!appId) return respond(c, 'Application', messageContent('Missing appId', 'Use /app/?appId=<application id>.'), 400, false);
-    const [record, state] = await Promise.all([readApplication(bindings.redis, bindings.keys, appId), readWorkersOnly()]);
+    const record = await readApplication(bindings.redis, bindings.keys, appId);
     if (!record) return respond(c, 'Application', messageContent('Application not found', `No application ${appId} is known (it may have been trimmed from the completed list).`), 404, false);
-    return respond(c, `Application ${appId}`, appContent(record, state, pageContext()));
+    const workers = await readWorkersOf(record.executors.map((e) => e.workerId));
+    return respond(c, `Application ${appId}`, appContent(record, workers, pageContext()));
   });
 
   app.get('/worker/', async (c) => {
@@ -167,10 +168,12 @@ export function createMasterUiApp(bindings: MasterUiBindings): Hono<UiEnv> {
       try {
         while (!closed) {
           if (queue.length === 0) {
+            let timer: NodeJS.Timeout | undefined;
             await new Promise<void>((resolve) => {
               wake = resolve;
-              setTimeout(resolve, keepAliveMs);
+              timer = setTimeout(resolve, keepAliveMs);
             });
+            clearTimeout(timer);
             wake = undefined;
           }
           if (closed) break;
@@ -244,12 +247,13 @@ export function createMasterUiApp(bindings: MasterUiBindings): Hono<UiEnv> {
     return { now: now(), killEnabled: bindings.killEnabled };
   }
 
-  async function readWorkersOnly() {
-    // the app page needs worker UI addresses for log links: read the workers, not every app
-    const ids = await bindings.redis.smembers(bindings.keys.workersAll);
+  /** readWorkersOf: the workers an app's executors sit on (the app page needs their UI addresses for log links). */
+  async function readWorkersOf(workerIds: string[]): Promise<WorkerRecord[]> {
+    const ids = [...new Set(workerIds)];
+    if (ids.length === 0) return [];
     const pipe = bindings.redis.pipeline();
     for (const id of ids) pipe.hgetall(bindings.keys.worker(id));
-    const replies = ids.length ? ((await pipe.exec()) ?? []) : [];
+    const replies = (await pipe.exec()) ?? [];
     return replies.map(([, h]) => workerFromHash((h as Record<string, string>) ?? {})).filter((w): w is WorkerRecord => w !== undefined);
   }
 

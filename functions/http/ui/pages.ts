@@ -24,10 +24,10 @@ export function safeHref(url: string | undefined): string {
   return url && /^https?:\/\/[^\s]+$/i.test(url) ? url : '';
 }
 
-const WORKER_STATE_ORDER = ['ALIVE', 'DEAD', 'DECOMMISSIONED', 'UNKNOWN'] as const;
+type CountedWorkerState = 'ALIVE' | 'DEAD' | 'DECOMMISSIONED' | 'UNKNOWN';
 
 /** workerCounts: workers by state, Spark's "Alive Workers / Dead / Decommissioned / Unknown". */
-export function workerCounts(workers: WorkerRecord[]): Record<(typeof WORKER_STATE_ORDER)[number], number> {
+export function workerCounts(workers: WorkerRecord[]): Record<CountedWorkerState, number> {
   const counts = { ALIVE: 0, DEAD: 0, DECOMMISSIONED: 0, UNKNOWN: 0 };
   for (const w of workers) {
     if (w.state in counts) counts[w.state as keyof typeof counts] += 1;
