@@ -128,6 +128,9 @@ export function createMasterUiApp(bindings: MasterUiBindings): Hono<UiEnv> {
   app.get('/json', json);
   app.get('/json/*', json);
 
+  // Spark links use the trailing slash (/app/?appId=); the bare path is accepted too
+  app.get('/app', (c) => c.redirect(`/app/${new URL(c.req.url).search}`, 301));
+  app.get('/worker', (c) => c.redirect(`/worker/${new URL(c.req.url).search}`, 301));
   app.get('/app/', async (c) => {
     const appId = c.req.query('appId') ?? '';
     if (!appId) return respond(c, 'Application', messageContent('Missing appId', 'Use /app/?appId=<application id>.'), 400, false);
