@@ -88,6 +88,9 @@ export async function agentFixture(name: string, options: { master?: boolean; co
     async cleanup() {
       await Promise.allSettled(agents.map((agent) => agent.stop({ abrupt: true })));
       await removeContainersByLabel(LABEL.cluster, cluster).catch(() => undefined);
+      // a create already sent to Docker when an agent stopped may land a moment later
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await removeContainersByLabel(LABEL.cluster, cluster).catch(() => undefined);
       await master?.stop().catch(() => undefined);
       await masterClient.close();
       await cleanupCluster(redis, cluster);

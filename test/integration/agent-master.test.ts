@@ -100,6 +100,7 @@ test('two agents run executors with the right limits and labels; exit code 3 is 
     const order = updates(events, execId).map((e) => e.body.state);
     assert.deepEqual(order, ['RUNNING', 'EXITED'], 'reports of one executor arrive in order');
     await f.masterClient.ask('KillApplication', { appId: failing }, 30_000);
+    await waitFor(async () => (await f.containers([`${LABEL.app}=${failing}`])).length === 0, { timeoutMs: 30_000, message: 'the killed app\'s executors are gone' });
     assert.deepEqual(f.fatal, []);
   } finally {
     await f.cleanup();
