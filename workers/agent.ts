@@ -35,7 +35,7 @@ import { decodeInboxEntry, INBOX_GROUP, type RawStreamEntry } from '../protocol/
 import type { ExecutorDescription, LaunchDriver, LaunchExecutor, MasterInboundMessage, MasterInboundType } from '../protocol/messages.ts';
 import type { FlintConfig } from '../protocol/config.ts';
 import type { ExecutorState, DriverState } from '../protocol/states.ts';
-import { AskTimeoutError, MasterClient } from '../client/master-client.ts';
+import { AskRejectedError, AskTimeoutError, MasterClient } from '../client/master-client.ts';
 import { connectRedis } from '../lib/redis.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { recordHeartbeat, type HeartbeatOutcome } from '../functions/store/heartbeat.ts';
@@ -887,16 +887,24 @@ class Agent implements AgentHandle {
   private async deliver<T extends MasterInboundType>(type: T, build: (epoch: number) => MasterInboundMessage<T>): Promise<void> {
     const maxAttempts = this.config.get<number>('spark.worker.executorStateSync.maxAttempts');
     const backoff = this.options.reportBackoffMs ?? 1000;
-    const attemptTimeout = this.options.reportAttemptTimeoutMs ?? 3000;
+    const attemptTimeout = this.options.reportAttemptTimeoutMs ?? 10_000;
     let lastError: unknown;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       await this.whenRegistered();
       const body = build(this.currentEpoch!);
       try {
-        await withTimeout(this.masterClient!.send(type, body), attemptTimeout, `sending ${type} took longer than ${attemptTimeout} ms`);
+        // an ask, as Spark's Worker does since SPARK-34245: the next report of this task is
+        // only sent once the master has applied this one, so RUNNING can never overtake LAUNCHING's
+        // successor on a master that handles messages concurrently
+        await this.masterClient!.ask(type, body, attemptTimeout);
         return;
       } catch (error) {
         if (this.stopping) throw new AgentStoppedError('agent stopped');
+        if (error instanceof AskRejectedError) {
+          // the master refused this report for good (it is dead-lettered with the reason): retrying cannot help
+          this.log.error({ type, error: error.message }, 'state report refused by the master');
+          return;
+        }
         lastError = error;
         this.log.warn({ type, attempt, maxAttempts, error: (error as Error).message }, 'state report not delivered; retrying');
         if (attempt < maxAttempts) await this.sleep(backoff * 2 ** (attempt - 1));
