@@ -10,6 +10,7 @@ import { registerWorkerCommand } from '../workers/worker-main.ts';
 import { registerSubmitCommand } from './submit.ts';
 import { registerStatusCommand, registerKillCommand } from './status-kill.ts';
 import { registerTokenCommand } from './token.ts';
+import { registerUpCommand } from './up.ts';
 
 export function buildProgram(): Command {
   const program = new Command('flint')
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerStatusCommand(program);
   registerKillCommand(program);
   registerTokenCommand(program);
+  registerUpCommand(program);
   return program;
 }
 

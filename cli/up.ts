@@ -1,0 +1,294 @@
+/**
+ * `flint up`: a complete local cluster in one command — Redis (embedded when none
+ * is configured), two master handler processes, two worker agents, the REST
+ * submission server and the web UI — and, with `--demo`, the SparkPi-like demo
+ * job. Ctrl-C (or the end of the demo) stops everything it started: processes,
+ * containers, the embedded Redis and its data, temporary directories, and (on an
+ * external Redis) every key of the run's cluster.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import Docker from 'dockerode';
+import { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
+import { loadConfig, parseConfFlags, type FlintConfig } from '../protocol/config.ts';
+import { clusterKeyPattern, clusterKeys } from '../protocol/keys.ts';
+import { bullConnection } from '../lib/redis.ts';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../lib/embedded-redis.ts';
+import { MasterClient } from '../client/master-client.ts';
+import { signToken } from '../functions/http/auth.ts';
+import { createRestApp, startRestServer, type RunningRestServer } from '../functions/http/rest/server.ts';
+import { MasterGateway } from '../functions/http/rest/gateway.ts';
+import { startUiServer, type UiServer } from '../functions/http/ui-server.ts';
+import { pingDocker } from '../workers/runtime/select.ts';
+import { masterUrlFor } from '../functions/store/master-store.ts';
+import { collectRepeatable, processIo, type CommandIo } from './command-io.ts';
+import { runDemoWithProgress } from './demo-progress.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const FLINT_BIN = join(ROOT, 'bin', 'flint.js');
+
+export interface UpOptions {
+  redis?: string;
+  cluster?: string;
+  masters: number;
+  workers: number;
+  workerCores?: number;
+  workerMemory?: string;
+  runtime: 'auto' | 'docker' | 'process';
+  restPort: number;
+  uiPort: number;
+  demo: boolean;
+  slices: number;
+  conf: string[];
+  propertiesFile?: string;
+}
+
+export interface RunningCluster {
+  cluster: string;
+  redisUrl: string;
+  restUrl: string;
+  uiUrl: string;
+  token: string;
+  runtime: 'docker' | 'process';
+  workDir: string;
+  config: FlintConfig;
+  /** stop everything `up` started; idempotent */
+  stop(): Promise<void>;
+}
+
+function startChild(args: string[], label: string): ChildProcess {
+  const child = spawn(process.execPath, [FLINT_BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, FLINT_LOG_LEVEL: process.env.FLINT_LOG_LEVEL ?? 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const prefix = (chunk: Buffer) =>
+    chunk
+      .toString()
+      .split('\n')
+      .filter((line) => line.trim())
+      .map((line) => `[${label}] ${line}\n`)
+      .join('');
+  child.stdout?.on('data', (chunk: Buffer) => process.stdout.write(prefix(chunk)));
+  child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(prefix(chunk)));
+  return child;
+}
+
+async function stopChild(child: ChildProcess, graceMs = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string, failFast?: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const failure = failFast?.();
+    if (failure) throw new Error(failure);
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** startLocalCluster starts everything and returns once the workers are registered and the servers listen. */
+export async function startLocalCluster(options: UpOptions, io: CommandIo): Promise<RunningCluster> {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const stopAll = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      await cleanup().catch((error) => io.err(`flint up: cleanup step failed: ${(error as Error).message}`));
+    }
+  };
+  try {
+    const overrides = parseConfFlags(options.conf);
+    const baseConfig = loadConfig({ propertiesFile: options.propertiesFile, overrides });
+    const configuredRedis = options.redis ?? baseConfig.redisUrl;
+    // a fresh cluster name on a shared Redis, so everything of this run can be removed
+    const cluster = options.cluster ?? (configuredRedis ? `up-${randomBytes(4).toString('hex')}` : baseConfig.cluster);
+    const secret = baseConfig.authSecret ?? randomBytes(32).toString('base64url');
+    const config = loadConfig({
+      propertiesFile: options.propertiesFile,
+      overrides: { ...overrides, 'spark.flint.cluster': cluster, 'spark.flint.auth.secret': secret },
+    });
+
+    let redisUrl = configuredRedis;
+    if (!redisUrl) {
+      const embedded: EmbeddedRedis = await startEmbeddedRedis();
+      cleanups.push(() => embedded.stop());
+      redisUrl = embedded.url;
+      io.out(`redis     ${redisUrl} (embedded, data in ${embedded.dataDir}; removed on exit)`);
+    } else {
+      io.out(`redis     ${redisUrl} (cluster '${cluster}'; its keys are removed on exit)`);
+      const url = redisUrl;
+      cleanups.push(async () => {
+        const redis = new Redis(url);
+        try {
+          let cursor = '0';
+          do {
+            const [next, keys] = await redis.scan(cursor, 'MATCH', clusterKeyPattern(cluster), 'COUNT', 1000);
+            if (keys.length) await redis.unlink(...keys);
+            cursor = next;
+          } while (cursor !== '0');
+        } finally {
+          redis.disconnect();
+        }
+      });
+    }
+
+    // runtime: Docker when its socket answers, else local processes
+    let runtime: 'docker' | 'process' = options.runtime === 'auto' ? 'docker' : options.runtime;
+    const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+    if (options.runtime !== 'process') {
+      const ping = await pingDocker(docker, 2000);
+      if (!ping.ok) {
+        if (options.runtime === 'docker') throw new Error(`the Docker engine does not answer (${ping.why}); start it (bash infra/setup.sh) or use --runtime process`);
+        runtime = 'process';
+        io.out(`runtime   no Docker engine answered (${ping.why}): executors and drivers run as local processes`);
+      }
+    }
+    if (runtime === 'docker') {
+      io.out('runtime   docker (containers are removed on exit)');
+      cleanups.push(async () => {
+        const leftovers = await docker.listContainers({ all: true, filters: { label: [`flint.cluster=${cluster}`] } });
+        await Promise.all(leftovers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+      });
+    }
+
+    const workDir = await mkdtemp(join(tmpdir(), 'flint-up-'));
+    cleanups.push(() => rm(workDir, { recursive: true, force: true }));
+
+    const common = ['--redis', redisUrl, '--cluster', cluster, ...options.conf.flatMap((c) => ['--conf', c])];
+    if (options.propertiesFile) common.push('--properties-file', options.propertiesFile);
+    const children: ChildProcess[] = [];
+    cleanups.push(async () => {
+      // workers first (they kill their executors), then the masters
+      await Promise.all(children.slice(options.masters).map((child) => stopChild(child)));
+      await Promise.all(children.slice(0, options.masters).map((child) => stopChild(child)));
+    });
+    const exitedEarly = () => {
+      const dead = children.find((child) => child.exitCode !== null);
+      return dead ? `a process of the cluster exited early (code ${dead.exitCode}); see its output above` : undefined;
+    };
+
+    for (let i = 0; i < options.masters; i++) children.push(startChild(['master', ...common], `master-${i + 1}`));
+    const keys = clusterKeys(cluster);
+    const probe = new Redis(redisUrl);
+    cleanups.push(async () => probe.disconnect());
+    await waitUntil(async () => (await probe.hlen(keys.masters)) >= options.masters, 30_000, `${options.masters} master processes`, exitedEarly);
+
+    const cores = options.workerCores ?? Math.max(1, Math.floor(cpus().length / options.workers) || 1) * 2;
+    const memory = options.workerMemory ?? `${Math.max(512, Math.floor(totalmem() / 1024 / 1024 / 4 / options.workers))}m`;
+    for (let i = 0; i < options.workers; i++) {
+      children.push(
+        startChild(
+          ['worker', ...common, '--work-dir', join(workDir, `worker-${i + 1}`), '--port', '0', '--cores', String(cores), '--memory', memory, '--runtime', runtime, '--kill-on-exit'],
+          `worker-${i + 1}`,
+        ),
+      );
+    }
+    await waitUntil(async () => (await probe.hlen(keys.schedulable)) >= options.workers, 60_000, `${options.workers} workers to register`, exitedEarly);
+
+    const client = new MasterClient(redisUrl, cluster, 'flint-up-rest');
+    const probeQueue = new Queue(keys.masterQueue, { connection: bullConnection(redisUrl, { name: 'flint-up-probe' }), prefix: keys.bullPrefix });
+    cleanups.push(() => client.close());
+    cleanups.push(() => probeQueue.close());
+    const restHost = config.get<string>('spark.master.rest.host');
+    const restApp = createRestApp({
+      gateway: new MasterGateway(client, probeQueue),
+      auth: { secret },
+      serverSparkVersion: '4.0.0',
+      masterUrl: masterUrlFor(config),
+      restPort: options.restPort,
+      defaultImage: config.get<string | undefined>('spark.flint.rest.defaultDriverImage'),
+    });
+    const rest: RunningRestServer = await startRestServer(restApp, { host: restHost, port: options.restPort, secret });
+    cleanups.push(() => rest.close());
+    const ui: UiServer = await startUiServer({ redisUrl, config, port: options.uiPort, auth: { secret } });
+    cleanups.push(() => ui.close());
+    const token = signToken(secret, { scope: ['admin'], ttlSeconds: 24 * 3600, subject: 'flint-up' });
+
+    io.out(`masters   ${options.masters} handler processes`);
+    io.out(`workers   ${options.workers} agents, ${cores} cores and ${memory} each, work dir ${workDir}`);
+    io.out(`rest      ${rest.url}  (flint submit --master ${rest.url} ...)`);
+    io.out(`web ui    ${ui.url}  (/json, /metrics)`);
+    io.out(`token     export FLINT_TOKEN=${token}`);
+
+    return {
+      cluster,
+      redisUrl,
+      restUrl: rest.url,
+      uiUrl: ui.url,
+      token,
+      runtime,
+      workDir,
+      config,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve(signal);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+export function registerUpCommand(program: Command, io: CommandIo = processIo()): Command {
+  return program
+    .command('up')
+    .description('start a complete local cluster (Redis, 2 masters, 2 workers, REST, UI); --demo runs SparkPi on it and stops')
+    .option('--redis <url>', 'use this Redis instead of starting an embedded one')
+    .option('--cluster <name>', 'cluster name (default: a fresh one on an external Redis)')
+    .option('--masters <n>', 'master handler processes', (v) => Number(v), 2)
+    .option('--workers <n>', 'worker agents', (v) => Number(v), 2)
+    .option('--worker-cores <n>', 'cores each worker offers', (v) => Number(v))
+    .option('--worker-memory <size>', 'memory each worker offers, e.g. 2g')
+    .option('--runtime <kind>', 'auto | docker | process', 'auto')
+    .option('--rest-port <port>', 'REST submission server port (0 = any free port)', (v) => Number(v), 6066)
+    .option('--ui-port <port>', 'web UI port (0 = any free port)', (v) => Number(v), 8080)
+    .option('--demo', 'run the SparkPi-like demo job, print its result, then stop everything', false)
+    .option('--slices <n>', 'demo: number of executor slices', (v) => Number(v), 8)
+    .option('--properties-file <path>', 'Spark-style properties file')
+    .option('--conf <key=value>', 'configuration override (repeatable)', collectRepeatable, [])
+    .action(async (flags: UpOptions) => {
+      // the cluster's own components log warnings and errors; the command prints what it does
+      process.env.FLINT_LOG_LEVEL ??= 'warn';
+      for (const [name, value] of [['--masters', flags.masters], ['--workers', flags.workers], ['--slices', flags.slices]] as const) {
+        if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
+      }
+      if (!['auto', 'docker', 'process'].includes(flags.runtime)) throw new Error('--runtime must be auto, docker or process');
+      const cluster = await startLocalCluster(flags, io);
+      let exitCode = 0;
+      try {
+        if (flags.demo) {
+          exitCode = await runDemoWithProgress(cluster, { slices: flags.slices }, io);
+        } else {
+          io.out('flint up: cluster running; press Ctrl-C to stop everything');
+          await waitForSignal();
+        }
+      } finally {
+        io.out('flint up: stopping...');
+        await cluster.stop();
+        io.out('flint up: stopped; nothing left running');
+      }
+      if (exitCode !== 0) io.setExitCode(exitCode);
+    });
+}
