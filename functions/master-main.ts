@@ -5,7 +5,15 @@
 import type { Command } from 'commander';
 import { loadConfig, parseConfFlags } from '../protocol/config.ts';
 import { DEFAULT_REDIS_URL } from '../lib/redis.ts';
+import { Hono } from 'hono';
+import { serve } from '@hono/node-server';
+import { Queue } from 'bullmq';
 import { startMaster } from './host.ts';
+import { createFlintMetrics, type FlintMetrics } from './http/metrics.ts';
+import { createInvokeApp } from './http/invoke.ts';
+import { assertSafeBind } from './http/auth.ts';
+import { bullConnection, connectRedis } from '../lib/redis.ts';
+import { clusterKeys } from '../protocol/keys.ts';
 
 export interface CommonFlags {
   redis?: string;
@@ -36,12 +44,34 @@ export function registerMasterCommand(program: Command): void {
     .option('--concurrency <n>', 'messages handled at once by this process', (v) => Number(v))
     .option('--properties-file <path>', 'Spark-style properties file (key value per line)')
     .option('--conf <key=value>', 'configuration override (repeatable)', collect, [])
-    .action(async (flags: CommonFlags & { concurrency?: number }) => {
+    .option('--http <host:port>', "serve this process's Prometheus /metrics and the HTTP invocation adapter (/invoke/<MessageType>)")
+    .action(async (flags: CommonFlags & { concurrency?: number; http?: string }) => {
       const { config, redisUrl } = configFromFlags(flags);
-      const host = await startMaster({ redisUrl, config, concurrency: flags.concurrency });
+      const listen = flags.http ? parseListen(flags.http) : undefined;
+      if (listen) assertSafeBind(listen.host, config.authSecret);
+      const observability = listen ? await startObservability(redisUrl, config.cluster) : undefined;
+      const host = await startMaster({
+        redisUrl,
+        config,
+        concurrency: flags.concurrency,
+        onMessage: observability?.metrics.observeMessage,
+        onPass: observability?.metrics.observePass,
+      });
+      let closeHttp = async () => {};
+      if (listen && observability) {
+        const app = new Hono();
+        const metrics = observability.metrics;
+        app.get('/metrics', async (c) => c.body(await metrics.render(), 200, { 'Content-Type': metrics.contentType }));
+        app.route('/', createInvokeApp({ host, secret: config.authSecret }));
+        const server = serve({ fetch: app.fetch, hostname: listen.host, port: listen.port });
+        closeHttp = () => new Promise((resolve) => server.close(() => resolve()));
+        process.stdout.write(`flint master ${host.id}: /metrics and /invoke on http://${listen.host}:${listen.port}\n`);
+      }
       process.stdout.write(`flint master ${host.id} handling cluster '${config.cluster}' on ${redisUrl}\n`);
       await waitForSignal();
       await host.stop();
+      await closeHttp();
+      await observability?.close();
     });
 }
 
@@ -56,4 +86,25 @@ export function waitForSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+function parseListen(text: string): { host: string; port: number } {
+  const match = /^(.*):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || !match[1] || port > 65535) throw new Error(`--http '${text}' must be host:port, e.g. 127.0.0.1:9464`);
+  return { host: match[1].replace(/^\[|\]$/g, ''), port };
+}
+
+async function startObservability(redisUrl: string, cluster: string): Promise<{ metrics: FlintMetrics; close(): Promise<void> }> {
+  const keys = clusterKeys(cluster);
+  const redis = await connectRedis(redisUrl, { name: 'flint-master-metrics' });
+  const queue = new Queue(keys.masterQueue, { connection: bullConnection(redisUrl, { name: 'flint-master-metrics-queue' }), prefix: keys.bullPrefix });
+  const metrics = createFlintMetrics({ redis, keys, queue });
+  return {
+    metrics,
+    async close() {
+      await queue.close();
+      redis.disconnect();
+    },
+  };
 }

@@ -1,0 +1,60 @@
+/**
+ * `flint master` as a real process: it handles messages, serves its own /metrics
+ * (handler latencies observed in this process) and the HTTP invocation adapter
+ * with --http, refuses an invalid configuration with one clear line, and stops
+ * cleanly on SIGTERM.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { Redis } from 'ioredis';
+import { REDIS_URL } from '../helpers/env.ts';
+import { cleanupCluster, uniqueCluster, waitFor } from '../helpers/isolation.ts';
+import { freeLoopbackPort } from '../../lib/embedded-redis.ts';
+import { clusterKeys } from '../../protocol/keys.ts';
+
+const FLINT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'flint.js');
+const redis = new Redis(REDIS_URL);
+const clusters: string[] = [];
+after(async () => {
+  for (const c of clusters) await cleanupCluster(redis, c);
+  redis.disconnect();
+});
+
+test('flint master --http serves /metrics and /invoke, and exits 0 on SIGTERM', async () => {
+  const cluster = uniqueCluster('mcli');
+  clusters.push(cluster);
+  const port = await freeLoopbackPort();
+  const child = spawn(process.execPath, [FLINT, 'master', '--redis', REDIS_URL, '--cluster', cluster, '--http', `127.0.0.1:${port}`], {
+    env: { ...process.env, FLINT_LOG_LEVEL: 'error' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    await waitFor(async () => (await redis.hlen(clusterKeys(cluster).masters)) === 1, { timeoutMs: 20_000, message: 'master registered' });
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${base}/metrics`)).ok, { timeoutMs: 10_000, message: '/metrics up' });
+    const invoked = await fetch(`${base}/invoke/RegisterWorker`, {
+      method: 'POST',
+      body: JSON.stringify({ id: 'w1', host: '127.0.0.1', port: 7100, cores: 2, memoryMB: 1024 }),
+    });
+    assert.equal(invoked.status, 200);
+    const reply = (await invoked.json()) as { ok: boolean; reply: { type: string } };
+    assert.equal(reply.reply.type, 'RegisteredWorker');
+    const text = await (await fetch(`${base}/metrics`)).text();
+    assert.match(text, /flint_handler_duration_seconds_count\{message="RegisterWorker",outcome="ok"\} 1/);
+    assert.match(text, /flint_workers\{state="ALIVE"\} 1/);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0);
+  assert.equal(await redis.hlen(clusterKeys(cluster).masters), 0, 'the process deregisters on SIGTERM');
+});
+
+test('flint master refuses an invalid configuration with one clear line', () => {
+  const result = spawnSync(process.execPath, [FLINT, 'master', '--redis', REDIS_URL, '--conf', 'spark.deploy.maxExecutorRetries=lots'], { encoding: 'utf8' });
+  assert.equal(result.status, 1);
+  assert.match(result.stderr, /^flint: invalid configuration:\n {2}spark\.deploy\.maxExecutorRetries="lots" \(from flag\): 'lots' is not an integer\n$/);
+});
