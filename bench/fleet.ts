@@ -11,7 +11,9 @@
  * Real agents block on their own inbox; 10,000 blocked connections do not fit in
  * one process, so the fleet uses the cluster event stream (`ExecutorAdded` names
  * the worker) as a doorbell and then reads exactly those inboxes, pipelined. The
- * master's work per launch is the same as with real agents.
+ * cluster stream is capped (MAXLEN ~ 10,000), so doorbells can be trimmed away
+ * before they are read: whenever the stream is quiet, the fleet also sweeps every
+ * inbox once. The master's work per launch is the same as with real agents.
  */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -51,6 +53,10 @@ export class SimulatedFleet {
   private ackLoop?: Promise<void>;
   private beatTimer?: NodeJS.Timeout;
   private silenced = new Set<string>();
+  private sweepNeeded = false;
+  private get ids(): string[] {
+    return [...this.workers.keys()].filter((id) => !this.silenced.has(id));
+  }
 
   constructor(private readonly options: FleetOptions) {
     this.keys = clusterKeys(options.config.cluster);
@@ -134,7 +140,15 @@ export class SimulatedFleet {
         if (this.stopped) return;
         throw error;
       }
-      if (!batches) continue;
+      if (!batches) {
+        // quiet: catch launches whose doorbell was trimmed from the capped stream
+        if (this.sweepNeeded) {
+          this.sweepNeeded = false;
+          for (let i = 0; i < this.ids.length && !this.stopped; i += 1000) await this.drainInboxes(this.ids.slice(i, i + 1000));
+        }
+        continue;
+      }
+      this.sweepNeeded = true;
       const doorbell = new Set<string>();
       for (const [id, fields] of batches[0]![1]) {
         cursor = id;

@@ -90,13 +90,13 @@ export async function runPlacementBench(options: PlacementBenchOptions): Promise
     }));
     const started = performance.now();
     await queue.addBulk(jobs);
-    await waitUntil(async () => Number((await redis.hget(keys.stats, 'placements')) ?? 0) >= placements, 240_000, `${placements} placements`, 5);
+    await waitUntil(async () => Number((await redis.hget(keys.stats, 'placements')) ?? 0) >= placements, 120_000, `${placements} placements`, 5);
     const placementMs = performance.now() - started;
-    await waitUntil(async () => fleet.acknowledged >= placements, 240_000, 'every launch acknowledged', 20);
+    await waitUntil(async () => fleet.acknowledged >= placements, 120_000, 'every launch acknowledged', 20);
     await waitUntil(async () => {
       const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
       return Object.values(counts).every((n) => n === 0);
-    }, 240_000, 'the RUNNING reports to be handled', 20);
+    }, 120_000, 'the RUNNING reports to be handled', 20);
     const allRunningMs = performance.now() - started;
 
     const committed = Number((await redis.hget(keys.stats, 'placements')) ?? 0);
