@@ -7,7 +7,8 @@
  * The body is validated here too, so a caller's bug fails at the caller with a
  * clear reason instead of becoming a dead letter.
  */
-import { Queue, QueueEvents, type JobsOptions } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { Job, Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { MasterInbound, parseMessage, type MasterInboundType, type MasterInboundMessage } from '../protocol/messages.ts';
 import { clusterKeys, type Keys } from '../protocol/keys.ts';
 import { bullConnection } from '../lib/redis.ts';
@@ -57,23 +58,55 @@ export class MasterClient {
     return job.id!;
   }
 
-  /** ask enqueues a message and waits for the handler's reply (the job's return value). */
+  /**
+   * ask enqueues a message and waits for the handler's reply (the job's return value).
+   * The job id is chosen before the job exists so the completion listeners are in place
+   * before it can finish; one guarded status check covers an event delivered before the
+   * event reader was listening. A refusal (the job failed for good) raises
+   * AskRejectedError; no reply in time raises AskTimeoutError.
+   */
   async ask<R, T extends MasterInboundType = MasterInboundType>(type: T, body: MasterInboundMessage<T>, timeoutMs = 10_000): Promise<R> {
-    const events = await this.queueEvents();
     const parsed = parseMessage(MasterInbound, type, body);
     if (!parsed.ok) throw new Error(`refusing to send an invalid message: ${parsed.reason}`);
-    const job = await this.queue.add(type, parsed.value.body, MASTER_JOB_OPTIONS);
+    const events = await this.queueEvents();
+    const jobId = `ask-${randomUUID()}`;
+    let settle!: (outcome: { ok: true; value: unknown } | { ok: false; error: Error }) => void;
+    const outcome = new Promise<{ ok: true; value: unknown } | { ok: false; error: Error }>((resolve) => (settle = resolve));
+    const onCompleted = (args: { returnvalue: unknown }) => settle({ ok: true, value: args.returnvalue });
+    const onFailed = (args: { failedReason: string }) => settle({ ok: false, error: new AskRejectedError(args.failedReason) });
+    events.on(`completed:${jobId}` as 'completed', onCompleted as never);
+    events.on(`failed:${jobId}` as 'failed', onFailed as never);
+    const timer = setTimeout(
+      () => settle({ ok: false, error: new AskTimeoutError(`no reply to ${type} within ${timeoutMs} ms: is a master (flint master) running on this Redis and cluster?`) }),
+      timeoutMs,
+    );
     try {
-      return (await job.waitUntilFinished(events, timeoutMs)) as R;
-    } catch (error) {
-      const message = (error as Error).message ?? String(error);
-      if (/timed out/i.test(message)) {
-        throw new AskTimeoutError(`no reply to ${type} within ${timeoutMs} ms: is a master (flint master) running on this Redis and cluster?`);
-      }
-      // Tell a refusal (the job is in the failed set) from a transport error, so callers know whether a retry can help.
-      if (await job.isFailed().catch(() => false)) throw new AskRejectedError(message, { cause: error });
-      throw error;
+      const job = await this.queue.add(type, parsed.value.body, { ...MASTER_JOB_OPTIONS, jobId });
+      void this.checkFinished(job.id!).then((done) => done && settle(done), () => undefined);
+      const result = await outcome;
+      if (!result.ok) throw result.error;
+      return result.value as R;
+    } finally {
+      clearTimeout(timer);
+      events.off(`completed:${jobId}` as 'completed', onCompleted as never);
+      events.off(`failed:${jobId}` as 'failed', onFailed as never);
     }
+  }
+
+  /** checkFinished reads a job's final state once (never throws). */
+  private async checkFinished(jobId: string): Promise<{ ok: true; value: unknown } | { ok: false; error: Error } | undefined> {
+    try {
+      // the state first: a job read before it finished would carry no return value yet
+      const state = await this.queue.getJobState(jobId);
+      if (state !== 'completed' && state !== 'failed') return undefined;
+      const job = await Job.fromId(this.queue, jobId);
+      if (!job) return undefined;
+      if (state === 'completed') return { ok: true, value: job.returnvalue };
+      return { ok: false, error: new AskRejectedError(job.failedReason) };
+    } catch {
+      // the listeners will tell, or the timeout
+    }
+    return undefined;
   }
 
   private async queueEvents(): Promise<QueueEvents> {
