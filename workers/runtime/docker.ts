@@ -421,6 +421,13 @@ export class DockerRuntime implements Runtime {
             ? { exitCode: UNKNOWN_EXIT_CODE, oomKilled: false, stopped }
             : { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled, stopped };
         await this.drainLogs(task);
+        if (info !== undefined && exit.exitCode !== 0 && !exit.oomKilled) {
+          // Docker can record an OOM kill (its `oom` event) a moment after the exit under load:
+          // read the state once more before reporting a non-zero exit as an ordinary one
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          const again = await this.inspectContainer(task.containerId);
+          if (again?.State.OOMKilled) exit.oomKilled = true;
+        }
         if (task.exit !== undefined || this.tasks.get(task.taskId) !== task) return;
         task.exit = exit;
         task.resolveExit(exit);
