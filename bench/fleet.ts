@@ -9,7 +9,7 @@
  *    ExecutorStateChanged RUNNING job on the master queue, then XACK.
  *
  * Real agents block on their own inbox; 10,000 blocked connections do not fit in
- * one process, so the fleet uses the cluster event stream (`ExecutorAdded` names
+ * one process, so the fleet uses the cluster event stream (`ExecutorsAdded` names
  * the worker) as a doorbell and then reads exactly those inboxes, pipelined. The
  * cluster stream is capped (MAXLEN ~ 10,000), so doorbells can be trimmed away
  * before they are read: whenever the stream is quiet, the fleet also sweeps every
@@ -153,9 +153,11 @@ export class SimulatedFleet {
       for (const [id, fields] of batches[0]![1]) {
         cursor = id;
         const raw = fieldsToObject(fields);
-        if (raw.type !== 'ExecutorAdded') continue;
-        const workerId = (JSON.parse(raw.body ?? '{}') as { workerId?: string }).workerId;
-        if (workerId && this.workers.has(workerId) && !this.silenced.has(workerId)) doorbell.add(workerId);
+        if (raw.type !== 'ExecutorsAdded') continue;
+        const { workerIds = [] } = JSON.parse(raw.body ?? '{}') as { workerIds?: string[] };
+        for (const workerId of workerIds) {
+          if (this.workers.has(workerId) && !this.silenced.has(workerId)) doorbell.add(workerId);
+        }
       }
       if (doorbell.size) await this.drainInboxes([...doorbell]);
     }

@@ -1,22 +1,24 @@
 /**
- * recordHeartbeat: the Heartbeat handler's entry point for agents. One script
- * call per beat (ZADD + HSET), no queue job: heartbeats stay cheap at 10,000 workers.
+ * recordHeartbeat: the Heartbeat handler's entry point for agents. One small
+ * standalone script call per beat (HMGET + ZADD + HSET), no queue job and no
+ * prelude: heartbeats stay cheap at 10,000 workers.
  */
 import type { Redis } from 'ioredis';
-import { clusterKeys } from '../../protocol/keys.ts';
-import { callScript, type MasterScriptConfig } from './scripts.ts';
+import { clusterKeys, type Keys } from '../../protocol/keys.ts';
+import { callStandalone } from './scripts.ts';
 
 export type HeartbeatOutcome = 'ok' | 'reconnect' | 'stale' | 'unknown';
 
-const HEARTBEAT_CONFIG: Omit<MasterScriptConfig, 'masterUrl'> = {
-  retainedApps: 200,
-  retainedDrivers: 200,
-  maxRetries: 10,
-  maxDrivers: 2147483647,
-  appIdPattern: 'app-%s-%04d',
-  driverIdPattern: 'driver-%s-%04d',
-  appNumberModulo: null,
-};
+const keysByCluster = new Map<string, Keys>();
+
+function keysOf(cluster: string): Keys {
+  let keys = keysByCluster.get(cluster);
+  if (!keys) {
+    keys = clusterKeys(cluster);
+    keysByCluster.set(cluster, keys);
+  }
+  return keys;
+}
 
 /**
  * recordHeartbeat records a beat of `workerId` at registration `epoch`.
@@ -31,5 +33,11 @@ export async function recordHeartbeat(
   now: number,
   masterUrl = `flint://${cluster}`,
 ): Promise<HeartbeatOutcome> {
-  return callScript<HeartbeatOutcome>(redis, clusterKeys(cluster), { ...HEARTBEAT_CONFIG, masterUrl }, 'record-heartbeat', now, [workerId, String(epoch)]);
+  const keys = keysOf(cluster);
+  return callStandalone<HeartbeatOutcome>(
+    redis,
+    'record-heartbeat',
+    [keys.worker(workerId), keys.heartbeats, keys.workerInbox(workerId)],
+    [now, workerId, String(epoch), JSON.stringify({ masterUrl })],
+  );
 }

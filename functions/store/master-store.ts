@@ -9,6 +9,7 @@ import type { FlintConfig } from '../../protocol/config.ts';
 import type { ApplicationDescription, DriverDescription, RegisterWorker, ExecutorStateChanged, DriverStateChanged } from '../../protocol/messages.ts';
 import type { ExecutorPlacement, DriverPlacement } from '../core/types.ts';
 import { callScript, loadScripts, type MasterScriptConfig, type ScriptName } from './scripts.ts';
+import { recordHeartbeat, type HeartbeatOutcome } from './heartbeat.ts';
 
 export type RegisterWorkerResult =
   | { type: 'RegisteredWorker'; epoch: number; duplicate: boolean }
@@ -74,8 +75,8 @@ export class MasterStore {
     return JSON.parse(text) as RegisterWorkerResult;
   }
 
-  async recordHeartbeat(workerId: string, epoch: number, now: number): Promise<'ok' | 'reconnect' | 'stale' | 'unknown'> {
-    return this.call('record-heartbeat', now, [workerId, String(epoch)]);
+  async recordHeartbeat(workerId: string, epoch: number, now: number): Promise<HeartbeatOutcome> {
+    return recordHeartbeat(this.redis, this.config.cluster, workerId, epoch, now, this.scriptConfig.masterUrl);
   }
 
   async registerApplication(

@@ -10,21 +10,36 @@
   Effects per accepted placement: capacity deducted, executor/driver recorded
   (LAUNCHING / RUNNING), LaunchExecutor / LaunchDriver written to the worker's inbox,
   ExecutorAdded written to the app's stream. Executor ids come from the app's counter.
+  Cost: each worker and app touched is read once and written once per call (their
+  running totals live in Lua tables meanwhile); per placement only the two stream
+  entries are written. One cluster event summarises the batch.
   Returns JSON {"drivers":[accepted, rejected], "executors":[accepted, rejected]}.
 ]]
-local function workerFits(p)
-  local w = redis.call('HMGET', K.worker(p.workerId), 'state', 'epoch', 'cores', 'coresUsed', 'memoryMB', 'memoryUsed', 'host', 'port')
-  if w[1] ~= 'ALIVE' or tonumber(w[2]) ~= tonumber(p.epoch) then return nil end
-  if tonumber(w[3]) - tonumber(w[4]) < p.cores then return nil end
-  if tonumber(w[5]) - tonumber(w[6]) < p.memoryMB then return nil end
+local workers, workerOrder = {}, {}
+local function loadWorker(id)
+  local w = workers[id]
+  if w then return w end
+  local r = redis.call('HMGET', K.worker(id), 'state', 'epoch', 'cores', 'coresUsed', 'memoryMB', 'memoryUsed', 'host', 'port')
+  w = { state = r[1], addedCores = 0, addedMemory = 0, executors = {}, drivers = {} }
+  if r[1] then
+    w.epoch, w.cores, w.coresUsed = tonumber(r[2]), tonumber(r[3]), tonumber(r[4])
+    w.memory, w.memoryUsed, w.host, w.port = tonumber(r[5]), tonumber(r[6]), r[7], r[8]
+  end
+  workers[id] = w
+  workerOrder[#workerOrder + 1] = id
   return w
 end
 
-local function deduct(p, member, set)
-  redis.call('HINCRBY', K.worker(p.workerId), 'coresUsed', p.cores)
-  redis.call('HINCRBY', K.worker(p.workerId), 'memoryUsed', p.memoryMB)
-  redis.call('SADD', set, member)
-  refreshSchedulable(p.workerId)
+local function workerFits(w, p)
+  return w.state == 'ALIVE' and w.epoch == tonumber(p.epoch)
+    and w.cores - w.coresUsed >= p.cores and w.memory - w.memoryUsed >= p.memoryMB
+end
+
+local function deduct(w, p)
+  w.coresUsed = w.coresUsed + p.cores
+  w.memoryUsed = w.memoryUsed + p.memoryMB
+  w.addedCores = w.addedCores + p.cores
+  w.addedMemory = w.addedMemory + p.memoryMB
 end
 
 local function encodeTaken(taken)
@@ -32,22 +47,39 @@ local function encodeTaken(taken)
   return cjson.encode(taken)
 end
 
+local apps, appOrder = {}, {}
+local function loadApp(id)
+  local a = apps[id]
+  if a then return a end
+  local r = redis.call('HMGET', K.app(id), 'state', 'coresGranted', 'requestedCores', 'executorLimit', 'liveExecutors', 'desc', 'nextExecutorId')
+  a = { state = r[1], executorFields = {} }
+  if r[1] then
+    a.granted, a.requested, a.limit = tonumber(r[2]), tonumber(r[3]), tonumber(r[4])
+    a.live, a.desc, a.nextId = tonumber(r[5]), r[6], tonumber(r[7])
+  end
+  apps[id] = a
+  appOrder[#appOrder + 1] = id
+  return a
+end
+
 local dAccepted, dRejected = 0, 0
+local running = redis.call('SCARD', K.driversActive) - redis.call('ZCARD', K.driversWaiting)
 for _, p in ipairs(cjson.decode(ARGV[4])) do
   local ok = false
   local d = redis.call('HMGET', K.driver(p.driverId), 'state', 'desc')
-  local running = redis.call('SCARD', K.driversActive) - redis.call('ZCARD', K.driversWaiting)
   if d[1] == 'SUBMITTED' and redis.call('ZSCORE', K.driversWaiting, p.driverId) and running < CONF.maxDrivers then
-    local w = workerFits(p)
-    if w then
+    local w = loadWorker(p.workerId)
+    if workerFits(w, p) then
       local taken = acquireResources(p.workerId, p.resources or {})
       if taken then
-        deduct(p, p.driverId, K.workerDrivers(p.workerId))
+        deduct(w, p)
+        w.drivers[#w.drivers + 1] = p.driverId
+        running = running + 1
         local resources = encodeTaken(taken)
         redis.call('ZREM', K.driversWaiting, p.driverId)
-        redis.call('HSET', K.driver(p.driverId), 'state', 'RUNNING', 'workerId', p.workerId, 'workerHostPort', w[7] .. ':' .. w[8], 'resources', resources, 'launchedAt', NOW)
+        redis.call('HSET', K.driver(p.driverId), 'state', 'RUNNING', 'workerId', p.workerId, 'workerHostPort', w.host .. ':' .. w.port, 'resources', resources, 'launchedAt', NOW)
         sendWorker(p.workerId, 'LaunchDriver', J({
-          {'driverId', js(p.driverId)}, {'driverDesc', d[2]}, {'resources', resources}, {'epoch', js(tonumber(p.epoch))},
+          {'driverId', js(p.driverId)}, {'driverDesc', d[2]}, {'resources', resources}, {'epoch', js(w.epoch)},
         }))
         emitCluster('DriverStateChanged', J({{'driverId', js(p.driverId)}, {'state', js('RUNNING')}, {'workerId', js(p.workerId)}}))
         ok = true
@@ -60,42 +92,70 @@ end
 local eAccepted, eRejected = 0, 0
 for _, p in ipairs(cjson.decode(ARGV[5])) do
   local ok = false
-  local a = redis.call('HMGET', K.app(p.appId), 'state', 'coresGranted', 'requestedCores', 'executorLimit', 'liveExecutors', 'desc')
-  if a[1] and isAppActive(a[1]) and tonumber(a[2]) + p.cores <= tonumber(a[3])
-      and (tonumber(a[4]) < 0 or tonumber(a[5]) < tonumber(a[4])) then
-    local w = workerFits(p)
-    if w then
+  local a = loadApp(p.appId)
+  if a.state and isAppActive(a.state) and a.granted + p.cores <= a.requested and (a.limit < 0 or a.live < a.limit) then
+    local w = loadWorker(p.workerId)
+    if workerFits(w, p) then
       local taken = acquireResources(p.workerId, p.resources or {})
       if taken then
-        local execId = redis.call('HINCRBY', K.app(p.appId), 'nextExecutorId', 1) - 1
-        deduct(p, p.appId .. '/' .. execId, K.workerExecutors(p.workerId))
-        local hostPort = w[7] .. ':' .. w[8]
-        local exec = {
-          id = execId, workerId = p.workerId, epoch = tonumber(p.epoch), cores = p.cores, memoryMB = p.memoryMB,
-          resources = taken, state = 'LAUNCHING', host = w[7], hostPort = hostPort, startTime = NOW,
-        }
-        writeExecutor(p.appId, exec)
-        redis.call('HINCRBY', K.app(p.appId), 'coresGranted', p.cores)
-        redis.call('HINCRBY', K.app(p.appId), 'liveExecutors', 1)
-        redis.call('HSET', K.app(p.appId), 'state', 'RUNNING')
-        local resources = encodeTaken(taken)
+        deduct(w, p)
+        local execId = a.nextId
+        a.nextId = execId + 1
+        a.granted = a.granted + p.cores
+        a.live = a.live + 1
+        w.executors[#w.executors + 1] = p.appId .. '/' .. execId
+        local hostPort = w.host .. ':' .. w.port
+        local fields = a.executorFields
+        fields[#fields + 1] = tostring(execId)
+        fields[#fields + 1] = cjson.encode({
+          id = execId, workerId = p.workerId, epoch = w.epoch, cores = p.cores, memoryMB = p.memoryMB,
+          resources = taken, state = 'LAUNCHING', host = w.host, hostPort = hostPort, startTime = NOW,
+        })
         sendWorker(p.workerId, 'LaunchExecutor', J({
           {'masterUrl', js(CONF.masterUrl)}, {'appId', js(p.appId)}, {'execId', js(execId)}, {'rpId', '0'},
-          {'appDesc', a[6]}, {'cores', js(p.cores)}, {'memoryMB', js(p.memoryMB)}, {'resources', resources},
-          {'epoch', js(tonumber(p.epoch))},
+          {'appDesc', a.desc}, {'cores', js(p.cores)}, {'memoryMB', js(p.memoryMB)}, {'resources', encodeTaken(taken)},
+          {'epoch', js(w.epoch)},
         }))
         emitApp(p.appId, 'ExecutorAdded', J({
           {'id', js(execId)}, {'workerId', js(p.workerId)}, {'hostPort', js(hostPort)}, {'cores', js(p.cores)}, {'memoryMB', js(p.memoryMB)},
         }))
-        emitCluster('ExecutorAdded', J({{'appId', js(p.appId)}, {'execId', js(execId)}, {'workerId', js(p.workerId)}}))
         ok = true
       end
     end
   end
   if ok then eAccepted = eAccepted + 1 else eRejected = eRejected + 1 end
 end
+
+-- write back each touched worker and app once
+local placedWorkers = {}
+for _, id in ipairs(workerOrder) do
+  local w = workers[id]
+  if #w.executors > 0 then placedWorkers[#placedWorkers + 1] = id end
+  if w.addedCores > 0 or w.addedMemory > 0 or #w.drivers > 0 or #w.executors > 0 then
+    redis.call('HINCRBY', K.worker(id), 'coresUsed', w.addedCores)
+    redis.call('HINCRBY', K.worker(id), 'memoryUsed', w.addedMemory)
+    if #w.executors > 0 then redis.call('SADD', K.workerExecutors(id), unpack(w.executors)) end
+    if #w.drivers > 0 then redis.call('SADD', K.workerDrivers(id), unpack(w.drivers)) end
+    refreshSchedulable(id)
+  end
+end
+local placedApps = {}
+for _, id in ipairs(appOrder) do
+  local a = apps[id]
+  if #a.executorFields > 0 then
+    redis.call('HSET', K.appExecutors(id), unpack(a.executorFields))
+    redis.call('HSET', K.app(id), 'coresGranted', a.granted, 'liveExecutors', a.live, 'nextExecutorId', a.nextId, 'state', 'RUNNING')
+    placedApps[#placedApps + 1] = id
+  end
+end
+if eAccepted > 0 then
+  emitCluster('ExecutorsAdded', J({{'executors', js(eAccepted)}, {'appIds', cjson.encode(placedApps)}, {'workerIds', cjson.encode(placedWorkers)}}))
+end
 if dAccepted + eAccepted > 0 then
   redis.call('HINCRBY', K.stats, 'placements', eAccepted)
   redis.call('HINCRBY', K.stats, 'driverPlacements', dAccepted)
+end
+if dRejected + eRejected > 0 then
+  redis.call('HINCRBY', K.stats, 'placementsRejected', dRejected + eRejected)
 end
 return J({{'drivers', cjson.encode({dAccepted, dRejected})}, {'executors', cjson.encode({eAccepted, eRejected})}})

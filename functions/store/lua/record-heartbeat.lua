@@ -1,21 +1,21 @@
+--!standalone (no prelude: a beat must cost little more than the writes it makes)
 --[[
   recordHeartbeat: the master's Heartbeat handler, run in Redis so a beat costs
   one script call and never a queue job.
-  ARGV[4] workerId  ARGV[5] epoch
+  KEYS[1] the worker's hash  KEYS[2] the heartbeats zset  KEYS[3] the worker's inbox
+  ARGV[1] now (ms)  ARGV[2] workerId  ARGV[3] epoch  ARGV[4] ReconnectWorker body (JSON)
   Returns: 'ok' (recorded), 'reconnect' (the worker is DEAD: ReconnectWorker was
   written to its inbox, as Spark sends it), 'stale' (a newer registration of this
   worker exists: the caller is an old incarnation), 'unknown' (never registered
   or already forgotten: the agent should register again).
 ]]
-local workerId = ARGV[4]
-local epoch = ARGV[5]
-local w = redis.call('HMGET', K.worker(workerId), 'state', 'epoch')
+local w = redis.call('HMGET', KEYS[1], 'state', 'epoch')
 if not w[1] then return 'unknown' end
 if w[1] == 'DEAD' then
-  sendWorker(workerId, 'ReconnectWorker', J({{'masterUrl', js(CONF.masterUrl)}}))
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', 10000, '*', 'type', 'ReconnectWorker', 'body', ARGV[4])
   return 'reconnect'
 end
-if w[2] ~= epoch then return 'stale' end
-redis.call('ZADD', K.heartbeats, NOW, workerId)
-redis.call('HSET', K.worker(workerId), 'lastHeartbeat', NOW)
+if w[2] ~= ARGV[3] then return 'stale' end
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'lastHeartbeat', ARGV[1])
 return 'ok'
