@@ -12,16 +12,16 @@
  *   POST   /v1/apps/:id/kill-executors  KillExecutors {executorIds}
  *   POST   /v1/apps/:id/kill            KillApplication
  *   DELETE /v1/apps/:id                 UnregisterApplication
+ *   POST   /v1/apps/:id/unregister      the same, for clients that cannot send DELETE (busybox wget)
  *
  * With a secret configured, the mutating routes need a bearer token with the
  * `submit` scope (functions/http/auth.ts). Without one the API is open, and
  * `startAppHttpServer` therefore refuses to listen beyond loopback.
  */
+import { listenHttp } from '../lib/http-listen.ts';
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { serve } from '@hono/node-server';
 import type { Redis } from 'ioredis';
 import {
   ApplicationDescription,
@@ -146,11 +146,13 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
     return removed ? c.json({ ok: true, appId }) : unknownApp(c, appId);
   });
 
-  app.delete('/v1/apps/:id', mutating, async (c) => {
+  const unregister = async (c: Context) => {
     const appId = appIdParam(c);
     const removed = await masterClient().ask<boolean>('UnregisterApplication', { appId }, askTimeoutMs);
     return removed ? c.json({ ok: true, appId }) : unknownApp(c, appId);
-  });
+  };
+  app.delete('/v1/apps/:id', mutating, unregister);
+  app.post('/v1/apps/:id/unregister', mutating, unregister);
 
   app.get('/v1/apps/:id/events', async (c) => {
     const appId = appIdParam(c);
@@ -361,27 +363,18 @@ export async function startAppHttpServer(options: AppHttpOptions & { host?: stri
   const host = options.host ?? '127.0.0.1';
   assertSafeBind(host, options.auth?.secret);
   const api = createAppHttpApp(options);
-  return new Promise((resolve, reject) => {
-    const server = serve({ fetch: api.app.fetch, hostname: host, port: options.port ?? 0 }, (info: AddressInfo) => {
-      server.off('error', onError);
-      const shownHost = host.includes(':') ? `[${host.replace(/^\[|\]$/g, '')}]` : host;
-      resolve({
-        url: `http://${shownHost}:${info.port}`,
-        port: info.port,
-        close: async () => {
-          await api.close();
-          await new Promise<void>((done, failed) => {
-            server.close((error) => (error ? failed(error) : done()));
-            // open SSE and keep-alive connections would hold close() open
-            (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-          });
-        },
-      });
-    });
-    const onError = (error: NodeJS.ErrnoException) => {
-      void api.close();
-      reject(new Error(`app API cannot listen on ${host}:${options.port ?? 0}: ${error.code ?? ''} ${error.message}`.trim()));
+  try {
+    const server = await listenHttp(api.app.fetch, { host, port: options.port ?? 0, what: 'app API' });
+    return {
+      url: server.url,
+      port: server.port,
+      close: async () => {
+        await api.close();
+        await server.close();
+      },
     };
-    server.once('error', onError);
-  });
+  } catch (error) {
+    await api.close();
+    throw error;
+  }
 }

@@ -12,11 +12,9 @@
  * Log text is escaped before it reaches the page (CVE-2022-31777: Spark once
  * rendered job logs unescaped).
  */
+import { listenHttp } from '../lib/http-listen.ts';
 import { Hono, type Context } from 'hono';
 import { html } from 'hono/html';
-import { serve } from '@hono/node-server';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { open, realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import type { AppDescriptionView, ResourceAddresses } from '../functions/store/read-state.ts';
@@ -336,17 +334,5 @@ export interface WorkerUiServer {
 export async function startWorkerUi(source: WorkerUiSource, options: { host?: string; port?: number } = {}): Promise<WorkerUiServer> {
   const app = createWorkerUiApp(source);
   const host = options.host ?? '127.0.0.1';
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: host, port: options.port ?? 0 }, () => resolve(s as Server));
-    (s as Server).once('error', reject);
-  });
-  const address = server.address() as AddressInfo;
-  return {
-    url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
-    port: address.port,
-    async close() {
-      server.closeAllConnections?.();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return listenHttp(app.fetch, { host, port: options.port ?? 0, what: 'worker web UI' });
 }

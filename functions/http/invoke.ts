@@ -16,11 +16,10 @@
  * the handler's `requestId`, the key non-idempotent requests (RequestSubmitDriver)
  * use to return the first result to a retry instead of acting twice.
  */
+import { listenHttp } from '../../lib/http-listen.ts';
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { serve } from '@hono/node-server';
 import { UnrecoverableError } from 'bullmq';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { requireScope, assertSafeBind, type AuthVariables } from './auth.ts';
@@ -128,21 +127,5 @@ export interface RunningInvokeServer {
 export async function startInvokeServer(options: InvokeAppOptions & { hostname: string; port: number }): Promise<RunningInvokeServer> {
   assertSafeBind(options.hostname, options.secret);
   const app = createInvokeApp(options);
-  return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, hostname: options.hostname, port: options.port }, (info: AddressInfo) => {
-      server.off('error', onError);
-      const host = options.hostname.includes(':') ? `[${options.hostname.replace(/^\[|\]$/g, '')}]` : options.hostname;
-      resolve({
-        url: `http://${host}:${info.port}`,
-        port: info.port,
-        close: () =>
-          new Promise<void>((done, failed) => {
-            server.close((error) => (error ? failed(error) : done()));
-            (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-          }),
-      });
-    });
-    const onError = (error: NodeJS.ErrnoException) => reject(new Error(`invocation server cannot listen on ${options.hostname}:${options.port}: ${error.message}`));
-    server.once('error', onError);
-  });
+  return listenHttp(app.fetch, { host: options.hostname, port: options.port, what: 'invocation adapter' });
 }

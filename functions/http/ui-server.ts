@@ -6,10 +6,8 @@
  * over the master's BullMQ queue. Listens on loopback unless told otherwise, and
  * refuses a non-loopback address without spark.flint.auth.secret (auth.ts).
  */
-import { serve } from '@hono/node-server';
+import { listenHttp } from '../../lib/http-listen.ts';
 import { serveStatic } from '@hono/node-server/serve-static';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { Queue } from 'bullmq';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
@@ -104,23 +102,17 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     });
 
     const port = options.port ?? config.get<number>('spark.master.ui.port');
-    const server = await new Promise<Server>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s as Server));
-      (s as Server).once('error', reject);
-    });
-    const address = server.address() as AddressInfo;
-    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    const url = `http://${shownHost}:${address.port}`;
+    const server = await listenHttp(app.fetch, { host, port, what: 'master web UI' });
+    const url = server.url;
     log.info({ url, masterUrl }, 'master web UI listening');
     return {
       url,
-      port: address.port,
+      port: server.port,
       metrics,
       async close() {
         // open SSE streams would keep server.close() waiting: stop the feed, then drop connections
         await events.stop();
-        server.closeAllConnections?.();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await server.close();
         for (const close of closers) await close().catch(() => undefined);
       },
     };

@@ -12,11 +12,10 @@
  *   GET  /v1/submissions/readyz          no token        ReadyzResponse | 503 ErrorResponse
  *   anything else                        no token        400 ErrorResponse (468 for an unknown version)
  */
+import { listenHttp } from '../../../lib/http-listen.ts';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { bodyLimit } from 'hono/body-limit';
-import { serve } from '@hono/node-server';
-import type { AddressInfo } from 'node:net';
 import { requireScope, assertSafeBind, type AuthVariables } from '../auth.ts';
 import { createLogger, type Logger } from '../../../lib/log.ts';
 import { GatewayUnavailableError, type DriverGateway } from './gateway.ts';
@@ -182,24 +181,5 @@ export interface RunningRestServer {
  */
 export async function startRestServer(app: Hono<RestEnv> | Hono, options: { host: string; port: number; secret?: string }): Promise<RunningRestServer> {
   assertSafeBind(options.host, options.secret);
-  return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, hostname: options.host, port: options.port }, (info: AddressInfo) => {
-      server.off('error', onError);
-      const host = info.family === 'IPv6' || options.host.includes(':') ? `[${options.host.replace(/^\[|\]$/g, '')}]` : options.host;
-      resolve({
-        url: `http://${host}:${info.port}`,
-        port: info.port,
-        close: () =>
-          new Promise<void>((done, failed) => {
-            server.close((error) => (error ? failed(error) : done()));
-            // Keep-alive connections would hold close() open until they time out.
-            (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-          }),
-      });
-    });
-    const onError = (error: NodeJS.ErrnoException) => {
-      reject(new Error(`REST server cannot listen on ${options.host}:${options.port}: ${error.code ?? ''} ${error.message}`.trim()));
-    };
-    server.once('error', onError);
-  });
+  return listenHttp(app.fetch, { host: options.host, port: options.port, what: 'REST server' });
 }
