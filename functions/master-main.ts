@@ -6,13 +6,14 @@ import type { Command } from 'commander';
 import { loadConfig, parseConfFlags } from '../protocol/config.ts';
 import { DEFAULT_REDIS_URL } from '../lib/redis.ts';
 import { Hono } from 'hono';
-import { serve } from '@hono/node-server';
 import { Queue } from 'bullmq';
 import { startMaster } from './host.ts';
 import { createFlintMetrics, type FlintMetrics } from './http/metrics.ts';
 import { createInvokeApp } from './http/invoke.ts';
 import { assertSafeBind } from './http/auth.ts';
 import { bullConnection, connectRedis } from '../lib/redis.ts';
+import { listenHttp } from '../lib/http-listen.ts';
+import { waitForSignal } from '../lib/signals.ts';
 import { clusterKeys } from '../protocol/keys.ts';
 
 export interface CommonFlags {
@@ -63,9 +64,9 @@ export function registerMasterCommand(program: Command): void {
         const metrics = observability.metrics;
         app.get('/metrics', async (c) => c.body(await metrics.render(), 200, { 'Content-Type': metrics.contentType }));
         app.route('/', createInvokeApp({ host, secret: config.authSecret }));
-        const server = serve({ fetch: app.fetch, hostname: listen.host, port: listen.port });
-        closeHttp = () => new Promise((resolve) => server.close(() => resolve()));
-        process.stdout.write(`flint master ${host.id}: /metrics and /invoke on http://${listen.host}:${listen.port}\n`);
+        const server = await listenHttp(app.fetch, { host: listen.host, port: listen.port, what: 'master metrics and invocation adapter' });
+        closeHttp = () => server.close();
+        process.stdout.write(`flint master ${host.id}: /metrics and /invoke on ${server.url}\n`);
       }
       process.stdout.write(`flint master ${host.id} handling cluster '${config.cluster}' on ${redisUrl}\n`);
       await waitForSignal();
@@ -75,18 +76,6 @@ export function registerMasterCommand(program: Command): void {
     });
 }
 
-/** waitForSignal resolves on the first SIGTERM or SIGINT. */
-export function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve(signal);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-}
 
 function parseListen(text: string): { host: string; port: number } {
   const match = /^(.*):(\d{1,5})$/.exec(text);

@@ -6,6 +6,7 @@
  * running executors and drivers are left for the next agent to re-adopt unless
  * --kill-on-exit is given.
  */
+import { waitForSignal } from '../lib/signals.ts';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, parseConfFlags, parseMemoryMb, type FlintConfig } from '../protocol/config.ts';
@@ -187,15 +188,3 @@ export function registerWorkerCommand(program: Command): void {
     });
 }
 
-/** waitForSignal resolves on the first SIGTERM or SIGINT. */
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve(signal);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-}
