@@ -20,8 +20,8 @@ local workers, workerOrder = {}, {}
 local function loadWorker(id)
   local w = workers[id]
   if w then return w end
-  local r = redis.call('HMGET', K.worker(id), 'state', 'epoch', 'cores', 'coresUsed', 'memoryMB', 'memoryUsed', 'host', 'port')
-  w = { state = r[1], addedCores = 0, addedMemory = 0, executors = {}, drivers = {} }
+  local r = redis.call('HMGET', K.worker(id), 'state', 'epoch', 'cores', 'coresUsed', 'memoryMB', 'memoryUsed', 'host', 'port', 'resourcesFree')
+  w = { state = r[1], addedCores = 0, addedMemory = 0, executors = {}, drivers = {}, plainResources = (r[9] == nil or r[9] == '{}') }
   if r[1] then
     w.epoch, w.cores, w.coresUsed = tonumber(r[2]), tonumber(r[3]), tonumber(r[4])
     w.memory, w.memoryUsed, w.host, w.port = tonumber(r[5]), tonumber(r[6]), r[7], r[8]
@@ -74,6 +74,7 @@ for _, p in ipairs(cjson.decode(ARGV[4])) do
     if workerFits(w, p) then
       local taken = acquireResources(p.workerId, p.resources or {})
       if taken then
+        if next(taken) ~= nil then w.plainResources = false end
         deduct(w, p)
         w.drivers[#w.drivers + 1] = p.driverId
         running = running + 1
@@ -100,6 +101,7 @@ for _, p in ipairs(cjson.decode(ARGV[5])) do
     if workerFits(w, p) then
       local taken = acquireResources(p.workerId, p.resources or {})
       if taken then
+        if next(taken) ~= nil then w.plainResources = false end
         deduct(w, p)
         local execId = a.nextId
         a.nextId = execId + 1
@@ -137,7 +139,13 @@ for _, id in ipairs(workerOrder) do
     redis.call('HINCRBY', K.worker(id), 'memoryUsed', w.addedMemory)
     if #w.executors > 0 then redis.call('SADD', K.workerExecutors(id), unpack(w.executors)) end
     if #w.drivers > 0 then redis.call('SADD', K.workerDrivers(id), unpack(w.drivers)) end
-    refreshSchedulable(id)
+    if w.plainResources then
+      -- no custom resources: the compact entry follows from the values already in hand
+      redis.call('HSET', K.schedulable, id, string.format('{"c":%d,"t":%d,"m":%d,"e":%d,"r":{},"h":%s,"p":%d}',
+        w.cores - w.coresUsed, w.cores, w.memory - w.memoryUsed, w.epoch, w.hostJson, tonumber(w.port)))
+    else
+      refreshSchedulable(id)
+    end
   end
 end
 local placedApps = {}
