@@ -1,0 +1,201 @@
+/**
+ * A real Flint cluster for the driver end-to-end tests: the master (functions
+ * host) and the REST submission server (MasterGateway over the master's queue) in
+ * this process, worker agents either in this process (agent-fixture.ts) or as
+ * `flint worker` child processes, all against the real Redis and Docker engine.
+ * `cleanup` kills the child processes, closes the server and then lets the agent
+ * fixture remove the cluster's containers (by label), keys and work dirs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type Docker from 'dockerode';
+import { createRestApp, startRestServer, type RunningRestServer } from '../../functions/http/rest/server.ts';
+import { MasterGateway } from '../../functions/http/rest/gateway.ts';
+import { signToken } from '../../functions/http/auth.ts';
+import { RestSubmissionClient } from '../../client/rest-client.ts';
+import type { SubmissionStatusResponse } from '../../functions/http/rest/protocol.ts';
+import { LABEL } from '../../workers/runtime/task-identity.ts';
+import { agentFixture, type AgentFixture } from '../helpers/agent-fixture.ts';
+import { REDIS_URL } from '../helpers/env.ts';
+import { docker, waitFor } from '../helpers/isolation.ts';
+
+/** SECRET: the cluster's spark.flint.auth.secret (tests only). */
+export const SECRET = 'drivers-e2e-secret-0123456789abcdef0123456789';
+
+/** REPO_ROOT: where `bin/flint.js` lives. */
+export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
+
+/** FlintProcess: a `node bin/flint.js ...` child process and what it printed. */
+export interface FlintProcess {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  exit: Promise<number | null>;
+}
+
+/** runFlint starts `node bin/flint.js <args>` as a new user would run it. */
+export function runFlint(args: string[], env: Record<string, string> = {}): FlintProcess {
+  const child = spawn(process.execPath, ['bin/flint.js', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, FLINT_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk) => (out += chunk));
+  child.stderr!.on('data', (chunk) => (err += chunk));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+/** runFlintToEnd runs a short CLI command and returns its exit code and output. */
+export async function runFlintToEnd(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = runFlint(args, env);
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 30_000);
+  try {
+    const code = await proc.exit;
+    return { code, stdout: proc.stdout(), stderr: proc.stderr() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** WorkerProcess: a `flint worker` child process once it has registered. */
+export interface WorkerProcess extends FlintProcess {
+  workerId: string;
+  epoch: number;
+  workDir: string;
+}
+
+export interface DriverCluster extends AgentFixture {
+  rest: RunningRestServer;
+  /** a token with every scope */
+  token: string;
+  client: RestSubmissionClient;
+  /** postCreate sends a create request body exactly as given (Spark's client's bytes) */
+  postCreate(body: string): Promise<{ status: number; json: Record<string, unknown> }>;
+  status(driverId: string): Promise<SubmissionStatusResponse>;
+  /** waitForState polls the REST status until the driver is in `state` */
+  waitForState(driverId: string, state: string, timeoutMs?: number): Promise<SubmissionStatusResponse>;
+  /** driverContainers: this cluster's containers of one driver, running or not */
+  driverContainers(driverId: string): Promise<Docker.ContainerInfo[]>;
+  /** spawnWorker starts `flint worker` as a child process and waits for its registration line */
+  spawnWorker(workDir: string, options?: { cores?: number; memory?: string; conf?: Record<string, string> }): Promise<WorkerProcess>;
+}
+
+/** driverCluster: a unique cluster with a master and a REST server; workers are added by the test. */
+export async function driverCluster(name: string, options: { conf?: Record<string, string> } = {}): Promise<DriverCluster> {
+  const f = await agentFixture(name, { conf: options.conf });
+  const children: FlintProcess[] = [];
+  let gateway: MasterGateway | undefined;
+  let rest: RunningRestServer | undefined;
+  try {
+    gateway = MasterGateway.connect({ redisUrl: REDIS_URL, cluster: f.cluster });
+    rest = await startRestServer(
+      createRestApp({ gateway, auth: { secret: SECRET }, serverSparkVersion: '4.0.0', masterUrl: 'spark://127.0.0.1:7077', restPort: 6066, serverEnv: {} }),
+      { host: '127.0.0.1', port: 0, secret: SECRET },
+    );
+  } catch (error) {
+    await gateway?.close();
+    await f.cleanup();
+    throw error;
+  }
+  const token = signToken(SECRET, { scope: 'admin', ttlSeconds: 3600, subject: name });
+  const client = new RestSubmissionClient(rest.url, { token });
+  const fixtureCleanup = f.cleanup;
+  const status = async (driverId: string): Promise<SubmissionStatusResponse> => {
+    const result = await client.requestSubmissionStatus(driverId);
+    if (result.status !== 200 || result.body.action !== 'SubmissionStatusResponse') throw new Error(`status of ${driverId}: HTTP ${result.status} ${JSON.stringify(result.body)}`);
+    return result.body as SubmissionStatusResponse;
+  };
+  const cluster: DriverCluster = Object.assign(f, {
+    rest,
+    token,
+    client,
+    async postCreate(body: string) {
+      const response = await fetch(`${rest!.url}/v1/submissions/create`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json;charset=UTF-8', Authorization: `Bearer ${token}` },
+        body,
+      });
+      return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+    },
+    status,
+    async waitForState(driverId: string, state: string, timeoutMs = 30_000) {
+      let last: SubmissionStatusResponse | undefined;
+      return waitFor(
+        async () => {
+          last = await status(driverId);
+          return last.driverState === state ? last : undefined;
+        },
+        { timeoutMs, intervalMs: 200, message: `driver ${driverId} to be ${state} (last: ${JSON.stringify(last)})` },
+      );
+    },
+    driverContainers(driverId: string) {
+      return f.containers([`${LABEL.driver}=${driverId}`]);
+    },
+    async spawnWorker(workDir: string, workerOptions: { cores?: number; memory?: string; conf?: Record<string, string> } = {}) {
+      const conf = { ...WORKER_CONF, ...workerOptions.conf };
+      const proc = runFlint([
+        'worker', '--redis', REDIS_URL, '--cluster', f.cluster, '--work-dir', workDir, '--port', '0',
+        '--cores', String(workerOptions.cores ?? 1), '--memory', workerOptions.memory ?? '1g', '--runtime', 'docker', '--network', 'none',
+        ...Object.entries(conf).flatMap(([key, value]) => ['--conf', `${key}=${value}`]),
+      ]);
+      children.push(proc);
+      const line = await waitFor(
+        () => {
+          if (proc.child.exitCode !== null) throw new Error(`flint worker exited with ${proc.child.exitCode}: ${proc.stderr()}`);
+          return /flint worker (\S+) registered \(epoch (\d+)\)/.exec(proc.stdout());
+        },
+        { timeoutMs: 40_000, message: 'flint worker registration line' },
+      );
+      return Object.assign(proc, { workerId: line[1]!, epoch: Number(line[2]), workDir });
+    },
+    async cleanup() {
+      for (const proc of children) if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+      await Promise.allSettled(children.map((proc) => proc.exit));
+      await rest!.close().catch(() => undefined);
+      await gateway!.close();
+      await fixtureCleanup();
+    },
+  });
+  return cluster;
+}
+
+/** WORKER_CONF: `flint worker` settings short enough for tests (the master's are FAST_CONF). */
+export const WORKER_CONF: Record<string, string> = {
+  'spark.flint.worker.registrationInterval': '300ms',
+  'spark.flint.worker.relistInterval': '300ms',
+  'spark.worker.driverTerminateTimeout': '1s',
+  'spark.flint.worker.stopGracePeriod': '1s',
+  'spark.flint.worker.pidsLimit': '64',
+};
+
+/** containerStartedAt: when Docker started a container (ms), or undefined if it is gone. */
+export async function containerStartedAt(id: string): Promise<number | undefined> {
+  try {
+    const info = await docker().getContainer(id).inspect();
+    const started = Date.parse(info.State.StartedAt);
+    return Number.isFinite(started) && started > 0 ? started : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** sparkCreateBody: a CreateSubmissionRequest in the shape and key order Spark's RestSubmissionClient sends. */
+export function sparkCreateBody(input: {
+  appResource: string;
+  appArgs: string[];
+  mainClass?: string;
+  sparkProperties: Record<string, string>;
+  environmentVariables?: Record<string, string>;
+}): string {
+  return JSON.stringify({
+    action: 'CreateSubmissionRequest',
+    appArgs: input.appArgs,
+    appResource: input.appResource,
+    clientSparkVersion: '4.0.0',
+    environmentVariables: input.environmentVariables ?? {},
+    mainClass: input.mainClass ?? 'org.apache.spark.examples.SparkPi',
+    sparkProperties: input.sparkProperties,
+  });
+}
