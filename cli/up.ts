@@ -1,8 +1,8 @@
 /**
  * `flint up`: a complete local cluster in one command — Redis (embedded when none
  * is configured), two master handler processes, two worker agents, the REST
- * submission server and the web UI — and, with `--demo`, the SparkPi-like demo
- * job. Ctrl-C (or the end of the demo) stops everything it started: processes,
+ * submission server, the application HTTP API (loopback) and the web UI — and,
+ * with `--demo`, the SparkPi-like demo job submitted in cluster mode. Ctrl-C (or the end of the demo) stops everything it started: processes,
  * containers, the embedded Redis and its data, temporary directories, and (on an
  * external Redis) every key of the run's cluster.
  */
@@ -21,6 +21,7 @@ import { clusterKeyPattern, clusterKeys } from '../protocol/keys.ts';
 import { bullConnection } from '../lib/redis.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../lib/embedded-redis.ts';
 import { MasterClient } from '../client/master-client.ts';
+import { startAppHttpServer } from '../client/app-http.ts';
 import { signToken } from '../functions/http/auth.ts';
 import { createRestApp, startRestServer, type RunningRestServer } from '../functions/http/rest/server.ts';
 import { MasterGateway } from '../functions/http/rest/gateway.ts';
@@ -53,8 +54,13 @@ export interface RunningCluster {
   cluster: string;
   redisUrl: string;
   restUrl: string;
+  /** the application HTTP API (client/app-http.ts) on loopback, for drivers */
+  appApiUrl: string;
   uiUrl: string;
+  /** admin token (printed) */
   token: string;
+  /** token with the submit scope only, handed to drivers as FLINT_TOKEN */
+  driverToken: string;
   runtime: 'docker' | 'process';
   workDir: string;
   config: FlintConfig;
@@ -97,6 +103,49 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what:
     if (await check()) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+export interface SubmissionServers {
+  restUrl: string;
+  appApiUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * startSubmissionServers: what clients submit through, in this process — the
+ * REST submission server (drivers, `flint submit`) and the application HTTP API
+ * on a free loopback port (applications, e.g. the demo's driver) — both guarded by
+ * the run's secret. `flint up` calls it, and so do tests that build a cluster in-process.
+ */
+export async function startSubmissionServers(options: { redisUrl: string; config: FlintConfig; secret: string; restPort: number }): Promise<SubmissionServers> {
+  const { redisUrl, config, secret } = options;
+  const keys = clusterKeys(config.cluster);
+  const closers: (() => Promise<unknown>)[] = [];
+  const close = async () => {
+    for (const closer of closers.splice(0).reverse()) await closer().catch(() => undefined);
+  };
+  try {
+    const client = new MasterClient(redisUrl, keys.cluster, 'flint-up-rest');
+    closers.push(() => client.close());
+    const probeQueue = new Queue(keys.masterQueue, { connection: bullConnection(redisUrl, { name: 'flint-up-probe' }), prefix: keys.bullPrefix });
+    closers.push(() => probeQueue.close());
+    const restApp = createRestApp({
+      gateway: new MasterGateway(client, probeQueue),
+      auth: { secret },
+      serverSparkVersion: '4.0.0',
+      masterUrl: masterUrlFor(config),
+      restPort: options.restPort,
+      defaultImage: config.get<string | undefined>('spark.flint.rest.defaultDriverImage'),
+    });
+    const rest: RunningRestServer = await startRestServer(restApp, { host: config.get<string>('spark.master.rest.host'), port: options.restPort, secret });
+    closers.push(() => rest.close());
+    const appApi = await startAppHttpServer({ redisUrl, cluster: keys.cluster, auth: { secret }, host: '127.0.0.1', port: 0 });
+    closers.push(() => appApi.close());
+    return { restUrl: rest.url, appApiUrl: appApi.url, close };
+  } catch (error) {
+    await close();
+    throw error;
   }
 }
 
@@ -197,37 +246,29 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
     }
     await waitUntil(async () => (await probe.hlen(keys.schedulable)) >= options.workers, 60_000, `${options.workers} workers to register`, exitedEarly);
 
-    const client = new MasterClient(redisUrl, cluster, 'flint-up-rest');
-    const probeQueue = new Queue(keys.masterQueue, { connection: bullConnection(redisUrl, { name: 'flint-up-probe' }), prefix: keys.bullPrefix });
-    cleanups.push(() => client.close());
-    cleanups.push(() => probeQueue.close());
-    const restHost = config.get<string>('spark.master.rest.host');
-    const restApp = createRestApp({
-      gateway: new MasterGateway(client, probeQueue),
-      auth: { secret },
-      serverSparkVersion: '4.0.0',
-      masterUrl: masterUrlFor(config),
-      restPort: options.restPort,
-      defaultImage: config.get<string | undefined>('spark.flint.rest.defaultDriverImage'),
-    });
-    const rest: RunningRestServer = await startRestServer(restApp, { host: restHost, port: options.restPort, secret });
-    cleanups.push(() => rest.close());
+    const servers = await startSubmissionServers({ redisUrl, config, secret, restPort: options.restPort });
+    cleanups.push(() => servers.close());
     const ui: UiServer = await startUiServer({ redisUrl, config, port: options.uiPort, auth: { secret } });
     cleanups.push(() => ui.close());
     const token = signToken(secret, { scope: ['admin'], ttlSeconds: 24 * 3600, subject: 'flint-up' });
+    // drivers (the demo's among them) register applications with a token that can do no more
+    const driverToken = signToken(secret, { scope: ['submit'], ttlSeconds: 24 * 3600, subject: 'flint-up-driver' });
 
     io.out(`masters   ${options.masters} handler processes`);
     io.out(`workers   ${options.workers} agents, ${cores} cores and ${memory} each, work dir ${workDir}`);
-    io.out(`rest      ${rest.url}  (flint submit --master ${rest.url} ...)`);
+    io.out(`rest      ${servers.restUrl}  (flint submit --master ${servers.restUrl} ...)`);
+    io.out(`app api   ${servers.appApiUrl}  (drivers register applications here: FLINT_APP_API)`);
     io.out(`web ui    ${ui.url}  (/json, /metrics)`);
     io.out(`token     export FLINT_TOKEN=${token}`);
 
     return {
       cluster,
       redisUrl,
-      restUrl: rest.url,
+      restUrl: servers.restUrl,
+      appApiUrl: servers.appApiUrl,
       uiUrl: ui.url,
       token,
+      driverToken,
       runtime,
       workDir,
       config,
@@ -254,7 +295,7 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 export function registerUpCommand(program: Command, io: CommandIo = processIo()): Command {
   return program
     .command('up')
-    .description('start a complete local cluster (Redis, 2 masters, 2 workers, REST, UI); --demo runs SparkPi on it and stops')
+    .description('start a complete local cluster (Redis, 2 masters, 2 workers, REST, app API, UI); --demo submits SparkPi to it in cluster mode and stops')
     .option('--redis <url>', 'use this Redis instead of starting an embedded one')
     .option('--cluster <name>', 'cluster name (default: a fresh one on an external Redis)')
     .option('--masters <n>', 'master handler processes', (v) => Number(v), 2)
@@ -279,7 +320,17 @@ export function registerUpCommand(program: Command, io: CommandIo = processIo())
       let exitCode = 0;
       try {
         if (flags.demo) {
-          exitCode = await runDemoWithProgress(cluster, { slices: flags.slices }, io);
+          // Ctrl-C during the demo kills its driver, then everything stops as usual
+          const interrupted = new AbortController();
+          const onSignal = () => interrupted.abort();
+          process.once('SIGINT', onSignal);
+          process.once('SIGTERM', onSignal);
+          try {
+            exitCode = await runDemoWithProgress(cluster, { slices: flags.slices, signal: interrupted.signal }, io);
+          } finally {
+            process.off('SIGINT', onSignal);
+            process.off('SIGTERM', onSignal);
+          }
         } else {
           io.out('flint up: cluster running; press Ctrl-C to stop everything');
           await waitForSignal();

@@ -1,5 +1,5 @@
 /**
- * ensureDemoImage builds the local image `flint-demo:latest` (the Pi demo's
+ * ensureDemoImage builds the local image `flint-demo:latest` (the Pi demo's driver and
  * executors) offline from infra/images/demo/ plus the host's static busybox,
  * the same way infra/setup.sh builds flint-test-busybox: never pulled, rebuilt
  * only when a content hash of its inputs (kept in an image label) changes.
@@ -17,7 +17,8 @@ export const DEMO_IMAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..'
 const HASH_LABEL = 'flint.content-hash';
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 
-async function findBusybox(): Promise<string> {
+/** findBusybox: the host's busybox binary (the image is built from it; the process runtime runs the demo with it). */
+export async function findBusybox(): Promise<string> {
   for (const candidate of BUSYBOX_CANDIDATES) {
     try {
       await access(candidate, constants.X_OK);

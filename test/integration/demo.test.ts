@@ -1,29 +1,56 @@
 /**
- * The Pi demo end to end on an in-process cluster: a master host and a real
- * worker agent with the Docker runtime; the executors are flint-demo containers
- * that fetch slices from the driver over loopback and compute them with awk.
- * The printed pi must come from their work: every slice exactly once, so the
- * result is within the midpoint rule's error (a slice missing or counted twice
- * would be off by at least 1/slices of pi's weight, far beyond the tolerance).
+ * The Pi demo in cluster mode on an in-process cluster: a master host, a real
+ * worker agent, and the REST server plus the application HTTP API started the
+ * way `flint up` starts them (startSubmissionServers). The driver is submitted
+ * through the REST server and runs on the worker; it registers its application
+ * through the app API, and its executors compute the slices.
+ *
+ * With Docker, the driver and every executor must be flint-demo:latest
+ * containers (seen through Docker's create events, by label). On the process
+ * runtime the same scripts run as local processes; there the test also plays a
+ * dead executor that claims a slice and never reports it, so the driver must
+ * hand that slice out again. Either way pi must be within 1e-9 of π (a slice
+ * missing or counted twice would be off by far more), and nothing of the run
+ * may be left: no container, no process.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startMaster } from '../../functions/host.ts';
+import { signToken } from '../../functions/http/auth.ts';
 import { startAgent } from '../../workers/agent.ts';
 import { DockerRuntime } from '../../workers/runtime/docker.ts';
+import { ProcessRuntime } from '../../workers/runtime/process.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { loadConfig } from '../../protocol/config.ts';
-import { runDemo, type DemoProgress } from '../../demo/run-demo.ts';
+import { clusterKeys } from '../../protocol/keys.ts';
+import { startSubmissionServers } from '../../cli/up.ts';
+import { DEMO_IMAGE } from '../../demo/image.ts';
+import { DemoError, runPiDemo, type PiDemoEvent, type PiDemoOptions } from '../../demo/pi-demo.ts';
 import { REDIS_URL } from '../helpers/env.ts';
-import { cleanupCluster, docker, makeTempDir, removeContainersByLabel, uniqueCluster } from '../helpers/isolation.ts';
+import { cleanupCluster, docker, makeTempDir, removeContainersByLabel, uniqueCluster, waitFor } from '../helpers/isolation.ts';
 
-test('runDemo computes pi from the executors\' slices on a real cluster', { timeout: 240_000 }, async () => {
-  const cluster = uniqueCluster('demo');
+interface DemoCluster {
+  cluster: string;
+  workDir: string;
+  redis: Redis;
+  /** what runPiDemo needs to reach this cluster */
+  demo: Pick<PiDemoOptions, 'runtime' | 'restUrl' | 'token' | 'appApiUrl' | 'driverToken'>;
+  fatal: string[];
+}
+
+/** withDemoCluster starts a master, one agent with `runtime`, and the submission servers; tears all down afterwards. */
+async function withDemoCluster(runtime: 'docker' | 'process', body: (c: DemoCluster) => Promise<void>): Promise<void> {
+  const cluster = uniqueCluster(`demo-${runtime}`);
+  const secret = randomBytes(32).toString('base64url');
   const config = loadConfig({
     env: {},
     overrides: {
       'spark.flint.cluster': cluster,
+      'spark.flint.auth.secret': secret,
       'spark.flint.reaper.interval': '200ms',
       'spark.flint.worker.relistInterval': '300ms',
       'spark.flint.worker.stopGracePeriod': '1s',
@@ -31,9 +58,9 @@ test('runDemo computes pi from the executors\' slices on a real cluster', { time
     },
   });
   const redis = new Redis(REDIS_URL);
-  const workDir = await makeTempDir('demo');
-  const master = await startMaster({ redisUrl: REDIS_URL, config, concurrency: 8 });
+  const workDir = await makeTempDir(`demo-${runtime}`);
   const fatal: string[] = [];
+  const master = await startMaster({ redisUrl: REDIS_URL, config, concurrency: 8 });
   const agent = await startAgent({
     redisUrl: REDIS_URL,
     config,
@@ -41,43 +68,29 @@ test('runDemo computes pi from the executors\' slices on a real cluster', { time
     memoryMB: 1024,
     port: 0,
     workDir: workDir.path,
-    runtime: (worker) => new DockerRuntime({ cluster: worker.cluster, workerId: worker.workerId, relistIntervalMs: 300 }),
+    runtime: (worker) =>
+      runtime === 'docker'
+        ? new DockerRuntime({ cluster: worker.cluster, workerId: worker.workerId, relistIntervalMs: 300 })
+        : new ProcessRuntime({ stateDir: join(workDir.path, '.flint-process-runtime'), pollIntervalMs: 100 }),
     onFatal: (message) => fatal.push(message),
   });
+  const servers = await startSubmissionServers({ redisUrl: REDIS_URL, config, secret, restPort: 0 });
   try {
-    const phases: DemoProgress['phase'][] = [];
-    let lastProgress: DemoProgress | undefined;
-    const result = await runDemo({
-      redisUrl: REDIS_URL,
+    await body({
       cluster,
-      slices: 9,
-      executors: 3,
-      intervals: 300_000,
-      timeoutMs: 180_000,
-      onProgress: (p) => {
-        if (phases.at(-1) !== p.phase) phases.push(p.phase);
-        lastProgress = p;
+      workDir: workDir.path,
+      redis,
+      fatal,
+      demo: {
+        runtime,
+        restUrl: servers.restUrl,
+        token: signToken(secret, { scope: ['submit', 'kill'], ttlSeconds: 600, subject: 'demo-test' }),
+        appApiUrl: servers.appApiUrl,
+        driverToken: signToken(secret, { scope: ['submit'], ttlSeconds: 600, subject: 'demo-test-driver' }),
       },
     });
-    assert.ok(Math.abs(result.pi - Math.PI) < 1e-9, `pi ${result.pi} is within 1e-9 of π (error ${result.error})`);
-    assert.ok(result.error <= result.errorBound + 1e-12, `error ${result.error} within the midpoint bound ${result.errorBound}`);
-    assert.equal(result.slices, 9);
-    assert.equal(result.intervals, 300_000);
-    const computed = Object.values(result.slicesByExecutor).reduce((a, b) => a + b, 0);
-    assert.equal(computed, 9, 'every slice was computed exactly once');
-    assert.ok(result.executors >= 1 && result.executors <= 3, `1 to 3 executors did the work (${result.executors})`);
-    assert.ok(result.executorsLaunched >= result.executors);
-    assert.ok(result.elapsedMs > 0);
-    assert.deepEqual(phases.slice(0, 3), ['image', 'registering', 'waiting-for-executors']);
-    assert.equal(phases.at(-1), 'done');
-    assert.equal(lastProgress?.slicesDone, 9);
-    assert.deepEqual(fatal, []);
-
-    // the executors were real containers of the demo image on this cluster, and the app is over
-    const containers = await docker().listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${cluster}`, `${LABEL.app}=${result.appId}`] } });
-    for (const info of containers) assert.equal(info.Image, 'flint-demo:latest');
-    assert.notEqual(await redis.hget(`flint{${cluster}}:app:${result.appId}`, 'state'), 'RUNNING');
   } finally {
+    await servers.close().catch(() => undefined);
     await agent.stop({ abrupt: true }).catch(() => undefined);
     await removeContainersByLabel(LABEL.cluster, cluster).catch(() => undefined);
     await master.stop().catch(() => undefined);
@@ -85,9 +98,119 @@ test('runDemo computes pi from the executors\' slices on a real cluster', { time
     redis.disconnect();
     await workDir.cleanup();
   }
+}
+
+/** processesUnder: pids whose working directory is inside `dir` (drivers, httpd, executors, supervisors of this run). */
+async function processesUnder(dir: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const cwd = await readlink(`/proc/${name}/cwd`).catch(() => '');
+    if (cwd === dir || cwd.startsWith(`${dir}/`)) found.push(Number(name));
+  }
+  return found;
+}
+
+/** appIdOf: the application the driver registered, from its stdout. */
+function appIdOf(stdout: string[]): string {
+  const line = stdout.find((l) => l.startsWith('registered application '));
+  assert.ok(line, `the driver printed its application id (stdout: ${stdout.join(' | ')})`);
+  return line.slice('registered application '.length).trim();
+}
+
+function checkProgress(stdout: string[], slices: number): void {
+  const progress = stdout.filter((l) => l.startsWith('progress ')).map((l) => Number(l.split(' ')[1]!.split('/')[0]));
+  assert.ok(progress.length >= 2, 'the driver printed progress lines');
+  assert.equal(progress[0], 0);
+  assert.equal(progress.at(-1), slices);
+  for (let i = 1; i < progress.length; i++) assert.ok(progress[i]! > progress[i - 1]!, 'progress only goes up');
+  assert.ok(stdout.every((l) => !l.startsWith('progress ') || l.endsWith(`/${slices}`)));
+}
+
+test('the Pi demo in cluster mode: driver and executors are flint-demo containers, pi from their slices', { timeout: 240_000 }, async () => {
+  await withDemoCluster('docker', async (c) => {
+    // Docker's create events, by the cluster's label: every task container of the run
+    const created: { image: string; labels: Record<string, string> }[] = [];
+    const events = (await docker().getEvents({ filters: { type: ['container'], event: ['create'], label: [`${LABEL.cluster}=${c.cluster}`] } })) as NodeJS.ReadableStream & { destroy(): void };
+    let pending = '';
+    events.on('data', (chunk: Buffer) => {
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines.filter(Boolean)) {
+        const attributes = (JSON.parse(line) as { Actor: { Attributes: Record<string, string> } }).Actor.Attributes;
+        created.push({ image: attributes.image ?? '', labels: attributes });
+      }
+    });
+    const seen: PiDemoEvent['type'][] = [];
+    let result;
+    try {
+      result = await runPiDemo({ ...c.demo, slices: 9, executors: 3, intervals: 300_000, timeoutMs: 180_000, onEvent: (e) => seen.push(e.type) });
+    } finally {
+      events.destroy();
+    }
+    assert.ok(Math.abs(result.pi - Math.PI) < 1e-9, `pi ${result.pi} is within 1e-9 of π (error ${result.error})`);
+    assert.ok(result.error <= result.errorBound + 1e-12, `error ${result.error} within the midpoint bound ${result.errorBound}`);
+    assert.ok(result.executors >= 1 && result.executors <= 3, `1 to 3 executors computed slices (${result.executors})`);
+    checkProgress(result.stdout, 9);
+    assert.ok(seen.includes('image') && seen.includes('submitted') && seen.includes('state'));
+    assert.deepEqual(c.fatal, []);
+
+    const appId = appIdOf(result.stdout);
+    const drivers = created.filter((e) => e.labels[LABEL.kind] === 'driver');
+    const executors = created.filter((e) => e.labels[LABEL.kind] === 'executor');
+    assert.equal(drivers.length, 1, 'one driver container');
+    assert.equal(drivers[0]!.labels[LABEL.driver], result.driverId);
+    assert.ok(executors.length >= result.executors, `${executors.length} executor containers for ${result.executors} working executors`);
+    for (const container of [...drivers, ...executors]) assert.equal(container.image, DEMO_IMAGE);
+    for (const container of executors) assert.equal(container.labels[LABEL.app], appId);
+
+    // the driver unregistered its application, and nothing of the run is left
+    assert.equal(await c.redis.hget(clusterKeys(c.cluster).app(appId), 'state'), 'FINISHED');
+    await waitFor(async () => (await docker().listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${c.cluster}`] } })).length === 0, {
+      timeoutMs: 20_000,
+      message: 'every container of the run removed',
+    });
+  });
 });
 
-test('runDemo refuses bad sizes with a clear error', async () => {
-  await assert.rejects(runDemo({ redisUrl: REDIS_URL, cluster: uniqueCluster('demo-bad'), slices: 0 }), /slices must be an integer/);
-  await assert.rejects(runDemo({ redisUrl: REDIS_URL, cluster: uniqueCluster('demo-bad'), slices: 4, executors: 0 }), /executors must be a positive integer/);
+test('the Pi demo on the process runtime: the same scripts as local processes; a slice claimed by a dead executor is handed out again', { timeout: 240_000 }, async () => {
+  await withDemoCluster('process', async (c) => {
+    let rogue: Promise<string> | undefined;
+    const result = await runPiDemo({
+      ...c.demo,
+      slices: 12,
+      executors: 2,
+      intervals: 600_000,
+      claimTimeoutSeconds: 2,
+      pollMs: 50,
+      timeoutMs: 180_000,
+      onEvent: (event) => {
+        // a dead executor: it takes a slice and never reports it
+        if (event.type === 'output' && event.line.text.startsWith('task endpoint ') && !rogue) {
+          const endpoint = event.line.text.slice('task endpoint '.length).trim();
+          rogue = fetch(`${endpoint}/task?executor=999`).then((r) => r.text());
+        }
+      },
+    });
+    assert.ok(rogue, 'the driver printed its task endpoint');
+    const claimed = (await rogue).trim();
+    assert.match(claimed, /^slice \d+ \d+ \d+ 600000$/, 'the dead executor got a slice');
+    const slice = claimed.split(' ')[1];
+    assert.match(result.stderr, new RegExp(`slice ${slice}: no result from executor 999 within 2s; handed to executor \\d+`));
+    assert.ok(Math.abs(result.pi - Math.PI) < 1e-9, `pi ${result.pi} is within 1e-9 of π (error ${result.error})`);
+    checkProgress(result.stdout, 12);
+    assert.deepEqual(c.fatal, []);
+    const appId = appIdOf(result.stdout);
+    assert.equal(await c.redis.hget(clusterKeys(c.cluster).app(appId), 'state'), 'FINISHED');
+    // the driver, its httpd and the executors all ran in the worker's work dir; none may be left
+    await waitFor(async () => (await processesUnder(c.workDir)).length === 0, { timeoutMs: 20_000, message: 'no process of the run left' });
+  });
+});
+
+test('runPiDemo refuses bad sizes with a clear error before submitting anything', async () => {
+  const demo = { runtime: 'process' as const, restUrl: 'http://127.0.0.1:1', token: 't', appApiUrl: 'http://127.0.0.1:1', driverToken: 't' };
+  await assert.rejects(runPiDemo({ ...demo, slices: 0 }), (e: Error) => e instanceof DemoError && /slices must be a positive integer/.test(e.message));
+  await assert.rejects(runPiDemo({ ...demo, slices: 4, executors: 0 }), /executors must be a positive integer/);
+  await assert.rejects(runPiDemo({ ...demo, slices: 8, intervals: 4 }), /intervals must be an integer of at least slices \(8\)/);
 });
