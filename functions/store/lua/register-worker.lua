@@ -9,16 +9,42 @@
   - otherwise: DEAD entries at the same host:port are dropped; a live worker at that
     address is replaced if UNKNOWN, else the registration is refused; the worker is
     registered with a new epoch (commands to older incarnations are refused by the agent).
+  - a duplicate from another address (an agent restarted on its work dir keeps its id but
+    may listen on another port) moves the worker to that address, under the same rule.
 ]]
 local msg = cjson.decode(ARGV[4])
 local id = msg.id
 local address = msg.host .. ':' .. msg.port
+
+-- freeAddressFor: nil when `claimant` may take `address` (an UNKNOWN holder is replaced), else the refusal message.
+local function freeAddressFor(claimant)
+  local holder = redis.call('HGET', K.workersByAddress, address)
+  if holder and holder ~= claimant then
+    local holderState = redis.call('HGET', K.worker(holder), 'state')
+    if holderState == 'UNKNOWN' then
+      removeWorker(holder, 'Worker replaced by a new worker with same address')
+    elseif holderState and holderState ~= 'DEAD' then
+      return 'Attempted to re-register worker at same address: ' .. address
+    end
+  end
+  return nil
+end
+
 local state = redis.call('HGET', K.worker(id), 'state')
 if state and state ~= 'DEAD' then
-  if state == 'UNKNOWN' then
-    redis.call('HSET', K.worker(id), 'state', 'ALIVE')
-    refreshSchedulable(id)
+  local old = redis.call('HMGET', K.worker(id), 'host', 'port', 'webUiUrl')
+  local oldAddress = tostring(old[1]) .. ':' .. tostring(old[2])
+  if oldAddress ~= address then
+    local refused = freeAddressFor(id)
+    if refused then return J({{'type', js('RegisterWorkerFailed')}, {'message', js(refused)}}) end
+    if redis.call('HGET', K.workersByAddress, oldAddress) == id then redis.call('HDEL', K.workersByAddress, oldAddress) end
+    redis.call('HSET', K.workersByAddress, address, id)
+    redis.call('HSET', K.worker(id), 'host', msg.host, 'port', msg.port)
   end
+  if old[3] ~= (msg.webUiUrl or '') then redis.call('HSET', K.worker(id), 'webUiUrl', msg.webUiUrl or '') end
+  if state == 'UNKNOWN' then redis.call('HSET', K.worker(id), 'state', 'ALIVE') end
+  -- the compact snapshot carries the state and the address
+  if state == 'UNKNOWN' or oldAddress ~= address then refreshSchedulable(id) end
   redis.call('ZADD', K.heartbeats, NOW, id)
   redis.call('HSET', K.worker(id), 'lastHeartbeat', NOW)
   local epoch = tonumber(redis.call('HGET', K.worker(id), 'epoch'))
@@ -27,15 +53,8 @@ if state and state ~= 'DEAD' then
   return J({{'type', js('RegisteredWorker')}, {'epoch', js(epoch)}, {'duplicate', 'true'}})
 end
 
-local holder = redis.call('HGET', K.workersByAddress, address)
-if holder and holder ~= id then
-  local holderState = redis.call('HGET', K.worker(holder), 'state')
-  if holderState == 'UNKNOWN' then
-    removeWorker(holder, 'Worker replaced by a new worker with same address')
-  elseif holderState and holderState ~= 'DEAD' then
-    return J({{'type', js('RegisterWorkerFailed')}, {'message', js('Attempted to re-register worker at same address: ' .. address)}})
-  end
-end
+local refused = freeAddressFor(id)
+if refused then return J({{'type', js('RegisterWorkerFailed')}, {'message', js(refused)}}) end
 -- drop DEAD registrations at the same address (Spark: workers.filter(host, port, DEAD))
 local dead = redis.call('ZRANGE', K.deadWorkers, 0, -1)
 for _, deadId in ipairs(dead) do
