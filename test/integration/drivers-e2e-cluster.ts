@@ -170,15 +170,23 @@ export const WORKER_CONF: Record<string, string> = {
   'spark.flint.worker.pidsLimit': '64',
 };
 
-/** containerStartedAt: when Docker started a container (ms), or undefined if it is gone. */
-export async function containerStartedAt(id: string): Promise<number | undefined> {
+/** ContainerTimes: when Docker created a container and when it exited (ms; undefined while it runs). */
+export interface ContainerTimes {
+  createdAt: number;
+  finishedAt?: number;
+}
+
+/** containerTimes inspects a container's creation and exit times, or undefined if it is gone. */
+export async function containerTimes(id: string): Promise<ContainerTimes | undefined> {
+  let info: Docker.ContainerInspectInfo;
   try {
-    const info = await docker().getContainer(id).inspect();
-    const started = Date.parse(info.State.StartedAt);
-    return Number.isFinite(started) && started > 0 ? started : undefined;
+    info = await docker().getContainer(id).inspect();
   } catch {
     return undefined;
   }
+  const finished = Date.parse(info.State.FinishedAt);
+  const exited = !info.State.Running && info.State.Status === 'exited' && Number.isFinite(finished) && finished > 0;
+  return { createdAt: Date.parse(info.Created), finishedAt: exited ? finished : undefined };
 }
 
 /** sparkCreateBody: a CreateSubmissionRequest in the shape and key order Spark's RestSubmissionClient sends. */

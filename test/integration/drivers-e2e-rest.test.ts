@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { DriverDescription } from '../../protocol/messages.ts';
 import { TEST_IMAGE } from '../helpers/env.ts';
 import { docker, waitFor } from '../helpers/isolation.ts';
-import { containerStartedAt, driverCluster, sparkCreateBody, type DriverCluster } from './drivers-e2e-cluster.ts';
+import { containerTimes, driverCluster, sparkCreateBody, type ContainerTimes, type DriverCluster } from './drivers-e2e-cluster.ts';
 
 /** sparkProperties as Spark's client fills them for `spark-submit --deploy-mode cluster --master spark://127.0.0.1:6066`. */
 function sparkProperties(extra: Record<string, string>): Record<string, string> {
@@ -122,25 +122,26 @@ test('2. a supervised driver that exits non-zero is relaunched with back-off 1 s
     const unsupervised = await submit(c, sparkCreateBody({ appResource: `docker://${TEST_IMAGE}`, appArgs: ['sh', '-c', 'exit 5'], sparkProperties: props({}) }));
     const longRunning = await submit(c, sparkCreateBody({ appResource: `docker://${TEST_IMAGE}`, appArgs: ['sleep', '300'], sparkProperties: props({}) }));
 
-    // every run of the supervised driver is a new container: record when each one started
-    const starts = new Map<string, number>();
+    // every run of the supervised driver is a new container: record when each was created and when it exited
+    const runs = new Map<string, ContainerTimes>();
     await waitFor(
       async () => {
         for (const info of await c.driverContainers(supervised)) {
-          if (starts.has(info.Id)) continue;
-          const started = await containerStartedAt(info.Id);
-          if (started !== undefined) starts.set(info.Id, started);
+          if (runs.get(info.Id)?.finishedAt !== undefined) continue;
+          const times = await containerTimes(info.Id);
+          if (times !== undefined) runs.set(info.Id, times);
         }
-        return starts.size >= 3;
+        const ordered = [...runs.values()].sort((a, b) => a.createdAt - b.createdAt);
+        return ordered.length >= 3 && ordered.slice(0, 2).every((run) => run.finishedAt !== undefined);
       },
       { timeoutMs: 40_000, intervalMs: 100, message: 'three runs of the supervised driver' },
     );
-    const times = [...starts.values()].sort((a, b) => a - b);
-    const gaps = times.slice(1).map((t, i) => t - times[i]!);
-    // run time is a few ms; the back-off is 1 s, then 2 s (Spark's waitSeconds doubling)
-    assert.ok(gaps[0]! >= 1000 && gaps[0]! < 6000, `first relaunch after ~1 s, got ${gaps[0]} ms`);
-    assert.ok(gaps[1]! >= 2000 && gaps[1]! < 8000, `second relaunch after ~2 s, got ${gaps[1]} ms`);
-    assert.ok(gaps[1]! > gaps[0]! + 500, `the back-off grows: ${gaps.join(', ')} ms`);
+    const ordered = [...runs.values()].sort((a, b) => a.createdAt - b.createdAt);
+    // from one run's exit to the next run's container: the back-off, then removing the exited container
+    const gaps = [ordered[1]!.createdAt - ordered[0]!.finishedAt!, ordered[2]!.createdAt - ordered[1]!.finishedAt!];
+    assert.ok(gaps[0]! >= 1000 && gaps[0]! < 5000, `first relaunch ~1 s after the exit, got ${gaps[0]} ms`);
+    assert.ok(gaps[1]! >= 2000 && gaps[1]! < 7000, `second relaunch ~2 s after the exit, got ${gaps[1]} ms`);
+    assert.ok(gaps[1]! - gaps[0]! >= 500, `the back-off grows (Spark's waitSeconds doubles): ${gaps.join(', ')} ms`);
     const view = agent.view().drivers.find((d) => d.driverId === supervised);
     assert.ok(view !== undefined && view.relaunches >= 2, `the agent counts its relaunches: ${JSON.stringify(view)}`);
     // relaunches on the worker do not change the master's state (Spark's master never hears of them)

@@ -30,18 +30,18 @@ async function isRunning(containerId: string): Promise<boolean | undefined> {
   }
 }
 
-/** submitSupervised submits a supervised `sleep 300` driver through REST, in Spark's request shape. */
-async function submitSupervised(c: DriverCluster): Promise<string> {
+/** submitSleeper submits a `sleep 300` driver through REST, in Spark's request shape. */
+async function submitSleeper(c: DriverCluster, supervise: boolean): Promise<string> {
   const { status, json } = await c.postCreate(
     sparkCreateBody({
       appResource: `docker://${TEST_IMAGE}`,
       appArgs: ['sleep', '300'],
       sparkProperties: {
-        'spark.app.name': 'supervised',
+        'spark.app.name': supervise ? 'supervised' : 'unsupervised',
         'spark.master': 'spark://127.0.0.1:6066',
         'spark.driver.memory': '64m',
         'spark.driver.cores': '1',
-        'spark.driver.supervise': 'true',
+        'spark.driver.supervise': String(supervise),
         'spark.submit.deployMode': 'cluster',
       },
     }),
@@ -60,7 +60,7 @@ interface WorkerLoss {
 
 async function relaunchAfterWorkerLoss(c: DriverCluster, loss: WorkerLoss): Promise<void> {
   const workers = [await c.spawnWorker(await c.workDir(), { conf: TIMEOUT }), await c.spawnWorker(await c.workDir(), { conf: TIMEOUT })];
-  const oldId = await submitSupervised(c);
+  const oldId = await submitSleeper(c, true);
 
   const first = await c.waitForState(oldId, 'RUNNING');
   const holder = workers.find((w) => w.workerId === first.workerId);
@@ -81,7 +81,11 @@ async function relaunchAfterWorkerLoss(c: DriverCluster, loss: WorkerLoss): Prom
 
   const retired = await c.waitForState(oldId, 'RELAUNCHING', 20_000);
   assert.equal(retired.success, true);
+  // as in Spark (removeDriver keeps driver.worker), the retired id still names the worker it ran on
+  assert.equal(retired.workerId, holder.workerId);
+  assert.equal(retired.workerHostPort, first.workerHostPort);
   assert.equal(await c.redis.hget(c.keys.worker(holder.workerId), 'state'), 'DEAD');
+  assert.equal(await c.redis.hexists(c.keys.schedulable, holder.workerId), 0, 'a DEAD worker is never schedulable');
   const newId = await c.redis.hget(c.keys.driver(oldId), 'relaunchedAs');
   assert.ok(newId && newId !== oldId, `a new driver id (${newId})`);
   assert.equal(await c.redis.hget(c.keys.driver(newId), 'relaunchOf'), oldId);
@@ -121,7 +125,9 @@ async function relaunchAfterWorkerLoss(c: DriverCluster, loss: WorkerLoss): Prom
   const after = await c.status(newId);
   assert.equal(after.driverState, 'RUNNING');
   assert.equal(after.workerId, survivor.workerId);
-  assert.equal((await c.status(oldId)).driverState, 'RELAUNCHING');
+  const oldStatus = await c.status(oldId);
+  assert.equal(oldStatus.driverState, 'RELAUNCHING', 'the KILLED report of the old driver does not change its retired id');
+  assert.equal(oldStatus.workerId, holder.workerId);
   assert.equal(await c.redis.hget(c.keys.worker(holder.workerId), 'state'), 'ALIVE');
   assert.equal(await c.redis.hget(c.keys.worker(holder.workerId), 'coresUsed'), '0');
   assert.deepEqual(await c.redis.smembers(c.keys.driversActive), [newId]);
@@ -163,6 +169,38 @@ test('3. stopping (SIGSTOP) the worker that runs a supervised driver relaunches 
   } finally {
     // a stopped process ignores SIGKILL until continued
     stopped?.child.kill('SIGCONT');
+    await c.cleanup();
+  }
+});
+
+test('3. an unsupervised driver whose worker is killed ends ERROR (not relaunched); restarted, the worker kills it', { timeout: 120_000 }, async () => {
+  const c = await driverCluster('drv-e2e-3-error', { conf: TIMEOUT });
+  try {
+    const worker = await c.spawnWorker(await c.workDir(), { conf: TIMEOUT });
+    const driverId = await submitSleeper(c, false);
+    const running = await c.waitForState(driverId, 'RUNNING');
+    const [container] = await waitFor(
+      async () => {
+        const list = await c.driverContainers(driverId);
+        return list.length === 1 && list[0]!.State === 'running' ? list : undefined;
+      },
+      { timeoutMs: 30_000, message: 'driver container running' },
+    );
+    worker.child.kill('SIGKILL');
+    await worker.exit;
+
+    const lost = await c.waitForState(driverId, 'ERROR', 20_000);
+    assert.equal(lost.workerId, worker.workerId);
+    assert.equal(lost.workerHostPort, running.workerHostPort);
+    assert.equal(await c.redis.hget(c.keys.driver(driverId), 'relaunchedAs'), null, 'not relaunched');
+    assert.equal(await c.redis.scard(c.keys.driversActive), 0);
+    assert.equal(await isRunning(container!.Id), true, 'its container runs on while the worker is away');
+
+    const restarted = await c.spawnWorker(worker.workDir, { conf: TIMEOUT });
+    assert.equal(restarted.workerId, worker.workerId);
+    await waitFor(async () => (await isRunning(container!.Id)) === undefined, { timeoutMs: 30_000, message: 'the lost driver killed and removed' });
+    assert.equal((await c.status(driverId)).driverState, 'ERROR', 'the KILLED report does not change the final state');
+  } finally {
     await c.cleanup();
   }
 });

@@ -306,8 +306,9 @@ local function removeWorker(workerId, message)
   end
   for _, driverId in ipairs(drivers) do
     local supervise = redis.call('HGET', K.driver(driverId), 'supervise')
-    -- the worker is gone: its capacity is not given back (the worker itself is removed)
-    redis.call('HSET', K.driver(driverId), 'workerId', '')
+    -- the driver keeps its workerId, as Spark keeps driver.worker: the status of the retired
+    -- (RELAUNCHING) or ERROR id still names the worker it ran on. No capacity is given back
+    -- to the dead worker: its drivers set was deleted above, so removeDriver's release is a no-op.
     if supervise == 'true' then
       relaunchDriver(driverId)
     else
