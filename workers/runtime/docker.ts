@@ -12,6 +12,11 @@
  * filtered by the cluster and worker labels) and a periodic relist by label, because
  * events can be missed (Docker keeps only the last 256). settle() always reads the
  * truth from inspect: State.ExitCode and State.OOMKilled (137 alone is not an OOM).
+ * Docker 20.10 on cgroup v1 may deliver a container's `oom` event after its `die`, and
+ * then never sets State.OOMKilled: the `oom` event of the container is evidence too, and
+ * a non-zero exit waits a bounded moment for it (longer for 137, the OOM killer's
+ * SIGKILL). An OOM in the first milliseconds of a container, before containerd watches
+ * its cgroup, produces no `oom` at all: the engine never knows, and neither can Flint.
  * A task's exit is reported after its log capture has flushed, so a waiter that reads
  * the stderr file sees all of it.
  *
@@ -62,6 +67,8 @@ export interface DockerRuntimeOptions {
   useEvents?: boolean;
   /** how long an exit report waits for the log capture to flush, default 10 s */
   logDrainTimeoutMs?: number;
+  /** how long an exit with code 137 waits for a late `oom` event, default 1000 ms (other non-zero exits: 150 ms) */
+  oomEventWaitMs?: number;
   logger?: Logger;
 }
 
@@ -81,6 +88,10 @@ interface TrackedTask {
   /** the log capture once opened; undefined when it could not start (or the task has no workDir label) */
   capture: Promise<DockerLogCapture | undefined>;
   settling: Promise<void> | undefined;
+  /** Docker sent an `oom` event for this container */
+  oomEvent: boolean;
+  /** wakes a settle that waits for a late `oom` event */
+  onOomEvent: (() => void) | undefined;
 }
 
 interface Scope {
@@ -384,6 +395,8 @@ export class DockerRuntime implements Runtime {
       rejectExit,
       capture: Promise.resolve(undefined),
       settling: undefined,
+      oomEvent: false,
+      onOomEvent: undefined,
     };
     this.tasks.set(taskId, task);
     this.ensureEvents(task.scope);
@@ -419,14 +432,14 @@ export class DockerRuntime implements Runtime {
         const exit: TaskExit =
           info === undefined
             ? { exitCode: UNKNOWN_EXIT_CODE, oomKilled: false, stopped }
-            : { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled, stopped };
+            : { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled || task.oomEvent, stopped };
         await this.drainLogs(task);
-        if (info !== undefined && exit.exitCode !== 0 && !exit.oomKilled) {
-          // Docker can record an OOM kill (its `oom` event) a moment after the exit under load:
-          // read the state once more before reporting a non-zero exit as an ordinary one
-          await new Promise((resolve) => setTimeout(resolve, 150));
-          const again = await this.inspectContainer(task.containerId);
-          if (again?.State.OOMKilled) exit.oomKilled = true;
+        if (info !== undefined && exit.exitCode !== 0 && !exit.oomKilled && !stopped) {
+          // Docker can deliver the `oom` event a moment after the exit under load (and 20.10 then
+          // leaves State.OOMKilled false): wait for it before reporting an ordinary non-zero exit
+          await this.waitForOomEvent(task, exit.exitCode === 137 ? (this.options.oomEventWaitMs ?? 1000) : 150);
+          const again = task.oomEvent ? undefined : await this.inspectContainer(task.containerId);
+          exit.oomKilled = task.oomEvent || again?.State.OOMKilled === true;
         }
         if (task.exit !== undefined || this.tasks.get(task.taskId) !== task) return;
         task.exit = exit;
@@ -445,6 +458,18 @@ export class DockerRuntime implements Runtime {
       }
     })();
     return task.settling;
+  }
+
+  /** waitForOomEvent resolves when an `oom` event of the task's container arrives, or after `ms`. */
+  private async waitForOomEvent(task: TrackedTask, ms: number): Promise<void> {
+    if (task.oomEvent) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      task.onOomEvent = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+    clearTimeout(timer);
+    task.onOomEvent = undefined;
   }
 
   /** drainLogs waits (bounded) for the capture to write the container's last output. */
@@ -510,7 +535,7 @@ export class DockerRuntime implements Runtime {
   }
 
   private onEvent(line: string): void {
-    let event: { Actor?: { ID?: string; Attributes?: Record<string, string> }; id?: string };
+    let event: { Action?: string; status?: string; Actor?: { ID?: string; Attributes?: Record<string, string> }; id?: string };
     try {
       event = JSON.parse(line);
     } catch {
@@ -519,7 +544,12 @@ export class DockerRuntime implements Runtime {
     const taskId = event.Actor?.Attributes?.[LABEL.task];
     const task = taskId === undefined ? undefined : this.tasks.get(taskId);
     const containerId = event.Actor?.ID ?? event.id;
-    if (task !== undefined && task.containerId === containerId) void this.settle(task);
+    if (task === undefined || task.containerId !== containerId) return;
+    if ((event.Action ?? event.status) === 'oom') {
+      task.oomEvent = true;
+      task.onOomEvent?.();
+    }
+    void this.settle(task);
   }
 
   /** ensureRelist runs the periodic relist while some tracked task has not exited (it also keeps the process alive for waiters). */
