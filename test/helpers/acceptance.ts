@@ -169,25 +169,27 @@ export class FlintWorkers {
 
 // ---------------------------------------------------------------- Docker's own record of containers
 
-/** ContainerEvent: one create or start of a container of the cluster, as the engine reported it. */
+/** ContainerEvent: one event (create, start, die, oom, ...) of a container of the cluster, as the engine reported it. */
 export interface ContainerEvent {
   action: string;
   containerId: string;
   task: string;
+  /** when the engine saw it, in ms since the epoch */
+  timeMs: number;
 }
 
-/** ContainerEventLog: Docker's create/start events of one cluster's containers, recorded from before the test acts. */
+/** ContainerEventLog: Docker's events of one cluster's containers, recorded from before the test acts. */
 export interface ContainerEventLog {
   events: ContainerEvent[];
   /** actions per task id, e.g. how many times each executor's container was created */
-  count(action: 'create' | 'start'): Map<string, number>;
+  count(action: 'create' | 'start' | 'die'): Map<string, number>;
   close(): void;
 }
 
-/** recordContainerEvents subscribes to the engine's event stream for `cluster`'s containers. */
-export async function recordContainerEvents(cluster: string): Promise<ContainerEventLog> {
+/** recordContainerEvents subscribes to the engine's event stream for `cluster`'s containers (create, start, die by default). */
+export async function recordContainerEvents(cluster: string, actions: string[] = ['create', 'start', 'die']): Promise<ContainerEventLog> {
   const stream = (await docker().getEvents({
-    filters: { type: ['container'], event: ['create', 'start'], label: [`${LABEL.cluster}=${cluster}`] },
+    filters: { type: ['container'], event: actions, label: [`${LABEL.cluster}=${cluster}`] },
   })) as NodeJS.ReadableStream & { destroy(): void };
   const events: ContainerEvent[] = [];
   let buffered = '';
@@ -198,8 +200,8 @@ export async function recordContainerEvents(cluster: string): Promise<ContainerE
       const line = buffered.slice(0, newline).trim();
       buffered = buffered.slice(newline + 1);
       if (!line) continue;
-      const event = JSON.parse(line) as { Action: string; Actor: { ID: string; Attributes: Record<string, string> } };
-      events.push({ action: event.Action, containerId: event.Actor.ID, task: event.Actor.Attributes[LABEL.task] ?? '' });
+      const event = JSON.parse(line) as { Action: string; timeNano: number; Actor: { ID: string; Attributes: Record<string, string> } };
+      events.push({ action: event.Action, containerId: event.Actor.ID, task: event.Actor.Attributes[LABEL.task] ?? '', timeMs: Math.floor(event.timeNano / 1e6) });
     }
   });
   stream.on('error', () => undefined);
