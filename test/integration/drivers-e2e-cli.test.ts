@@ -28,7 +28,7 @@ async function flintStatusUntil(id: string, master: string, state: string): Prom
   );
 }
 
-test('6. flint submit && flint status work from the CLI against a real cluster: the driver runs, FINISHED with its worker; flint kill ends KILLED', { timeout: 120_000 }, async () => {
+test('6. flint submit && flint status work from the CLI against a real cluster: the driver runs, FINISHED with its worker; flint kill ends KILLED; a missing image ends ERROR with the reason', { timeout: 120_000 }, async () => {
   const c = await driverCluster('drv-e2e-6');
   try {
     const agent = await c.startAgent({ workDir: await c.workDir(), cores: 2, memoryMB: 1024 });
@@ -78,6 +78,18 @@ test('6. flint submit && flint status work from the CLI against a real cluster: 
     assert.equal(killed.stdout, `Kill request for ${longId} submitted\n`);
     assert.match(await flintStatusUntil(longId, master, 'KILLED'), new RegExp(`^${longId} KILLED on ${agent.workerId}`));
     await waitFor(async () => (await c.driverContainers(longId)).length === 0, { timeoutMs: 15_000, message: 'killed driver container gone' });
+
+    // a typo in the image: accepted, then ERROR with the worker's exception (Flint never pulls)
+    const typo = await runFlintToEnd(['submit', '--driver-memory', '64m', 'docker://flint-no-such-image:1', 'true'], env);
+    assert.equal(typo.code, 0, typo.stderr);
+    const typoId = typo.stdout.trim();
+    await flintStatusUntil(typoId, master, 'ERROR');
+    const typoStatus = await runFlintToEnd(['status', typoId], env);
+    assert.equal(typoStatus.code, 0);
+    assert.equal(
+      typoStatus.stdout,
+      `${typoId} ERROR on ${agent.workerId} (${hostPort})\nException from the cluster:\nImageNotFoundError: image flint-no-such-image:1 not found locally (Flint never pulls: build or load it on this host first)\n`,
+    );
 
     // refusals: one line on stderr and exit code 1
     const again = await runFlintToEnd(['kill', longId], env);

@@ -51,7 +51,7 @@ test("1. a driver submitted through REST exactly as Spark's client sends it runs
       c,
       sparkCreateBody({
         appResource: `docker://${TEST_IMAGE}`,
-        appArgs: ['sh', '-c', 'sleep 3; echo "hello from $FLINT_DRIVER_ID as $SPARK_USER"'],
+        appArgs: ['sh', '-c', 'sleep 6; echo "hello from $FLINT_DRIVER_ID as $SPARK_USER"'],
         environmentVariables: { SPARK_USER: 'e2e-user', SPARK_SCALA_VERSION: '2.13' },
         sparkProperties: sparkProperties({ 'spark.jars': `docker://${TEST_IMAGE}` }),
       }),
@@ -60,7 +60,7 @@ test("1. a driver submitted through REST exactly as Spark's client sends it runs
       c,
       sparkCreateBody({
         appResource: 'file:/opt/spark/examples/jars/spark-examples.jar',
-        appArgs: ['sh', '-c', 'sleep 3; echo "hello from $FLINT_DRIVER_ID"'],
+        appArgs: ['sh', '-c', 'sleep 6; echo "hello from $FLINT_DRIVER_ID"'],
         sparkProperties: sparkProperties({ 'spark.flint.image': TEST_IMAGE, 'spark.jars': 'file:/opt/spark/examples/jars/spark-examples.jar' }),
       }),
     );

@@ -42,7 +42,7 @@ async function runningExecutors(c: DriverCluster, appId: string): Promise<number
   return (await c.containers([`${LABEL.app}=${appId}`])).filter((info) => info.State === 'running').length;
 }
 
-/** stillWaiting checks, over several scheduling passes, that the driver is not placed. */
+/** assertStaysSubmitted checks, over several scheduling passes, that the driver is not placed. */
 async function assertStaysSubmitted(c: DriverCluster, driverId: string, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
@@ -77,7 +77,7 @@ test('scheduling: spark.deploy.maxDrivers=1 caps running drivers; the second wai
   const c = await driverCluster('drv-e2e-sched-max', { conf: { 'spark.deploy.maxDrivers': '1' } });
   try {
     const agent = await c.startAgent({ workDir: await c.workDir(), cores: 2, memoryMB: 1024 });
-    const first = await submitDriver(c, 'first', 'sleep 4');
+    const first = await submitDriver(c, 'first', 'sleep 6');
     const second = await submitDriver(c, 'second', 'sleep 1');
     assert.equal((await c.waitForState(first, 'RUNNING')).workerId, agent.workerId);
     await assertStaysSubmitted(c, second, 2000);
@@ -95,7 +95,7 @@ test('scheduling: spark.flint.deploy.driverCoresFraction=0.5 holds a driver back
   const c = await driverCluster('drv-e2e-sched-guard', { conf: { 'spark.flint.deploy.driverCoresFraction': '0.5' } });
   try {
     const agent = await c.startAgent({ workDir: await c.workDir(), cores: 2, memoryMB: 1024 });
-    const first = await submitDriver(c, 'first', 'sleep 5');
+    const first = await submitDriver(c, 'first', 'sleep 8');
     const second = await submitDriver(c, 'second', 'sleep 1');
     assert.equal((await c.waitForState(first, 'RUNNING')).workerId, agent.workerId);
     // drivers may hold floor(0.5 x 2) = 1 core: the second waits although a core is free
