@@ -5,7 +5,7 @@
  * result and the time taken once the driver is FINISHED. Returns the exit code.
  */
 import { runPiDemo, type PiDemoEvent } from '../demo/pi-demo.ts';
-import { DEMO_IMAGE } from '../demo/image.ts';
+import { DEMO_IMAGE, DEMO_IMAGE_DIR } from '../demo/image.ts';
 import { ProgressLine } from './progress-bar.ts';
 import type { CommandIo } from './command-io.ts';
 import type { RunningCluster } from './up.ts';
@@ -24,7 +24,7 @@ export async function runDemoWithProgress(cluster: RunningCluster, options: { sl
   if (cluster.runtime === 'docker') {
     io.out(`demo      the driver and its executors are ${DEMO_IMAGE} containers (NetworkMode host)`);
   } else {
-    io.out('demo      no Docker engine: the driver and its executors run as local processes on the process runtime (busybox sh, scripts from infra/images/demo/)');
+    io.out(`demo      process runtime, no containers: the driver and its executors run as local processes (busybox sh with the scripts in ${DEMO_IMAGE_DIR})`);
   }
   const onEvent = (event: PiDemoEvent) => {
     switch (event.type) {

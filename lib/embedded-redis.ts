@@ -67,6 +67,8 @@ export async function startEmbeddedRedis(options: { searchPath?: string; startTi
       throw new Error(`embedded redis-server exited at start (code ${child.exitCode}): ${stderr.trim()}`);
     }
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    // a refused connection while redis-server starts is expected: connect() rejects, no 'error' event to print
+    probe.on('error', () => undefined);
     try {
       await probe.connect();
       await probe.ping();
