@@ -119,10 +119,12 @@ task)
       # held by someone: hand it out again if the holder has been silent too long
       holder="" since=""
       read -r holder since 2>/dev/null <"$state/claims/$i/holder"
+      judged="$holder $since"
       if is_count "$since" && [ $((now - since)) -ge "$claim_timeout" ] && busybox mkdir "$state/claims/$i.relock" 2>/dev/null; then
-        # re-check under the lock: another request may have reassigned it a moment ago
+        # re-check under the lock that the claim is still the one judged stale (compare and
+        # swap): another request may have reassigned it a moment ago
         read -r holder since 2>/dev/null <"$state/claims/$i/holder"
-        if [ ! -e "$state/results/$i" ] && is_count "$since" && [ $((now - since)) -ge "$claim_timeout" ]; then
+        if [ ! -e "$state/results/$i" ] && [ "$holder $since" = "$judged" ]; then
           echo "$executor $now" >"$state/claims/$i/holder.tmp" && busybox mv -f "$state/claims/$i/holder.tmp" "$state/claims/$i/holder"
           busybox rmdir "$state/claims/$i.relock"
           echo "slice $i: no result from executor $holder within ${claim_timeout}s; handed to executor $executor" >&2
