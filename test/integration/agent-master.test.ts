@@ -80,8 +80,11 @@ test('two agents run executors with the right limits and labels; exit code 3 is 
     // finishing the app kills its executors: KILLED on the agents, containers removed
     await f.masterClient.ask('UnregisterApplication', { appId }, 30_000);
     await waitFor(async () => (await f.containers([`${LABEL.app}=${appId}`])).length === 0, { timeoutMs: 30_000, message: 'executor containers removed after the app finished' });
-    const finished = [...a.view().finishedExecutors, ...b.view().finishedExecutors];
-    assert.equal(finished.length, 2);
+    // the agents record the final state once the exit has been reported, which may be just after the removal
+    const finished = await waitFor(() => {
+      const all = [...a.view().finishedExecutors, ...b.view().finishedExecutors];
+      return all.length === 2 ? all : undefined;
+    }, { timeoutMs: 15_000, message: 'both executors finished on the agents' });
     assert.ok(finished.every((e) => e.state === 'KILLED' && e.exitStatus !== undefined), JSON.stringify(finished));
 
     // an executor that exits with code 3
