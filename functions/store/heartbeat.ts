@@ -10,6 +10,17 @@ import { callStandalone } from './scripts.ts';
 export type HeartbeatOutcome = 'ok' | 'reconnect' | 'stale' | 'unknown';
 
 const keysByCluster = new Map<string, Keys>();
+const reconnectBodies = new Map<string, string>();
+
+/** reconnectBody: the ReconnectWorker body, built once per master URL (a beat stays allocation-light). */
+function reconnectBody(masterUrl: string): string {
+  let body = reconnectBodies.get(masterUrl);
+  if (body === undefined) {
+    body = JSON.stringify({ masterUrl });
+    reconnectBodies.set(masterUrl, body);
+  }
+  return body;
+}
 
 function keysOf(cluster: string): Keys {
   let keys = keysByCluster.get(cluster);
@@ -38,6 +49,6 @@ export async function recordHeartbeat(
     redis,
     'record-heartbeat',
     [keys.worker(workerId), keys.heartbeats, keys.workerInbox(workerId)],
-    [now, workerId, String(epoch), JSON.stringify({ masterUrl })],
+    [now, workerId, String(epoch), reconnectBody(masterUrl)],
   );
 }

@@ -320,7 +320,7 @@ function results<T>(replies: [Error | null, unknown][] | null, what: string): T[
 export async function readMasterState(redis: Redis, keys: Keys, options: ReadMasterStateOptions): Promise<MasterState> {
   const readAt = options.now ?? Date.now();
   const withExecutors = options.withExecutors ?? true;
-  const [workerIds, activeAppIds, completedAppIds, activeDriverIds, waitingDriverIds, completedDriverIds] = results<string[]>(
+  const [workerIds, activeAppIds, completedAppIds, activeDriverIds, waitingDriverIds, completedDriverIds, beats] = results<string[]>(
     await redis
       .pipeline()
       .smembers(keys.workersAll)
@@ -329,9 +329,13 @@ export async function readMasterState(redis: Redis, keys: Keys, options: ReadMas
       .smembers(keys.driversActive)
       .zrange(keys.driversWaiting, '0', '-1')
       .lrange(keys.driversCompleted, 0, -1)
+      .zrange(keys.heartbeats, '0', '-1', 'WITHSCORES')
       .exec(),
     'the cluster indexes',
   );
+  // a live worker's last beat is in the heartbeats zset (the heartbeat script writes only there)
+  const lastBeat = new Map<string, number>();
+  for (let i = 0; i + 1 < beats.length; i += 2) lastBeat.set(beats[i]!, Number(beats[i + 1]));
 
   // Active drivers: waiting ones in FIFO order, then the running ones by id.
   const waiting = new Set(waitingDriverIds);
@@ -353,7 +357,7 @@ export async function readMasterState(redis: Redis, keys: Keys, options: ReadMas
   const workers: WorkerRecord[] = [];
   for (let i = 0; i < workerIds.length; i++) {
     const w = workerFromHash(take());
-    if (w) workers.push(w);
+    if (w) workers.push({ ...w, lastHeartbeat: lastBeat.get(w.id) ?? w.lastHeartbeat });
   }
   workers.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const activeApps: AppRecord[] = [];
@@ -402,12 +406,19 @@ export async function readWorker(
   keys: Keys,
   workerId: string,
 ): Promise<{ worker: WorkerRecord; executors: { appId: string; executor: ExecutorRecord }[]; drivers: DriverRecord[] } | undefined> {
-  const [hash, fullIds, driverIds] = results<unknown>(
-    await redis.pipeline().hgetall(keys.worker(workerId)).smembers(keys.workerExecutors(workerId)).smembers(keys.workerDrivers(workerId)).exec(),
+  const [hash, fullIds, driverIds, beat] = results<unknown>(
+    await redis
+      .pipeline()
+      .hgetall(keys.worker(workerId))
+      .smembers(keys.workerExecutors(workerId))
+      .smembers(keys.workerDrivers(workerId))
+      .zscore(keys.heartbeats, workerId)
+      .exec(),
     `worker ${workerId}`,
-  ) as [Hash, string[], string[]];
-  const worker = workerFromHash(hash);
-  if (!worker) return undefined;
+  ) as [Hash, string[], string[], string | null];
+  const recorded = workerFromHash(hash);
+  if (!recorded) return undefined;
+  const worker = beat === null ? recorded : { ...recorded, lastHeartbeat: Number(beat) };
   const refs = fullIds.map((fullId) => {
     const slash = fullId.lastIndexOf('/');
     return { appId: fullId.slice(0, slash), execId: fullId.slice(slash + 1) };

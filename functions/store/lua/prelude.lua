@@ -280,14 +280,16 @@ local function removeWorker(workerId, message)
   local w = redis.call('HMGET', K.worker(workerId), 'state', 'host', 'port', 'lastHeartbeat')
   if not w[1] or w[1] == 'DEAD' then return false end
   local host = w[2]
-  redis.call('HSET', K.worker(workerId), 'state', 'DEAD', 'deadSince', NOW, 'deathReason', message)
+  -- a live worker's last beat is in the heartbeats zset; keep it on the hash once it is DEAD
+  local lastBeat = redis.call('ZSCORE', K.heartbeats, workerId) or w[4] or NOW
+  redis.call('HSET', K.worker(workerId), 'state', 'DEAD', 'deadSince', NOW, 'deathReason', message, 'lastHeartbeat', lastBeat)
   local address = host .. ':' .. w[3]
   if redis.call('HGET', K.workersByAddress, address) == workerId then
     redis.call('HDEL', K.workersByAddress, address)
   end
   redis.call('ZREM', K.heartbeats, workerId)
   redis.call('HDEL', K.schedulable, workerId)
-  redis.call('ZADD', K.deadWorkers, tonumber(w[4] or NOW), workerId)
+  redis.call('ZADD', K.deadWorkers, tonumber(lastBeat), workerId)
 
   local executors = redis.call('SMEMBERS', K.workerExecutors(workerId))
   local drivers = redis.call('SMEMBERS', K.workerDrivers(workerId))

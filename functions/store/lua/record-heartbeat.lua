@@ -2,7 +2,7 @@
 --[[
   recordHeartbeat: the master's Heartbeat handler, run in Redis so a beat costs
   one script call and never a queue job.
-  KEYS[1] the worker's hash  KEYS[2] the heartbeats zset  KEYS[3] the worker's inbox
+  KEYS[1] the worker's hash (read only)  KEYS[2] the heartbeats zset  KEYS[3] the worker's inbox
   ARGV[1] now (ms)  ARGV[2] workerId  ARGV[3] epoch  ARGV[4] ReconnectWorker body (JSON)
   Returns: 'ok' (recorded), 'reconnect' (the worker is DEAD: ReconnectWorker was
   written to its inbox, as Spark sends it), 'stale' (a newer registration of this
@@ -16,6 +16,6 @@ if w[1] == 'DEAD' then
   return 'reconnect'
 end
 if w[2] ~= ARGV[3] then return 'stale' end
+-- the zset is the only place a beat is written (readers take a live worker's last beat from it)
 redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[1], 'lastHeartbeat', ARGV[1])
 return 'ok'
