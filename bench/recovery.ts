@@ -3,11 +3,12 @@
  *  - handler crash: a master host child process is SIGKILLed while messages are
  *    queued and in flight; a second host is started at once, and the time until
  *    every message is handled is measured (in-flight jobs of the dead host come
- *    back when their BullMQ lock lapses: the host's lockDuration, 10 s);
+ *    back when their BullMQ lock lapses: the host's lockDuration, MASTER_JOB_LOCK_MS);
  *  - worker loss: with spark.worker.timeout = 2 s, a simulated worker holding an
  *    executor goes silent; the time from its last heartbeat until the replacement
  *    executor is RUNNING on another worker, compared with timeout + 1 s.
  */
+import { MASTER_JOB_LOCK_MS, MASTER_STALLED_CHECK_MS } from '../functions/host.ts';
 import { Queue } from 'bullmq';
 import { MASTER_JOB_OPTIONS } from '../client/master-client.ts';
 import { bullConnection, connectRedis } from '../lib/redis.ts';
@@ -27,6 +28,7 @@ export interface HandlerCrashResult {
   /** SIGKILL → every message handled, the dead host's in-flight ones included */
   allHandledMs: number;
   lockDurationMs: number;
+  stalledCheckMs: number;
 }
 
 /**
@@ -72,7 +74,8 @@ export async function runHandlerCrash(messages: number): Promise<HandlerCrashRes
       secondHostReadyMs: round(secondHostReadyMs, 0),
       queuedHandledMs: round(queuedHandledMs, 0),
       allHandledMs: round(allHandledMs, 0),
-      lockDurationMs: 10_000,
+      lockDurationMs: MASTER_JOB_LOCK_MS,
+      stalledCheckMs: MASTER_STALLED_CHECK_MS,
     };
   } finally {
     await Promise.allSettled(hosts.map((h) => h.stop()));

@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   );
   notes.push(
     'Handler crash: messages that were only queued are taken by the second host as soon as it is up; the jobs the killed host held are redelivered ' +
-      'when their BullMQ lock lapses (lockDuration 10 s, stalled check every 5 s in functions/host.ts), which is what the total measures. ' +
+      'when their BullMQ lock lapses (MASTER_JOB_LOCK_MS 3 s, stalled check every MASTER_STALLED_CHECK_MS 1 s in functions/host.ts), which is what the total measures. ' +
       'Every message was handled exactly once in effect (the bench checks every registration landed).',
   );
   notes.push(

@@ -41,6 +41,11 @@ export interface MasterHost {
   stop(): Promise<void>;
 }
 
+/** MASTER_JOB_LOCK_MS: how long a job stays locked to a host that stopped renewing it (it died). */
+export const MASTER_JOB_LOCK_MS = 3_000;
+/** MASTER_STALLED_CHECK_MS: how often hosts look for jobs whose lock lapsed. */
+export const MASTER_STALLED_CHECK_MS = 1_000;
+
 export class DeadLetterError extends UnrecoverableError {
   override name = 'DeadLetterError';
 }
@@ -108,9 +113,10 @@ export async function startMaster(options: MasterHostOptions): Promise<MasterHos
     connection: bullConnection(redisUrl, { name: `flint-master-${id}-queue`, blocking: true }),
     prefix: store.keys.bullPrefix,
     concurrency: options.concurrency ?? config.get<number>('spark.flint.master.concurrency'),
-    // a dead host's jobs are redelivered once their lock lapses
-    lockDuration: 10_000,
-    stalledInterval: 5_000,
+    // a dead host's jobs are redelivered once their lock lapses: short, because handlers are
+    // short (a live host renews its locks every lockDuration / 2)
+    lockDuration: MASTER_JOB_LOCK_MS,
+    stalledInterval: MASTER_STALLED_CHECK_MS,
     maxStalledCount: 5,
   });
   worker.on('error', (error) => log.warn({ err: error }, 'master queue consumer error'));
