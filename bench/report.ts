@@ -3,6 +3,7 @@
  * every metric with Flint's figure, the ceiling measured in the same run, the
  * goal, and whether it was met (and by how much), plus where the time goes.
  */
+import type { UiBenchResult } from './ui-json.ts';
 import type { BullCeiling, LuaCeiling } from './ceilings.ts';
 import type { HeartbeatBenchResult } from './heartbeats.ts';
 import type { LatencyResult } from './latency.ts';
@@ -21,6 +22,7 @@ export interface BenchResults {
   handlerCrash: HandlerCrashResult;
   workerLoss: WorkerLossResult;
   scaleOut: PlacementBenchResult[];
+  ui: UiBenchResult;
   notes: string[];
 }
 
@@ -113,6 +115,22 @@ export function buildRows(r: BenchResults): Row[] {
       verdict: verdictAtLeast(s.placementsPerSecond, 10_000),
     });
   }
+  const u = r.ui;
+  const cluster = `${n(u.cluster.workers)} workers, ${n(u.cluster.applications)} applications`;
+  rows.push({
+    metric: `master UI \`/json\`, ${cluster}, p99 over ${u.requests} requests (p50 ${u.jsonMs.p50} ms)`,
+    flint: `${u.jsonMs.p99} ms (${n(u.jsonBytes)} bytes)`,
+    ceiling: '—',
+    goal: '< 200 ms',
+    verdict: verdictAtMost(u.jsonMs.p99, 200, 'ms'),
+  });
+  rows.push({
+    metric: `master UI page, ${cluster}, p99 over ${u.requests} requests (p50 ${u.masterPageMs.p50} ms)`,
+    flint: `${u.masterPageMs.p99} ms (${n(u.masterPageBytes)} bytes)`,
+    ceiling: '—',
+    goal: '< 500 ms',
+    verdict: verdictAtMost(u.masterPageMs.p99, 500, 'ms'),
+  });
   return rows;
 }
 

@@ -8,6 +8,7 @@
  * FLINT_TEST_IMAGE (default flint-test-busybox:latest), FLINT_BENCH_QUICK=1 for
  * a smaller run (fewer placements and samples) when trying changes.
  */
+import { runUiJsonBench } from './ui-json.ts';
 import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -79,6 +80,9 @@ async function main(): Promise<void> {
     scaleOut.push(await runPlacementBench({ workers: 1000, coresPerWorker: 32, apps: APPS, executorsPerApp: EXECUTORS_PER_APP, masterProcesses: processes }));
   }
 
+  step('master UI: /json and the master page with 1,000 workers and 1,000 applications');
+  const ui = await runUiJsonBench({ redisUrl: REDIS_URL, workers: 1000, apps: 1000, requests: 20 });
+
   // ---- notes computed from this run
   for (const profile of passProfiles) {
     const total = profile.snapshotMs + profile.planMs + profile.commitMs;
@@ -135,6 +139,7 @@ async function main(): Promise<void> {
     handlerCrash,
     workerLoss,
     scaleOut: scaleOut,
+    ui,
     notes,
   };
   await writeFile(join(REPO_ROOT, 'docs', 'bench-results.json'), JSON.stringify(results, null, 2) + '\n');

@@ -3,10 +3,11 @@
  * running applications (one executor each), created through the real commit
  * scripts (MasterStore: registerWorker, registerApplication, commitPlacements),
  * then `/json` and the master page fetched over HTTP from a real UI server.
- * Reports p50/p99 over N requests after a warm-up, writes docs/bench-ui.json and
- * prints it. Targets: /json under 200 ms, the master page under 500 ms.
+ * Reports p50/p99 over N requests after a warm-up and prints it (--out FILE also
+ * writes it). Targets: /json under 200 ms, the master page under 500 ms.
  *
  *   node --import tsx bench/ui-json.ts [--workers 1000] [--apps 1000] [--requests 20]
+ * (`npm run bench` runs it too, through runUiJsonBench.)
  *
  * Not part of the test suite. It uses a unique cluster name and deletes its keys.
  */
@@ -20,19 +21,26 @@ import { MasterStore } from '../functions/store/master-store.ts';
 import { startUiServer } from '../functions/http/ui-server.ts';
 import type { ExecutorPlacement } from '../functions/core/types.ts';
 
-const { values } = parseArgs({
-  options: {
-    workers: { type: 'string', default: '1000' },
-    apps: { type: 'string', default: '1000' },
-    requests: { type: 'string', default: '20' },
-    redis: { type: 'string', default: process.env.FLINT_REDIS_URL ?? DEFAULT_REDIS_URL },
-    out: { type: 'string', default: 'docs/bench-ui.json' },
-  },
-});
-const WORKERS = Number(values.workers);
-const APPS = Number(values.apps);
-const REQUESTS = Number(values.requests);
-const redisUrl = values.redis!;
+export interface UiBenchOptions {
+  redisUrl: string;
+  workers: number;
+  apps: number;
+  requests: number;
+}
+
+export interface UiBenchResult {
+  benchmark: string;
+  date: string;
+  cluster: { workers: number; applications: number; executors: number };
+  requests: number;
+  setupMs: number;
+  jsonMs: { p50: number; p99: number; max: number; targetP99: number };
+  jsonBytes: number;
+  masterPageMs: { p50: number; p99: number; max: number; targetP99: number };
+  masterPageBytes: number;
+  appPageMs: { p50: number; p99: number; max: number };
+  withinTargets: boolean;
+}
 
 function percentile(sorted: number[], p: number): number {
   const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
@@ -56,7 +64,9 @@ async function time(url: string, n: number): Promise<{ p50: number; p99: number;
   return { p50: percentile(samples, 50), p99: percentile(samples, 99), max: Math.round(samples.at(-1)! * 10) / 10, bytes };
 }
 
-async function main(): Promise<void> {
+/** runUiJsonBench builds the cluster, times the pages and deletes the cluster's keys. */
+export async function runUiJsonBench(options: UiBenchOptions): Promise<UiBenchResult> {
+  const { redisUrl, workers: WORKERS, apps: APPS, requests: REQUESTS } = options;
   const cluster = `bench-ui-${randomBytes(4).toString('hex')}`;
   const config = loadConfig({ env: {}, overrides: { 'spark.flint.cluster': cluster } });
   const redis = await connectRedis(redisUrl, { name: 'bench-ui' });
@@ -68,7 +78,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < WORKERS; i++) {
       const id = `worker-bench-${String(i).padStart(5, '0')}`;
       const reply = await store.registerWorker(
-        { id, host: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 7078, cores: 16, memoryMB: 65536, webUiUrl: `http://10.0.0.${i & 255}:8081`, resources: {}, labels: {}, executors: [], driverIds: [] },
+        // loopback addresses only: nothing ever connects to them, but a page may link to them
+        { id, host: '127.0.0.1', port: 20000 + i, cores: 16, memoryMB: 65536, webUiUrl: `http://127.0.0.1:${20000 + i}`, resources: {}, labels: {}, executors: [], driverIds: [] },
         now,
       );
       if (reply.type !== 'RegisteredWorker') throw new Error(`worker ${id}: ${reply.message}`);
@@ -98,10 +109,9 @@ async function main(): Promise<void> {
       const json = await time(`${ui.url}/json`, REQUESTS);
       const page = await time(`${ui.url}/`, REQUESTS);
       const appPage = await time(`${ui.url}/app/?appId=${encodeURIComponent(placements[0]!.appId)}`, REQUESTS);
-      const report = {
+      return {
         benchmark: 'master UI read path',
         date: new Date().toISOString(),
-        machine: 'the project machine (2 cores, Redis on loopback)',
         cluster: { workers: WORKERS, applications: APPS, executors: placed },
         requests: REQUESTS,
         setupMs,
@@ -112,8 +122,6 @@ async function main(): Promise<void> {
         appPageMs: { p50: appPage.p50, p99: appPage.p99, max: appPage.max },
         withinTargets: json.p99 < 200 && page.p99 < 500,
       };
-      await writeFile(values.out!, `${JSON.stringify(report, null, 2)}\n`);
-      console.log(JSON.stringify(report, null, 2));
     } finally {
       await ui.close();
     }
@@ -128,7 +136,24 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      workers: { type: 'string', default: '1000' },
+      apps: { type: 'string', default: '1000' },
+      requests: { type: 'string', default: '20' },
+      redis: { type: 'string', default: process.env.FLINT_REDIS_URL ?? DEFAULT_REDIS_URL },
+      out: { type: 'string' },
+    },
+  });
+  const report = await runUiJsonBench({ redisUrl: values.redis!, workers: Number(values.workers), apps: Number(values.apps), requests: Number(values.requests) });
+  if (values.out) await writeFile(values.out, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(JSON.stringify(report, null, 2));
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  main().catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
