@@ -4,14 +4,14 @@
  * where a scheduling pass spends its time (snapshot, plan, commit), measured by
  * running the pass's own three steps with timers on the same kind of state.
  */
+import { SchedulingLoop } from '../functions/scheduler.ts';
+import { createLogger } from '../lib/log.ts';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { clusterKeys } from '../protocol/keys.ts';
 import { MASTER_JOB_OPTIONS } from '../client/master-client.ts';
 import { bullConnection, connectRedis } from '../lib/redis.ts';
 import { MasterStore } from '../functions/store/master-store.ts';
-import { loadSchedulingSnapshot } from '../functions/store/scheduling-snapshot.ts';
-import { planSchedulingPass } from '../functions/core/plan-pass.ts';
 import { SimulatedFleet } from './fleet.ts';
 import { REDIS_URL, benchCluster, benchConfig, deleteClusterKeys, percentile, round, sleep, startMasterProcess, waitUntil, type MasterProcess, type MasterStats } from './common.ts';
 
@@ -140,9 +140,8 @@ export interface PassProfile {
 
 /**
  * profilePass fills a fresh cluster with workers and waiting apps (through the
- * commit scripts) and runs one scheduling pass's three steps with timers:
- * loadSchedulingSnapshot, planSchedulingPass, commitPlacements in batches of 256
- * (the batch size functions/scheduler.ts uses).
+ * commit scripts) and runs one scheduling pass of the real SchedulingLoop, which
+ * reports its three steps: snapshot, plan, commit (in batches of 256).
  */
 export async function profilePass(options: { workers: number; coresPerWorker: number; apps: number; executorsPerApp: number }): Promise<PassProfile> {
   const cluster = benchCluster(`profile-${options.workers}`);
@@ -158,39 +157,15 @@ export async function profilePass(options: { workers: number; coresPerWorker: nu
       const parsed = (await import('../protocol/messages.ts')).ApplicationDescription.parse(desc);
       await store.registerApplication(`profile-client-${i}`, parsed, { requestedCores: options.executorsPerApp, executorLimit: -1 }, Date.now());
     }
-    const t0 = performance.now();
-    const snapshot = await loadSchedulingSnapshot(redis, store.keys, { needDriverCores: false });
-    const t1 = performance.now();
-    const plan = planSchedulingPass({
-      workers: snapshot.workers,
-      apps: snapshot.apps,
-      drivers: snapshot.drivers,
-      runningDrivers: snapshot.runningDrivers,
-      driverCoresInUse: snapshot.driverCoresInUse,
-      config: {
-        spreadOut: config.spreadOut,
-        spreadOutDrivers: config.spreadOutDrivers,
-        workerSelectionPolicy: config.workerSelectionPolicy,
-        maxDrivers: config.maxDrivers,
-        driverCoresFraction: config.driverCoresFraction,
-      },
-      random: Math.random,
-    });
-    const t2 = performance.now();
-    let accepted = 0;
-    for (let i = 0; i < plan.executors.length; i += 256) {
-      const result = await store.commitPlacements([], plan.executors.slice(i, i + 256), Date.now());
-      accepted += result.executors[0];
-    }
-    const t3 = performance.now();
+    const pass = await new SchedulingLoop({ store, config, log: createLogger('bench-profile') }).runPassOnce();
     return {
       workers: options.workers,
       apps: options.apps,
-      placements: accepted,
-      snapshotMs: round(t1 - t0),
-      planMs: round(t2 - t1),
-      commitMs: round(t3 - t2),
-      commitUsPerPlacement: round(((t3 - t2) * 1000) / Math.max(1, accepted)),
+      placements: pass.executors,
+      snapshotMs: round(pass.snapshotMs),
+      planMs: round(pass.planMs),
+      commitMs: round(pass.commitMs),
+      commitUsPerPlacement: round((pass.commitMs * 1000) / Math.max(1, pass.executors)),
     };
   } finally {
     await fleet.close().catch(() => undefined);

@@ -6,6 +6,7 @@
  * containers, the embedded Redis and its data, temporary directories, and (on an
  * external Redis) every key of the run's cluster.
  */
+import { waitForSignal } from '../lib/signals.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -280,17 +281,6 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
   }
 }
 
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve(signal);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
-}
 
 export function registerUpCommand(program: Command, io: CommandIo = processIo()): Command {
   return program

@@ -30,13 +30,25 @@ export interface PassStats {
   lastPassMs: number;
 }
 
+/** PassReport: what one pass did and where its time went. */
+export interface PassReport {
+  generation: string;
+  durationMs: number;
+  snapshotMs: number;
+  planMs: number;
+  commitMs: number;
+  executors: number;
+  drivers: number;
+  rejected: number;
+}
+
 export interface SchedulingLoopOptions {
   store: MasterStore;
   config: FlintConfig;
   log: Logger;
   now?: () => number;
   random?: () => number;
-  onPass?: (info: { durationMs: number; executors: number; drivers: number; rejected: number }) => void;
+  onPass?: (info: PassReport) => void;
 }
 
 export class SchedulingLoop {
@@ -102,7 +114,7 @@ export class SchedulingLoop {
         await store.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, store.keys.scheduleLease, token);
         return;
       }
-      const { generation, rejected } = await this.runOnePass();
+      const { generation, rejected } = await this.runPassOnce();
       if (rejected > 0 && retries < this.maxCommitRetries) {
         retries++;
         await store.redis.pexpire(store.keys.scheduleLease, this.leaseTtlMs);
@@ -115,10 +127,16 @@ export class SchedulingLoop {
     }
   }
 
-  private async runOnePass(): Promise<{ generation: string; rejected: number }> {
+  /**
+   * runPassOnce runs one pass now, without the lease (passes are coalesced by
+   * runUntilClean; calling this directly is safe because every placement is
+   * re-checked by the commit script) and reports where its time went.
+   */
+  async runPassOnce(): Promise<PassReport> {
     const { store, config } = this.options;
     const started = performance.now();
     const snapshot = await loadSchedulingSnapshot(store.redis, store.keys, { needDriverCores: config.driverCoresFraction < 1 });
+    const snapshotDone = performance.now();
     const plan = planSchedulingPass({
       workers: snapshot.workers,
       apps: snapshot.apps,
@@ -134,31 +152,40 @@ export class SchedulingLoop {
       },
       random: this.random,
     });
+    const planDone = performance.now();
     for (const warning of plan.warnings) this.options.log.warn(warning);
     let rejected = 0;
     let executors = 0;
     let drivers = 0;
-    const driverBatches = chunk<DriverPlacement>(plan.drivers, COMMIT_BATCH);
-    const executorBatches = chunk<ExecutorPlacement>(plan.executors, COMMIT_BATCH);
     // drivers first, as Spark: they take precedence over executors
-    for (const batch of driverBatches) {
+    for (const batch of chunk<DriverPlacement>(plan.drivers, COMMIT_BATCH)) {
       const result = await store.commitPlacements(batch, [], this.now());
       drivers += result.drivers[0];
       rejected += result.drivers[1];
     }
-    for (const batch of executorBatches) {
+    for (const batch of chunk<ExecutorPlacement>(plan.executors, COMMIT_BATCH)) {
       const result = await store.commitPlacements([], batch, this.now());
       executors += result.executors[0];
       rejected += result.executors[1];
     }
-    const durationMs = performance.now() - started;
+    const finished = performance.now();
+    const report: PassReport = {
+      generation: snapshot.generation,
+      durationMs: finished - started,
+      snapshotMs: snapshotDone - started,
+      planMs: planDone - snapshotDone,
+      commitMs: finished - planDone,
+      executors,
+      drivers,
+      rejected,
+    };
     this.stats.passes++;
     this.stats.executorsPlaced += executors;
     this.stats.driversPlaced += drivers;
     this.stats.rejected += rejected;
-    this.stats.lastPassMs = durationMs;
-    this.options.onPass?.({ durationMs, executors, drivers, rejected });
-    return { generation: snapshot.generation, rejected };
+    this.stats.lastPassMs = report.durationMs;
+    this.options.onPass?.(report);
+    return report;
   }
 }
 
