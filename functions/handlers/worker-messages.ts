@@ -13,7 +13,8 @@ export const registerWorker: Handler<'RegisterWorker'> = async (ctx, message) =>
   if (result.type === 'RegisteredWorker') {
     ctx.log.info({ workerId: message.id, epoch: result.epoch, duplicate: result.duplicate }, 'worker registered');
     ctx.kickScheduler();
-    return { ...result, masterUrl: ctx.masterUrl, masterWebUiUrl: ctx.config.raw['spark.flint.master.webUiUrl'] ?? '' };
+    // the web UI is a separate process that any host may run: a master handler does not know its URL
+    return { ...result, masterUrl: ctx.masterUrl, masterWebUiUrl: '' };
   }
   ctx.log.warn({ workerId: message.id, reason: result.message }, 'worker registration refused');
   return result;

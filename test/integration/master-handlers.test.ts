@@ -256,3 +256,20 @@ test('DEAD workers are forgotten after (spark.dead.worker.persistence + 1) × ti
   assert.equal(await redis.exists(f.keys.worker('w-gone')), 0);
   assert.equal(await recordHeartbeat(redis, f.cluster, 'w-gone', 1, Date.now()), 'unknown');
 });
+
+test('application priority: a higher-priority app is scheduled before earlier ones; FIFO within a priority', async () => {
+  const f = await fixture('prio');
+  const register = (clientId: string, priority: number) =>
+    f.client.ask<{ appId: string }>('RegisterApplication', { clientId, appDescription: appDescription({ maxCores: 2, coresPerExecutor: 2, memoryPerExecutorMB: 128, priority }) });
+  // no worker yet: all three wait
+  const low = await register('low', 0);
+  const lowLater = await register('low-later', 0);
+  const high = await register('high', 5);
+  assert.deepEqual(await redis.zrange(f.keys.appsWaiting, 0, -1), [high.appId, low.appId, lowLater.appId]);
+  // room for exactly two of them
+  await registerFakeWorker(f.client, { id: 'w1', cores: 4, memoryMB: 4096 });
+  await waitFor(async () => Number(await redis.hget(f.keys.worker('w1'), 'coresUsed')) === 4, { message: 'the worker filled' });
+  assert.equal(await redis.hget(f.keys.app(high.appId), 'coresGranted'), '2');
+  assert.equal(await redis.hget(f.keys.app(low.appId), 'coresGranted'), '2');
+  assert.equal(await redis.hget(f.keys.app(lowLater.appId), 'coresGranted'), '0');
+});
