@@ -265,7 +265,7 @@ test('application priority: a higher-priority app is scheduled before earlier on
   const low = await register('low', 0);
   const lowLater = await register('low-later', 0);
   const high = await register('high', 5);
-  assert.deepEqual(await redis.zrange(f.keys.appsWaiting, 0, -1), [high.appId, low.appId, lowLater.appId]);
+  assert.deepEqual(await redis.zrange(f.keys.appsWaiting, '0', '-1'), [high.appId, low.appId, lowLater.appId]);
   // room for exactly two of them
   await registerFakeWorker(f.client, { id: 'w1', cores: 4, memoryMB: 4096 });
   await waitFor(async () => Number(await redis.hget(f.keys.worker('w1'), 'coresUsed')) === 4, { message: 'the worker filled' });
