@@ -114,7 +114,7 @@ export class SimulatedFleet {
       for (let i = 0; i < perTick && all.length; i++) {
         const worker = all[cursor++ % all.length]!;
         if (this.silenced.has(worker.id)) continue;
-        void recordHeartbeat(this.redis, this.keys.cluster, worker.id, worker.epoch, Date.now()).catch(() => undefined);
+        void recordHeartbeat(this.redis, this.keys.cluster, worker.id, worker.epoch).catch(() => undefined);
       }
     }, tickMs);
     this.beatTimer.unref();

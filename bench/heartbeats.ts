@@ -31,7 +31,7 @@ export async function runHeartbeatBench(options: { workers: number; beats: numbe
     const outcomes: Record<string, number> = {};
     const { perSecond } = await runConcurrently(options.beats, options.callers, async (index) => {
       const worker = workers[index % workers.length]!;
-      const outcome = await recordHeartbeat(connections[index % connections.length]!, cluster, worker.id, worker.epoch, Date.now());
+      const outcome = await recordHeartbeat(connections[index % connections.length]!, cluster, worker.id, worker.epoch);
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
     });
     if ((outcomes.ok ?? 0) !== options.beats) throw new Error(`every beat should be recorded, got ${JSON.stringify(outcomes)}`);

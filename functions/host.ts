@@ -132,17 +132,15 @@ export async function startMaster(options: MasterHostOptions): Promise<MasterHos
     const leaseMs = Math.max(config.reaperIntervalMs * 3, 1000);
     if ((await redis.set(store.keys.reaperLease, token, 'PX', leaseMs, 'NX')) !== 'OK') return;
     try {
-      const now = Date.now();
-      const lastRun = Number((await redis.get(store.keys.reaperLastRun)) ?? 0);
-      // after a long gap (every master down, or a Redis failover) give the fleet a fresh grace period
-      const grace = lastRun > 0 && now - lastRun > Math.max(config.workerTimeoutMs / 2, config.reaperIntervalMs * 5);
-      let result = await store.reapWorkers(now, { grace });
-      if (result.graced) log.warn({ workers: result.graced, gapMs: now - lastRun }, 'worker-timeout check resumed after a gap: live workers get a fresh grace period');
+      // after a long gap (every master down, or a Redis failover) the fleet gets a fresh grace period
+      const graceGapMs = Math.max(config.workerTimeoutMs / 2, config.reaperIntervalMs * 5);
+      let result = await store.reapWorkers(Date.now(), { graceGapMs });
+      if (result.graced) log.warn({ workers: result.graced }, 'worker-timeout check resumed after a gap: live workers get a fresh grace period');
       for (;;) {
         for (const workerId of result.removed) log.warn({ workerId }, `Removing worker ${workerId}: no heartbeat for ${config.workerTimeoutMs} ms`);
         if (result.removed.length) scheduler.kick();
         if (!result.more) break;
-        result = await store.reapWorkers(Date.now(), { grace: false });
+        result = await store.reapWorkers(Date.now(), { graceGapMs });
       }
     } finally {
       await redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, store.keys.reaperLease, token);

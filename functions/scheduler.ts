@@ -103,6 +103,18 @@ export class SchedulingLoop {
     await this.idle();
   }
 
+  /** renewLease extends the lease only while this process still holds it (another may have taken it over). */
+  private async renewLease(token: string): Promise<void> {
+    const { store } = this.options;
+    await store.redis.eval(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0",
+      1,
+      store.keys.scheduleLease,
+      token,
+      this.leaseTtlMs,
+    );
+  }
+
   private async runUntilClean(): Promise<void> {
     const { store } = this.options;
     const token = randomBytes(8).toString('hex');
@@ -117,13 +129,13 @@ export class SchedulingLoop {
       const { generation, rejected } = await this.runPassOnce();
       if (rejected > 0 && retries < this.maxCommitRetries) {
         retries++;
-        await store.redis.pexpire(store.keys.scheduleLease, this.leaseTtlMs);
+        await this.renewLease(token);
         continue; // re-plan on fresh state (Nomad: bounded plan retries)
       }
       retries = 0;
       const outcome = await store.finishSchedulePass(token, generation, this.now());
       if (outcome !== 'again') return;
-      await store.redis.pexpire(store.keys.scheduleLease, this.leaseTtlMs);
+      await this.renewLease(token);
     }
   }
 

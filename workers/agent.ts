@@ -539,7 +539,7 @@ class Agent implements AgentHandle {
       if (this.stopping) return;
       if (this.registered && this.currentEpoch !== undefined) {
         try {
-          const outcome = await recordHeartbeat(this.redis!, this.cluster, this.workerId, this.currentEpoch, Date.now());
+          const outcome = await recordHeartbeat(this.redis!, this.cluster, this.workerId, this.currentEpoch);
           this.onHeartbeatOutcome(outcome);
         } catch (error) {
           if (!this.stopping) this.log.warn({ err: error }, 'heartbeat failed; retrying at the next beat');

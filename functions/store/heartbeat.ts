@@ -32,7 +32,9 @@ function keysOf(cluster: string): Keys {
 }
 
 /**
- * recordHeartbeat records a beat of `workerId` at registration `epoch`.
+ * recordHeartbeat records a beat of `workerId` at registration `epoch`, timed by
+ * Redis's own clock (never the agent's: a host whose clock drifts must not look
+ * stale or fresh to the worker-timeout check).
  * 'reconnect': the master declared the worker DEAD (ReconnectWorker is also in its inbox);
  * 'stale': a newer registration of this worker id exists; 'unknown': register again.
  */
@@ -41,7 +43,6 @@ export async function recordHeartbeat(
   cluster: string,
   workerId: string,
   epoch: number,
-  now: number,
   masterUrl = `flint://${cluster}`,
 ): Promise<HeartbeatOutcome> {
   const keys = keysOf(cluster);
@@ -49,6 +50,6 @@ export async function recordHeartbeat(
     redis,
     'record-heartbeat',
     [keys.worker(workerId), keys.heartbeats, keys.workerInbox(workerId)],
-    [now, workerId, String(epoch), reconnectBody(masterUrl)],
+    [workerId, String(epoch), reconnectBody(masterUrl)],
   );
 }

@@ -75,8 +75,8 @@ export class MasterStore {
     return JSON.parse(text) as RegisterWorkerResult;
   }
 
-  async recordHeartbeat(workerId: string, epoch: number, now: number): Promise<HeartbeatOutcome> {
-    return recordHeartbeat(this.redis, this.config.cluster, workerId, epoch, now, this.scriptConfig.masterUrl);
+  async recordHeartbeat(workerId: string, epoch: number): Promise<HeartbeatOutcome> {
+    return recordHeartbeat(this.redis, this.config.cluster, workerId, epoch, this.scriptConfig.masterUrl);
   }
 
   async registerApplication(
@@ -132,12 +132,17 @@ export class MasterStore {
     return JSON.parse(text);
   }
 
-  async reapWorkers(now: number, options: { grace: boolean; limit?: number }): Promise<ReapResult> {
+  /**
+   * reapWorkers runs one worker-timeout check (Redis's clock decides who is silent).
+   * `graceGapMs`: after a gap in the checks longer than this, live workers get a fresh
+   * heartbeat instead (a failover or an outage of every master must not kill the fleet).
+   */
+  async reapWorkers(now: number, options: { graceGapMs: number; limit?: number }): Promise<ReapResult> {
     const text = await this.call<string>('reap-workers', now, [
       this.config.workerTimeoutMs,
       this.config.deadWorkerPersistence,
       options.limit ?? 200,
-      options.grace ? '1' : '0',
+      options.graceGapMs,
     ]);
     return JSON.parse(text) as ReapResult;
   }

@@ -70,9 +70,9 @@ test('RegisterWorker: new, duplicate id, and another worker at the same address'
   });
   assert.equal(clash.type, 'RegisterWorkerFailed');
   assert.equal(clash.message, 'Attempted to re-register worker at same address: 127.0.0.1:7001');
-  assert.equal(await recordHeartbeat(redis, f.cluster, 'w1', first.epoch, Date.now()), 'ok');
-  assert.equal(await recordHeartbeat(redis, f.cluster, 'w1', first.epoch + 100, Date.now()), 'stale');
-  assert.equal(await recordHeartbeat(redis, f.cluster, 'nobody', 1, Date.now()), 'unknown');
+  assert.equal(await recordHeartbeat(redis, f.cluster, 'w1', first.epoch), 'ok');
+  assert.equal(await recordHeartbeat(redis, f.cluster, 'w1', first.epoch + 100), 'stale');
+  assert.equal(await recordHeartbeat(redis, f.cluster, 'nobody', 1), 'unknown');
 });
 
 test('an application gets executors; RUNNING then EXITED(3) reaches the app and frees the worker', async () => {
@@ -167,7 +167,7 @@ test('a silent worker is DEAD within timeout + check interval; LOST, replaced, t
   // the second worker registers and keeps heartbeating; wa stays silent
   const epochB = await registerFakeWorker(f.client, { id: 'wb', cores: 2, memoryMB: 1024 });
   const silentSince = Number(await redis.hget(f.keys.worker('wa'), 'lastHeartbeat'));
-  const beat = setInterval(() => void recordHeartbeat(redis, f.cluster, 'wb', epochB, Date.now()), 200);
+  const beat = setInterval(() => void recordHeartbeat(redis, f.cluster, 'wb', epochB), 200);
   try {
     await waitFor(async () => (await redis.hget(f.keys.worker('wa'), 'state')) === 'DEAD', { timeoutMs: 5000, message: 'wa DEAD' });
     const deadSince = Number(await redis.hget(f.keys.worker('wa'), 'deadSince'));
@@ -182,7 +182,7 @@ test('a silent worker is DEAD within timeout + check interval; LOST, replaced, t
     assert.equal(replacement.body.appId, appId);
     assert.equal(replacement.body.execId, 1);
     // the dead worker's next heartbeat yields ReconnectWorker
-    assert.equal(await recordHeartbeat(redis, f.cluster, 'wa', epochA, Date.now()), 'reconnect');
+    assert.equal(await recordHeartbeat(redis, f.cluster, 'wa', epochA), 'reconnect');
     assert.ok((await readInbox(redis, f.keys, 'wa')).some((e) => e.type === 'ReconnectWorker'));
     // it re-registers (new epoch) reporting its old executor; the master kills it
     const reply = await f.client.ask<{ epoch: number; duplicate: boolean }>('RegisterWorker', {
@@ -254,7 +254,7 @@ test('DEAD workers are forgotten after (spark.dead.worker.persistence + 1) × ti
   assert.equal(await redis.sismember(f.keys.workersAll, 'w-gone'), 1, 'a DEAD worker stays visible for a while');
   await waitFor(async () => (await redis.sismember(f.keys.workersAll, 'w-gone')) === 0, { timeoutMs: 4000, message: 'the DEAD worker is culled' });
   assert.equal(await redis.exists(f.keys.worker('w-gone')), 0);
-  assert.equal(await recordHeartbeat(redis, f.cluster, 'w-gone', 1, Date.now()), 'unknown');
+  assert.equal(await recordHeartbeat(redis, f.cluster, 'w-gone', 1), 'unknown');
 });
 
 test('application priority: a higher-priority app is scheduled before earlier ones; FIFO within a priority', async () => {
@@ -272,4 +272,39 @@ test('application priority: a higher-priority app is scheduled before earlier on
   assert.equal(await redis.hget(f.keys.app(high.appId), 'coresGranted'), '2');
   assert.equal(await redis.hget(f.keys.app(low.appId), 'coresGranted'), '2');
   assert.equal(await redis.hget(f.keys.app(lowLater.appId), 'coresGranted'), '0');
+});
+
+test('a decommissioned executor leaves its app once: its later exit neither frees the app\'s grant again nor reaches the app', async () => {
+  const f = await fixture('decom');
+  const epoch1 = await registerFakeWorker(f.client, { id: 'w1', cores: 4, memoryMB: 4096 });
+  const { appId } = await f.client.ask<{ appId: string }>('RegisterApplication', {
+    clientId: 'c', appDescription: appDescription({ maxCores: 4, coresPerExecutor: 4, memoryPerExecutorMB: 256 }),
+  });
+  await waitFor(async () => (await redis.hget(f.keys.app(appId), 'coresGranted')) === '4', { message: 'executor 0 granted' });
+  assert.equal(await f.client.ask('WorkerDecommissioning', { id: 'w1' }), true);
+  assert.deepEqual(await redis.hmget(f.keys.app(appId), 'coresGranted', 'liveExecutors'), ['0', '0']);
+  assert.equal(await redis.hget(f.keys.worker('w1'), 'state'), 'DECOMMISSIONED');
+  await registerFakeWorker(f.client, { id: 'w2', cores: 4, memoryMB: 4096 });
+  await waitFor(async () => (await readInbox(redis, f.keys, 'w2')).some((e) => e.type === 'LaunchExecutor' && e.body.execId === 1), { message: 'replacement on w2' });
+  // the decommissioned executor finishes on w1: the worker's capacity comes back, the app's grant stays
+  await f.client.ask('ExecutorStateChanged', { appId, execId: 0, state: 'EXITED', exitStatus: 0, workerId: 'w1', epoch: epoch1 });
+  assert.deepEqual(await redis.hmget(f.keys.app(appId), 'coresGranted', 'liveExecutors'), ['4', '1']);
+  assert.equal(await redis.hget(f.keys.worker('w1'), 'coresUsed'), '0');
+  const updates = (await readAppEvents(redis, f.keys, appId)).filter((e) => e.type === 'ExecutorUpdated' && e.body.id === 0).map((e) => e.body.state);
+  assert.deepEqual(updates, ['DECOMMISSIONED']);
+  // and the app does not get more than spark.cores.max when another worker arrives
+  await registerFakeWorker(f.client, { id: 'w3', cores: 4, memoryMB: 4096 });
+  await f.master.scheduler.runPassOnce();
+  assert.equal((await readInbox(redis, f.keys, 'w3')).filter((e) => e.type === 'LaunchExecutor').length, 0);
+  assert.equal(await redis.hget(f.keys.app(appId), 'coresGranted'), '4');
+});
+
+test('heartbeats are timed by Redis\'s clock, not the caller\'s', async () => {
+  const f = await fixture('clock');
+  const epoch = await registerFakeWorker(f.client, { id: 'w1', cores: 1, memoryMB: 128 });
+  const [seconds, micros] = await redis.time();
+  const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  assert.equal(await recordHeartbeat(redis, f.cluster, 'w1', epoch), 'ok');
+  const score = Number(await redis.zscore(f.keys.heartbeats, 'w1'));
+  assert.ok(score >= redisNow && score - redisNow < 1000, `beat at ${score}, Redis time ${redisNow}`);
 });

@@ -56,7 +56,7 @@ test('master, client and heartbeats work through a sentinel:// URL', async () =>
     client = new MasterClient(url, cluster);
     const epoch = await registerFakeWorker(client, { id: 'w-sentinel', cores: 2, memoryMB: 1024 });
     viaSentinel = await connectRedis(url, { name: 'flint-test-sentinel' });
-    assert.equal(await recordHeartbeat(viaSentinel, cluster, 'w-sentinel', epoch, Date.now()), 'ok');
+    assert.equal(await recordHeartbeat(viaSentinel, cluster, 'w-sentinel', epoch), 'ok');
     // the same state is visible on the primary itself
     assert.equal(await direct.hget(clusterKeys(cluster).worker('w-sentinel'), 'state'), 'ALIVE');
     assert.equal(await direct.zscore(clusterKeys(cluster).heartbeats, 'w-sentinel') !== null, true);

@@ -97,7 +97,7 @@ export class SimWorker {
     if (this.busy) return;
     this.busy = true;
     try {
-      await recordHeartbeat(this.cluster.redis, this.cluster.name, this.id, this.epoch, Date.now());
+      await recordHeartbeat(this.cluster.redis, this.cluster.name, this.id, this.epoch);
       const reply = (await this.cluster.redis.xread('COUNT', 100, 'STREAMS', this.cluster.keys.workerInbox(this.id), this.lastInboxId)) as [string, RawStreamEntry[]][] | null;
       for (const entry of reply?.[0]?.[1] ?? []) {
         this.lastInboxId = entry[0];

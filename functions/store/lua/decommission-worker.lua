@@ -16,7 +16,9 @@ for _, fullId in ipairs(redis.call('SMEMBERS', K.workerExecutors(workerId))) do
   if exec and not isExecutorFinished(exec.state) and exec.state ~= 'DECOMMISSIONED' then
     exec.state = 'DECOMMISSIONED'
     writeExecutor(appId, exec)
+    -- it leaves its app (Spark: app.removeExecutor) exactly once: finishExecutor skips DECOMMISSIONED ones
     redis.call('HINCRBY', K.app(appId), 'coresGranted', -exec.cores)
+    redis.call('HINCRBY', K.app(appId), 'liveExecutors', -1)
     emitApp(appId, 'ExecutorUpdated', J({
       {'id', js(exec.id)}, {'state', js('DECOMMISSIONED')}, {'message', js('worker decommissioned')}, {'workerHost', js(w[2])},
     }))

@@ -22,6 +22,12 @@ local allowed = TRANSITIONS.executor[old]
 if not allowed or not allowed[state] then return 'invalid-transition' end
 
 local appState = redis.call('HGET', K.app(appId), 'state')
+if old == 'DECOMMISSIONED' then
+  -- it left its app when it was decommissioned (Spark: the app no longer knows it): free the
+  -- worker's capacity, but tell the app nothing and count nothing against it
+  finishExecutor(appId, exec, state, message, exitStatus, oomKilled or nil)
+  return 'applied'
+end
 local updated = {{'id', js(exec.id)}, {'state', js(state)}}
 if message then updated[#updated + 1] = {'message', js(message)} end
 if exitStatus then updated[#updated + 1] = {'exitStatus', js(exitStatus)} end
@@ -33,6 +39,10 @@ if not isExecutorFinished(state) then
   if state == 'RUNNING' then
     exec.runningSince = NOW
     redis.call('HSET', K.app(appId), 'retryCount', 0)
+  elseif state == 'DECOMMISSIONED' then
+    -- reported by the worker itself: it leaves its app's grant, as in decommission-worker
+    redis.call('HINCRBY', K.app(appId), 'coresGranted', -exec.cores)
+    redis.call('HINCRBY', K.app(appId), 'liveExecutors', -1)
   end
   writeExecutor(appId, exec)
   emitCluster('ExecutorStateChanged', J({{'appId', js(appId)}, {'execId', js(exec.id)}, {'state', js(state)}, {'workerId', js(workerId)}}))

@@ -8,7 +8,8 @@ local state = redis.call('HGET', K.app(appId), 'state')
 if not state or not isAppActive(state) then return 0 end
 for _, execId in ipairs(cjson.decode(ARGV[5])) do
   local exec = readExecutor(appId, execId)
-  if exec and not isExecutorFinished(exec.state) then killExecutor(appId, exec) end
+  -- a DECOMMISSIONED executor is no longer the app's (Spark's app.executors): not the app's to kill
+  if exec and not isExecutorFinished(exec.state) and exec.state ~= 'DECOMMISSIONED' then killExecutor(appId, exec) end
 end
 markDirty()
 return 1

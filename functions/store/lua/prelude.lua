@@ -25,6 +25,13 @@ local CONF = cjson.decode(ARGV[3])
 
 local STREAM_MAXLEN = 10000
 
+-- redisNowMs: Redis's own clock. Everything written into or compared with the heartbeats
+-- zset uses it, so a worker or master host whose clock drifts cannot look stale or fresh.
+local function redisNowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
 local function js(value)
   return cjson.encode(value)
 end
@@ -150,6 +157,7 @@ end
 
 -- finishExecutor ends an executor on the master: state, worker capacity, app grant.
 local function finishExecutor(appId, exec, state, message, exitStatus, oomKilled)
+  local previous = exec.state
   exec.state = state
   exec.message = message
   exec.exitStatus = exitStatus
@@ -157,8 +165,11 @@ local function finishExecutor(appId, exec, state, message, exitStatus, oomKilled
   exec.endTime = NOW
   writeExecutor(appId, exec)
   releaseFromWorker(exec.workerId, K.workerExecutors(exec.workerId), appId .. '/' .. exec.id, exec.cores, exec.memoryMB, exec.resources)
-  redis.call('HINCRBY', K.app(appId), 'coresGranted', -exec.cores)
-  redis.call('HINCRBY', K.app(appId), 'liveExecutors', -1)
+  -- a DECOMMISSIONED executor already left its app's grant when it was decommissioned
+  if previous ~= 'DECOMMISSIONED' then
+    redis.call('HINCRBY', K.app(appId), 'coresGranted', -exec.cores)
+    redis.call('HINCRBY', K.app(appId), 'liveExecutors', -1)
+  end
   emitCluster('ExecutorStateChanged', J({{'appId', js(appId)}, {'execId', js(exec.id)}, {'state', js(state)}, {'workerId', js(exec.workerId)}}))
 end
 

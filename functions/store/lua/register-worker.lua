@@ -45,7 +45,7 @@ if state and state ~= 'DEAD' then
   if state == 'UNKNOWN' then redis.call('HSET', K.worker(id), 'state', 'ALIVE') end
   -- the compact snapshot carries the state and the address
   if state == 'UNKNOWN' or oldAddress ~= address then refreshSchedulable(id) end
-  redis.call('ZADD', K.heartbeats, NOW, id)
+  redis.call('ZADD', K.heartbeats, redisNowMs(), id)
   redis.call('HSET', K.worker(id), 'lastHeartbeat', NOW)
   local epoch = tonumber(redis.call('HGET', K.worker(id), 'epoch'))
   emitCluster('WorkerReregistered', J({{'id', js(id)}}))
@@ -75,7 +75,7 @@ redis.call('HSET', K.worker(id),
   'registeredAt', NOW, 'lastHeartbeat', NOW)
 redis.call('SADD', K.workersAll, id)
 redis.call('HSET', K.workersByAddress, address, id)
-redis.call('ZADD', K.heartbeats, NOW, id)
+redis.call('ZADD', K.heartbeats, redisNowMs(), id)
 refreshSchedulable(id)
 emitCluster('WorkerRegistered', J({{'id', js(id)}, {'epoch', js(epoch)}}))
 markDirty()
