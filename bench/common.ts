@@ -161,3 +161,24 @@ export async function startMasterProcess(options: MasterProcessOptions): Promise
     },
   };
 }
+
+/**
+ * benchAppDescription: an application of `executors` one-core, 64 MB executors
+ * running `command` in the bench image (so placements = executors × apps).
+ */
+export function benchAppDescription(name: string, executors: number, command: string[] = ['sleep', '3600']) {
+  return {
+    name,
+    image: process.env.FLINT_TEST_IMAGE || 'flint-test-busybox:latest',
+    command,
+    env: {},
+    maxCores: executors,
+    coresPerExecutor: 1,
+    memoryPerExecutorMB: 64,
+    resourcesPerExecutor: [],
+    user: 'bench',
+    appUiUrl: '',
+    priority: 0,
+    labels: {},
+  };
+}

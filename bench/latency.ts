@@ -19,7 +19,7 @@ import { DockerRuntime } from '../workers/runtime/docker.ts';
 import { LABEL } from '../workers/runtime/task-identity.ts';
 import { startAgent } from '../workers/agent.ts';
 import { decodeAppEvent, type RawStreamEntry } from '../protocol/streams.ts';
-import { REDIS_URL, benchCluster, benchConfig, deleteClusterKeys, percentile, round, waitUntil } from './common.ts';
+import { REDIS_URL, benchCluster, benchConfig, deleteClusterKeys, percentile, round, waitUntil, benchAppDescription } from './common.ts';
 
 export const BENCH_IMAGE = process.env.FLINT_TEST_IMAGE || 'flint-test-busybox:latest';
 
@@ -88,20 +88,7 @@ export async function runLatencyBench(samples: number): Promise<LatencyResult> {
       const started = performance.now();
       const { appId } = await client.ask<{ appId: string }>('RegisterApplication', {
         clientId: `bench-latency-${i}`,
-        appDescription: {
-          name: `latency-${i}`,
-          image: BENCH_IMAGE,
-          command: ['sleep', '30'],
-          env: {},
-          maxCores: 1,
-          coresPerExecutor: 1,
-          memoryPerExecutorMB: 64,
-          resourcesPerExecutor: [],
-          user: 'bench',
-          appUiUrl: '',
-          priority: 0,
-          labels: {},
-        },
+        appDescription: benchAppDescription(`latency-${i}`, 1, ['sleep', '30']),
       }, 30_000);
       let cursor = '0';
       let running = false;

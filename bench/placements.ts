@@ -13,7 +13,7 @@ import { MASTER_JOB_OPTIONS } from '../client/master-client.ts';
 import { bullConnection, connectRedis } from '../lib/redis.ts';
 import { MasterStore } from '../functions/store/master-store.ts';
 import { SimulatedFleet } from './fleet.ts';
-import { REDIS_URL, benchCluster, benchConfig, deleteClusterKeys, percentile, round, sleep, startMasterProcess, waitUntil, type MasterProcess, type MasterStats } from './common.ts';
+import { REDIS_URL, benchCluster, benchConfig, deleteClusterKeys, percentile, round, sleep, startMasterProcess, waitUntil, type MasterProcess, type MasterStats, benchAppDescription } from './common.ts';
 
 export interface PlacementBenchOptions {
   workers: number;
@@ -42,23 +42,6 @@ export interface PlacementBenchResult {
   rejectedPlacements: number;
 }
 
-/** appDescription: one executor of 1 core per placement, so placements = executorsPerApp × apps. */
-function appDescription(name: string, executors: number) {
-  return {
-    name,
-    image: 'flint-test-busybox:latest',
-    command: ['sleep', '3600'],
-    env: {},
-    maxCores: executors,
-    coresPerExecutor: 1,
-    memoryPerExecutorMB: 64,
-    resourcesPerExecutor: [],
-    user: 'bench',
-    appUiUrl: '',
-    priority: 0,
-    labels: {},
-  };
-}
 
 export async function runPlacementBench(options: PlacementBenchOptions): Promise<PlacementBenchResult> {
   const cluster = benchCluster(`place-${options.workers}-${options.masterProcesses}`);
@@ -85,7 +68,7 @@ export async function runPlacementBench(options: PlacementBenchOptions): Promise
     const placements = options.apps * options.executorsPerApp;
     const jobs = Array.from({ length: options.apps }, (_, i) => ({
       name: 'RegisterApplication',
-      data: { clientId: `bench-client-${i}`, appDescription: appDescription(`bench-app-${i}`, options.executorsPerApp) },
+      data: { clientId: `bench-client-${i}`, appDescription: benchAppDescription(`bench-app-${i}`, options.executorsPerApp) },
       opts: MASTER_JOB_OPTIONS,
     }));
     const started = performance.now();
@@ -153,7 +136,7 @@ export async function profilePass(options: { workers: number; coresPerWorker: nu
     await fleet.open();
     await fleet.register(options.workers);
     for (let i = 0; i < options.apps; i++) {
-      const desc = appDescription(`profile-app-${i}`, options.executorsPerApp);
+      const desc = benchAppDescription(`profile-app-${i}`, options.executorsPerApp);
       const parsed = (await import('../protocol/messages.ts')).ApplicationDescription.parse(desc);
       await store.registerApplication(`profile-client-${i}`, parsed, { requestedCores: options.executorsPerApp, executorLimit: -1 }, Date.now());
     }

@@ -3,9 +3,9 @@
  * it registers and runs an executor; SIGTERM exits 0 and leaves the container for
  * the next agent; a bad flag is one line on stderr and a non-zero exit.
  */
+import { runFlint } from '../helpers/flint-process.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { encodeEntry } from '../../protocol/streams.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
@@ -13,19 +13,6 @@ import { docker, waitFor } from '../helpers/isolation.ts';
 import { agentFixture } from '../helpers/agent-fixture.ts';
 import { REDIS_URL, TEST_IMAGE } from '../helpers/env.ts';
 
-function runFlint(args: string[]): { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
-    cwd: new URL('../../', import.meta.url).pathname,
-    env: { ...process.env, FLINT_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (chunk) => (out += chunk));
-  child.stderr!.on('data', (chunk) => (err += chunk));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exit };
-}
 
 test('flint worker registers, runs an executor, and exits 0 on SIGTERM leaving it running', { timeout: 120_000 }, async () => {
   const f = await agentFixture('agent-cli');
@@ -35,7 +22,7 @@ test('flint worker registers, runs an executor, and exits 0 on SIGTERM leaving i
     proc = runFlint([
       'worker', '--redis', REDIS_URL, '--cluster', f.cluster, '--work-dir', workDir, '--port', '0', '--cores', '1', '--memory', '512m',
       '--runtime', 'docker', '--network', 'none', '--label', 'zone=a', '--conf', 'spark.flint.worker.registrationInterval=300ms',
-    ]);
+    ], { FLINT_LOG_LEVEL: 'warn' });
     const line = await waitFor(() => /flint worker (\S+) registered \(epoch (\d+)\)/.exec(proc!.stdout()), { timeoutMs: 60_000, message: `registration line (stderr: ${proc.stderr()})` });
     const [, workerId, epochText] = line;
     assert.equal(await f.redis.hget(f.keys.worker(workerId!), 'labels'), JSON.stringify({ zone: 'a' }));
@@ -61,7 +48,7 @@ test('flint worker registers, runs an executor, and exits 0 on SIGTERM leaving i
 
 test('flint worker refuses bad flags with one line and a non-zero exit', { timeout: 60_000 }, async () => {
   for (const args of [['--cores', 'two'], ['--memory', 'lots'], ['--network', 'bridge'], ['--resource', 'gpu']]) {
-    const proc = runFlint(['worker', '--redis', REDIS_URL, '--work-dir', '/tmp/flint-never-created', ...args]);
+    const proc = runFlint(['worker', '--redis', REDIS_URL, '--work-dir', '/tmp/flint-never-created', ...args], { FLINT_LOG_LEVEL: 'warn' });
     const code = await proc.exit;
     assert.notEqual(code, 0, `${args.join(' ')} must fail`);
     const lines = proc.stderr().trim().split('\n');

@@ -6,6 +6,7 @@
  * handler failures are 500; the Idempotency-Key reaches the handler; with a
  * secret configured, only an admin token gets through.
  */
+import { appDescription } from '../helpers/protocol.ts';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
@@ -56,20 +57,7 @@ const WORKER = {
 
 const APP = {
   clientId: 'client-invoke-1',
-  appDescription: {
-    name: 'invoke-equivalence',
-    image: 'flint-test-busybox:latest',
-    command: ['sleep', '30'],
-    env: {},
-    maxCores: 2,
-    coresPerExecutor: 1,
-    memoryPerExecutorMB: 256,
-    resourcesPerExecutor: [],
-    user: 'test',
-    appUiUrl: '',
-    priority: 0,
-    labels: {},
-  },
+  appDescription: appDescription({ name: 'invoke-equivalence', maxCores: 2, coresPerExecutor: 1, memoryPerExecutorMB: 256 }),
 };
 
 /** normalize removes what legitimately differs between two clusters: names, clocks, stream ids. */

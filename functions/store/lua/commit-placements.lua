@@ -44,6 +44,18 @@ local function deduct(w, p)
   w.addedMemory = w.addedMemory + p.memoryMB
 end
 
+-- claimOnWorker: the worker-side re-check and deduction every placement needs, drivers and
+-- executors alike. Returns the worker and the resource addresses taken, or nil.
+local function claimOnWorker(p)
+  local w = loadWorker(p.workerId)
+  if not workerFits(w, p) then return nil end
+  local taken = acquireResources(p.workerId, p.resources or {})
+  if not taken then return nil end
+  if next(taken) ~= nil then w.plainResources = false end
+  deduct(w, p)
+  return w, taken
+end
+
 local function encodeTaken(taken)
   if next(taken) == nil then return '{}' end
   return cjson.encode(taken)
@@ -70,23 +82,18 @@ for _, p in ipairs(cjson.decode(ARGV[4])) do
   local ok = false
   local d = redis.call('HMGET', K.driver(p.driverId), 'state', 'desc')
   if d[1] == 'SUBMITTED' and redis.call('ZSCORE', K.driversWaiting, p.driverId) and running < CONF.maxDrivers then
-    local w = loadWorker(p.workerId)
-    if workerFits(w, p) then
-      local taken = acquireResources(p.workerId, p.resources or {})
-      if taken then
-        if next(taken) ~= nil then w.plainResources = false end
-        deduct(w, p)
-        w.drivers[#w.drivers + 1] = p.driverId
-        running = running + 1
-        local resources = encodeTaken(taken)
-        redis.call('ZREM', K.driversWaiting, p.driverId)
-        redis.call('HSET', K.driver(p.driverId), 'state', 'RUNNING', 'workerId', p.workerId, 'workerHostPort', w.host .. ':' .. w.port, 'resources', resources, 'launchedAt', NOW)
-        sendWorker(p.workerId, 'LaunchDriver', J({
-          {'driverId', js(p.driverId)}, {'driverDesc', d[2]}, {'resources', resources}, {'epoch', js(w.epoch)},
-        }))
-        emitCluster('DriverStateChanged', J({{'driverId', js(p.driverId)}, {'state', js('RUNNING')}, {'workerId', js(p.workerId)}}))
-        ok = true
-      end
+    local w, taken = claimOnWorker(p)
+    if w then
+      w.drivers[#w.drivers + 1] = p.driverId
+      running = running + 1
+      local resources = encodeTaken(taken)
+      redis.call('ZREM', K.driversWaiting, p.driverId)
+      redis.call('HSET', K.driver(p.driverId), 'state', 'RUNNING', 'workerId', p.workerId, 'workerHostPort', w.host .. ':' .. w.port, 'resources', resources, 'launchedAt', NOW)
+      sendWorker(p.workerId, 'LaunchDriver', J({
+        {'driverId', js(p.driverId)}, {'driverDesc', d[2]}, {'resources', resources}, {'epoch', js(w.epoch)},
+      }))
+      emitCluster('DriverStateChanged', J({{'driverId', js(p.driverId)}, {'state', js('RUNNING')}, {'workerId', js(p.workerId)}}))
+      ok = true
     end
   end
   if ok then dAccepted = dAccepted + 1 else dRejected = dRejected + 1 end
@@ -97,33 +104,28 @@ for _, p in ipairs(cjson.decode(ARGV[5])) do
   local ok = false
   local a = loadApp(p.appId)
   if a.state and isAppActive(a.state) and a.granted + p.cores <= a.requested and (a.limit < 0 or a.live < a.limit) then
-    local w = loadWorker(p.workerId)
-    if workerFits(w, p) then
-      local taken = acquireResources(p.workerId, p.resources or {})
-      if taken then
-        if next(taken) ~= nil then w.plainResources = false end
-        deduct(w, p)
-        local execId = a.nextId
-        a.nextId = execId + 1
-        a.granted = a.granted + p.cores
-        a.live = a.live + 1
-        w.executors[#w.executors + 1] = p.appId .. '/' .. execId
-        local resources = encodeTaken(taken)
-        local fields = a.executorFields
-        fields[#fields + 1] = tostring(execId)
-        -- ids, hosts and numbers were validated on the way in (no characters JSON must escape),
-        -- so the hot path formats its JSON directly instead of encoding field by field
-        fields[#fields + 1] = string.format(
-          '{"id":%d,"workerId":"%s","epoch":%d,"cores":%d,"memoryMB":%d,"resources":%s,"state":"LAUNCHING","host":%s,"hostPort":%s,"startTime":%d}',
-          execId, p.workerId, w.epoch, p.cores, p.memoryMB, resources, w.hostJson, w.hostPortJson, NOW)
-        sendWorker(p.workerId, 'LaunchExecutor', string.format(
-          '{"masterUrl":%s,"appId":"%s","execId":%d,"rpId":0,"appDesc":%s,"cores":%d,"memoryMB":%d,"resources":%s,"epoch":%d}',
-          MASTER_URL_JSON, p.appId, execId, a.desc, p.cores, p.memoryMB, resources, w.epoch))
-        emitApp(p.appId, 'ExecutorAdded', string.format(
-          '{"id":%d,"workerId":"%s","hostPort":%s,"cores":%d,"memoryMB":%d}',
-          execId, p.workerId, w.hostPortJson, p.cores, p.memoryMB))
-        ok = true
-      end
+    local w, taken = claimOnWorker(p)
+    if w then
+      local execId = a.nextId
+      a.nextId = execId + 1
+      a.granted = a.granted + p.cores
+      a.live = a.live + 1
+      w.executors[#w.executors + 1] = p.appId .. '/' .. execId
+      local resources = encodeTaken(taken)
+      local fields = a.executorFields
+      fields[#fields + 1] = tostring(execId)
+      -- ids, hosts and numbers were validated on the way in (no characters JSON must escape),
+      -- so the hot path formats its JSON directly instead of encoding field by field
+      fields[#fields + 1] = string.format(
+        '{"id":%d,"workerId":"%s","epoch":%d,"cores":%d,"memoryMB":%d,"resources":%s,"state":"LAUNCHING","host":%s,"hostPort":%s,"startTime":%d}',
+        execId, p.workerId, w.epoch, p.cores, p.memoryMB, resources, w.hostJson, w.hostPortJson, NOW)
+      sendWorker(p.workerId, 'LaunchExecutor', string.format(
+        '{"masterUrl":%s,"appId":"%s","execId":%d,"rpId":0,"appDesc":%s,"cores":%d,"memoryMB":%d,"resources":%s,"epoch":%d}',
+        MASTER_URL_JSON, p.appId, execId, a.desc, p.cores, p.memoryMB, resources, w.epoch))
+      emitApp(p.appId, 'ExecutorAdded', string.format(
+        '{"id":%d,"workerId":"%s","hostPort":%s,"cores":%d,"memoryMB":%d}',
+        execId, p.workerId, w.hostPortJson, p.cores, p.memoryMB))
+      ok = true
     end
   end
   if ok then eAccepted = eAccepted + 1 else eRejected = eRejected + 1 end
