@@ -252,11 +252,11 @@ install_node_modules() {
     local log
     log="$(mktemp)"
     if ! (cd "$REPO_ROOT" && npm ci --no-audit --no-fund --loglevel=error) >"$log" 2>&1; then
-      # npm ci refuses a lockfile that lacks an optional platform package the
-      # registry cannot resolve (e.g. a darwin build missing from a mirror), although
-      # npm install accepts it and installs the same locked versions.
-      say "node modules: npm ci failed ($(grep -m1 -E 'npm error (Missing|code)' "$log" | sed 's/^npm error //' || true)); running npm install"
-      (cd "$REPO_ROOT" && npm install --no-audit --no-fund --loglevel=error >/dev/null) || { cat "$log" >&2; rm -f "$log"; fail "npm ci and npm install failed"; }
+      # never fall back to npm install: it would rewrite the lockfile and install
+      # versions CI never tested
+      cat "$log" >&2
+      rm -f "$log"
+      fail "npm ci failed: package-lock.json must match package.json (run npm install and commit package-lock.json)"
     fi
     rm -f "$log"
   else

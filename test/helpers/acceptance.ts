@@ -12,6 +12,7 @@ import { clusterKeyPattern } from '../../protocol/keys.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { REDIS_URL } from './env.ts';
 import { docker, waitFor } from './isolation.ts';
+export { recordContainerEvents, type ContainerEvent, type ContainerEventLog } from './isolation.ts';
 
 /** RemovedCall: one `executorRemoved` call of the AppClient listener. */
 export interface RemovedCall {
@@ -168,53 +169,6 @@ export class FlintWorkers {
 }
 
 // ---------------------------------------------------------------- Docker's own record of containers
-
-/** ContainerEvent: one event (create, start, die, oom, ...) of a container of the cluster, as the engine reported it. */
-export interface ContainerEvent {
-  action: string;
-  containerId: string;
-  task: string;
-  /** when the engine saw it, in ms since the epoch */
-  timeMs: number;
-}
-
-/** ContainerEventLog: Docker's events of one cluster's containers, recorded from before the test acts. */
-export interface ContainerEventLog {
-  events: ContainerEvent[];
-  /** actions per task id, e.g. how many times each executor's container was created */
-  count(action: 'create' | 'start' | 'die'): Map<string, number>;
-  close(): void;
-}
-
-/** recordContainerEvents subscribes to the engine's event stream for `cluster`'s containers (create, start, die by default). */
-export async function recordContainerEvents(cluster: string, actions: string[] = ['create', 'start', 'die']): Promise<ContainerEventLog> {
-  const stream = (await docker().getEvents({
-    filters: { type: ['container'], event: actions, label: [`${LABEL.cluster}=${cluster}`] },
-  })) as NodeJS.ReadableStream & { destroy(): void };
-  const events: ContainerEvent[] = [];
-  let buffered = '';
-  stream.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8');
-    let newline: number;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      if (!line) continue;
-      const event = JSON.parse(line) as { Action: string; timeNano: number; Actor: { ID: string; Attributes: Record<string, string> } };
-      events.push({ action: event.Action, containerId: event.Actor.ID, task: event.Actor.Attributes[LABEL.task] ?? '', timeMs: Math.floor(event.timeNano / 1e6) });
-    }
-  });
-  stream.on('error', () => undefined);
-  return {
-    events,
-    count(action) {
-      const counts = new Map<string, number>();
-      for (const event of events) if (event.action === action) counts.set(event.task, (counts.get(event.task) ?? 0) + 1);
-      return counts;
-    },
-    close: () => stream.destroy(),
-  };
-}
 
 // ---------------------------------------------------------------- nothing left behind
 

@@ -10,12 +10,13 @@
  * - Files: `makeTempDir` gives a private directory and its cleanup.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import type { Redis } from 'ioredis';
 import { assertClusterName, clusterKeyPattern } from '../../protocol/keys.ts';
+import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { DOCKER_SOCKET } from './env.ts';
 
 /** uniqueCluster: a fresh cluster name `t-<prefix>-<random>`, valid per protocol/keys.ts. */
@@ -138,4 +139,59 @@ function safeStringify(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+/** writeAtomically: a reader polling for `path` sees it whole or not at all (written beside it, then renamed). */
+export async function writeAtomically(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.partial`, text);
+  await rename(`${path}.partial`, path);
+}
+
+/** ContainerEvent: one event (create, start, die, oom, ...) of a container of the cluster, as the engine reported it. */
+export interface ContainerEvent {
+  action: string;
+  containerId: string;
+  task: string;
+  /** when the engine saw it, in ms since the epoch */
+  timeMs: number;
+  /** the container's labels and the engine's attributes (image, name) */
+  attributes: Record<string, string>;
+}
+
+/** ContainerEventLog: Docker's events of one cluster's containers, recorded from before the test acts. */
+export interface ContainerEventLog {
+  events: ContainerEvent[];
+  /** actions per task id, e.g. how many times each executor's container was created */
+  count(action: 'create' | 'start' | 'die'): Map<string, number>;
+  close(): void;
+}
+
+/** recordContainerEvents subscribes to the engine's event stream for `cluster`'s containers (create, start, die by default). */
+export async function recordContainerEvents(cluster: string, actions: string[] = ['create', 'start', 'die']): Promise<ContainerEventLog> {
+  const stream = (await docker().getEvents({
+    filters: { type: ['container'], event: actions, label: [`${LABEL.cluster}=${cluster}`] },
+  })) as NodeJS.ReadableStream & { destroy(): void };
+  const events: ContainerEvent[] = [];
+  let buffered = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      if (!line) continue;
+      const event = JSON.parse(line) as { Action: string; timeNano: number; Actor: { ID: string; Attributes: Record<string, string> } };
+      events.push({ action: event.Action, containerId: event.Actor.ID, task: event.Actor.Attributes[LABEL.task] ?? '', timeMs: Math.floor(event.timeNano / 1e6), attributes: event.Actor.Attributes });
+    }
+  });
+  stream.on('error', () => undefined);
+  return {
+    events,
+    count(action) {
+      const counts = new Map<string, number>();
+      for (const event of events) if (event.action === action) counts.set(event.task, (counts.get(event.task) ?? 0) + 1);
+      return counts;
+    },
+    close: () => stream.destroy(),
+  };
 }

@@ -7,10 +7,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
-import { docker, waitFor } from '../helpers/isolation.ts';
+import { docker, waitFor, writeAtomically } from '../helpers/isolation.ts';
 import { appDescription } from '../helpers/protocol.ts';
 import { agentFixture, FAST_CONF } from '../helpers/agent-fixture.ts';
 import { TEST_IMAGE } from '../helpers/env.ts';
@@ -60,7 +59,8 @@ test('point 4: a flint worker process SIGKILLed 5 times keeps its containers, re
       assert.equal((await worker.exited).signal, 'SIGKILL');
       if (round === 2) {
         // while the agent is down the victim exits with code 7
-        await writeFile(join(workDir, appId, String(victimExecId), 'exit-now'), '7');
+        // renamed into place whole: the executor must never read an empty code and exit 0
+        await writeAtomically(join(workDir, appId, String(victimExecId), 'exit-now'), '7');
         const state = await waitFor(
           async () => {
             const s = (await docker().getContainer(victim!.Id).inspect()).State;

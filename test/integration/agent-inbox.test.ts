@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { encodeEntry, INBOX_GROUP } from '../../protocol/streams.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import type { AgentHandle } from '../../workers/agent.ts';
-import { docker, waitFor } from '../helpers/isolation.ts';
+import { docker, recordContainerEvents, waitFor } from '../helpers/isolation.ts';
 import { agentFixture, type AgentFixture } from '../helpers/agent-fixture.ts';
 import { REDIS_URL, TEST_IMAGE } from '../helpers/env.ts';
 import { Queue } from 'bullmq';
@@ -158,6 +158,7 @@ test('pending entries of a crashed agent are handled after restart; a heartbeat 
 
 test('drivers: exit 0 FINISHED, failure FAILED, supervised failures relaunched with back-off in new containers, KillDriver KILLED', { timeout: 120_000 }, async () => {
   const f = await agentFixture('agent-drivers');
+  const created = await recordContainerEvents(f.cluster, ['create']);
   try {
     const agent = await f.startAgent({ workDir: await f.workDir(), cores: 4, memoryMB: 1024 });
     const id = agent.workerId;
@@ -176,17 +177,12 @@ test('drivers: exit 0 FINISHED, failure FAILED, supervised failures relaunched w
     assert.equal(bad.exitStatus, 4);
 
     // the supervised driver keeps failing: relaunched after 1 s, then 2 s, each time in a new container
-    const seen = new Set<string>();
+    // (counted from Docker's create events: a container that lives a few ms can slip between listings)
     const started = Date.now();
-    await waitFor(
-      async () => {
-        for (const c of await f.containers([`${LABEL.driver}=driver-sup-${tag}`])) seen.add(c.Id);
-        return (agent.view().drivers.find((d) => d.driverId === `driver-sup-${tag}`)?.relaunches ?? 0) >= 2;
-      },
-      { timeoutMs: 30_000, intervalMs: 20, message: 'two relaunches' },
-    );
+    await waitFor(() => (agent.view().drivers.find((d) => d.driverId === `driver-sup-${tag}`)?.relaunches ?? 0) >= 2, { timeoutMs: 30_000, intervalMs: 20, message: 'two relaunches' });
     assert.ok(Date.now() - started >= 2500, 'back-off of 1 s then 2 s before the second relaunch');
-    assert.ok(seen.size >= 2, `relaunches run in new containers (saw ${seen.size})`);
+    const supervised = () => new Set(created.events.filter((e) => e.attributes[LABEL.driver] === `driver-sup-${tag}`).map((e) => e.containerId));
+    await waitFor(() => supervised().size >= 3, { timeoutMs: 10_000, message: `the first run and two relaunches in 3 containers (saw ${supervised().size})` });
     assert.equal(agent.view().drivers.find((d) => d.driverId === `driver-sup-${tag}`)?.state, 'RUNNING');
     assert.ok((await f.containers([`${LABEL.driver}=driver-sup-${tag}`])).length <= 1, 'the exited container is removed before a relaunch');
 
@@ -208,6 +204,7 @@ test('drivers: exit 0 FINISHED, failure FAILED, supervised failures relaunched w
     assert.equal((await docker().listContainers({ filters: { label: [`${LABEL.cluster}=${f.cluster}`] } })).length, 0, 'nothing left running');
     assert.deepEqual(f.fatal, []);
   } finally {
+    created.close();
     await f.cleanup();
   }
 });

@@ -8,11 +8,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
-import { docker, waitFor } from '../helpers/isolation.ts';
+import { docker, waitFor, writeAtomically } from '../helpers/isolation.ts';
 import { appDescription, readAppEvents, type DecodedEvent } from '../helpers/protocol.ts';
 import { agentFixture, type AgentFixture } from '../helpers/agent-fixture.ts';
 import { TEST_IMAGE } from '../helpers/env.ts';
@@ -150,7 +149,8 @@ test('an agent killed and restarted 5 times re-adopts its containers and reports
       await agent.stop({ abrupt: true });
       if (round === 2) {
         // while the agent is down the victim exits with code 7
-        await writeFile(join(workDir, appId, String(victimExecId), 'exit-now'), '7');
+        // renamed into place whole: the executor must never read an empty code and exit 0
+        await writeAtomically(join(workDir, appId, String(victimExecId), 'exit-now'), '7');
         await waitFor(async () => !(await docker().getContainer(victim!.Id).inspect()).State.Running, { timeoutMs: 15_000, message: 'victim exited' });
         const state = (await docker().getContainer(victim!.Id).inspect()).State;
         assert.equal(state.ExitCode, 7);

@@ -31,7 +31,7 @@ import { startSubmissionServers } from '../../cli/up.ts';
 import { DEMO_IMAGE } from '../../demo/image.ts';
 import { DemoError, runPiDemo, type PiDemoEvent, type PiDemoOptions } from '../../demo/pi-demo.ts';
 import { REDIS_URL } from '../helpers/env.ts';
-import { cleanupCluster, docker, makeTempDir, removeContainersByLabel, uniqueCluster, waitFor } from '../helpers/isolation.ts';
+import { cleanupCluster, docker, makeTempDir, recordContainerEvents, removeContainersByLabel, uniqueCluster, waitFor } from '../helpers/isolation.ts';
 
 interface DemoCluster {
   cluster: string;
@@ -130,24 +130,13 @@ function checkProgress(stdout: string[], slices: number): void {
 test('the Pi demo in cluster mode: driver and executors are flint-demo containers, pi from their slices', { timeout: 240_000 }, async () => {
   await withDemoCluster('docker', async (c) => {
     // Docker's create events, by the cluster's label: every task container of the run
-    const created: { image: string; labels: Record<string, string> }[] = [];
-    const events = (await docker().getEvents({ filters: { type: ['container'], event: ['create'], label: [`${LABEL.cluster}=${c.cluster}`] } })) as NodeJS.ReadableStream & { destroy(): void };
-    let pending = '';
-    events.on('data', (chunk: Buffer) => {
-      pending += chunk.toString();
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines.filter(Boolean)) {
-        const attributes = (JSON.parse(line) as { Actor: { Attributes: Record<string, string> } }).Actor.Attributes;
-        created.push({ image: attributes.image ?? '', labels: attributes });
-      }
-    });
+    const events = await recordContainerEvents(c.cluster, ['create']);
     const seen: PiDemoEvent['type'][] = [];
     let result;
     try {
       result = await runPiDemo({ ...c.demo, slices: 9, executors: 3, intervals: 300_000, timeoutMs: 180_000, onEvent: (e) => seen.push(e.type) });
     } finally {
-      events.destroy();
+      events.close();
     }
     assert.ok(Math.abs(result.pi - Math.PI) < 1e-9, `pi ${result.pi} is within 1e-9 of π (error ${result.error})`);
     assert.ok(result.error <= result.errorBound + 1e-12, `error ${result.error} within the midpoint bound ${result.errorBound}`);
@@ -157,13 +146,14 @@ test('the Pi demo in cluster mode: driver and executors are flint-demo container
     assert.deepEqual(c.fatal, []);
 
     const appId = appIdOf(result.stdout);
-    const drivers = created.filter((e) => e.labels[LABEL.kind] === 'driver');
-    const executors = created.filter((e) => e.labels[LABEL.kind] === 'executor');
+    const created = events.events.map((e) => e.attributes);
+    const drivers = created.filter((labels) => labels[LABEL.kind] === 'driver');
+    const executors = created.filter((labels) => labels[LABEL.kind] === 'executor');
     assert.equal(drivers.length, 1, 'one driver container');
-    assert.equal(drivers[0]!.labels[LABEL.driver], result.driverId);
+    assert.equal(drivers[0]![LABEL.driver], result.driverId);
     assert.ok(executors.length >= result.executors, `${executors.length} executor containers for ${result.executors} working executors`);
     for (const container of [...drivers, ...executors]) assert.equal(container.image, DEMO_IMAGE);
-    for (const container of executors) assert.equal(container.labels[LABEL.app], appId);
+    for (const container of executors) assert.equal(container[LABEL.app], appId);
 
     // the driver unregistered its application, and nothing of the run is left
     assert.equal(await c.redis.hget(clusterKeys(c.cluster).app(appId), 'state'), 'FINISHED');

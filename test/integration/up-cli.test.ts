@@ -24,7 +24,7 @@ import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { DEMO_IMAGE } from '../../demo/image.ts';
 import { runPiDemo } from '../../demo/pi-demo.ts';
 import { REDIS_URL } from '../helpers/env.ts';
-import { cleanupCluster, docker, removeContainersByLabel, uniqueCluster, waitFor } from '../helpers/isolation.ts';
+import { cleanupCluster, docker, recordContainerEvents, removeContainersByLabel, uniqueCluster, waitFor } from '../helpers/isolation.ts';
 
 const FLINT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'flint.js');
 
@@ -74,20 +74,6 @@ class ProcessTree {
   survivors(): number[] {
     return [...this.seen].filter(([pid, start]) => procStat(pid)?.start === start).map(([pid]) => pid);
   }
-}
-
-/** recordContainers collects Docker's create events for the cluster's containers until stopped. */
-async function recordContainers(cluster: string) {
-  const created: Record<string, string>[] = [];
-  const events = (await docker().getEvents({ filters: { type: ['container'], event: ['create'], label: [`${LABEL.cluster}=${cluster}`] } })) as NodeJS.ReadableStream & { destroy(): void };
-  let pending = '';
-  events.on('data', (chunk: Buffer) => {
-    pending += chunk.toString();
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines.filter(Boolean)) created.push((JSON.parse(line) as { Actor: { Attributes: Record<string, string> } }).Actor.Attributes);
-  });
-  return { created, stop: () => events.destroy() };
 }
 
 interface UpProcess {
@@ -143,7 +129,7 @@ async function noContainersLeft(cluster: string): Promise<void> {
 
 test('flint up --demo submits SparkPi in cluster mode, prints pi and the time, exits 0 and leaves nothing behind', { timeout: 300_000 }, async () => {
   const cluster = uniqueCluster('up-demo');
-  const containers = await recordContainers(cluster);
+  const containers = await recordContainerEvents(cluster, ['create']);
   const up = startUp(['--demo', '--rest-port', '0', '--ui-port', '0', '--cluster', cluster, '--slices', '6']);
   const tree = new ProcessTree(up.child.pid!);
   let code: number | null;
@@ -151,7 +137,7 @@ test('flint up --demo submits SparkPi in cluster mode, prints pi and the time, e
     code = await within(up.exited, 240_000, () => `flint up --demo did not exit within 240 s:\n${up.output()}`);
   } finally {
     tree.stop();
-    containers.stop();
+    containers.close();
     if (up.child.exitCode === null) up.child.kill('SIGKILL');
   }
   const output = up.output();
@@ -168,10 +154,11 @@ test('flint up --demo submits SparkPi in cluster mode, prints pi and the time, e
     assert.ok(tree.seen.size >= 5, `the run's processes were followed (${tree.seen.size})`);
     await waitFor(() => tree.survivors().length === 0, { timeoutMs: 10_000, message: `no process of the run left (${tree.survivors().join(', ')})` });
     // the driver and the executors were flint-demo containers of this cluster, and they are gone
-    const kinds = containers.created.map((c) => c[LABEL.kind]);
+    const created = containers.events.map((e) => e.attributes);
+    const kinds = created.map((c) => c[LABEL.kind]);
     assert.equal(kinds.filter((k) => k === 'driver').length, 1, 'one driver container');
     assert.ok(kinds.filter((k) => k === 'executor').length >= 1, 'executor containers');
-    for (const c of containers.created) assert.equal(c.image, DEMO_IMAGE);
+    for (const c of created) assert.equal(c.image, DEMO_IMAGE);
     await noContainersLeft(cluster);
     // the embedded Redis's data dir and the work dir are removed
     for (const dir of [/data in (\/\S+);/.exec(output)?.[1], /work dir (\/\S+)$/m.exec(output)?.[1]]) {
@@ -187,7 +174,7 @@ test('flint up, the demo against it, then SIGINT: no process, container or Redis
   const cluster = uniqueCluster('up-sigint');
   const secret = randomBytes(32).toString('base64url');
   const redis = new Redis(REDIS_URL);
-  const containers = await recordContainers(cluster);
+  const containers = await recordContainerEvents(cluster, ['create']);
   const up = startUp(['--redis', REDIS_URL, '--cluster', cluster, '--rest-port', '0', '--ui-port', '0', '--conf', `spark.flint.auth.secret=${secret}`]);
   const tree = new ProcessTree(up.child.pid!);
   try {
@@ -210,7 +197,7 @@ test('flint up, the demo against it, then SIGINT: no process, container or Redis
       timeoutMs: 180_000,
     });
     assert.ok(Math.abs(result.pi - Math.PI) < 1e-9, `pi ${result.pi} is within 1e-9 of π`);
-    assert.ok(containers.created.some((c) => c[LABEL.kind] === 'driver' && c.image === DEMO_IMAGE), 'the driver ran in a flint-demo container of the run');
+    assert.ok(containers.events.some(({ attributes: c }) => c[LABEL.kind] === 'driver' && c.image === DEMO_IMAGE), 'the driver ran in a flint-demo container of the run');
     assert.ok((await keysOf(redis, cluster)).length > 0, 'the run has keys while it runs');
 
     up.child.kill('SIGINT');
@@ -224,7 +211,7 @@ test('flint up, the demo against it, then SIGINT: no process, container or Redis
     assert.deepEqual(await keysOf(redis, cluster), [], 'no Redis key of the run is left');
   } finally {
     tree.stop();
-    containers.stop();
+    containers.close();
     if (up.child.exitCode === null) up.child.kill('SIGKILL');
     await removeContainersByLabel(LABEL.cluster, cluster).catch(() => undefined);
     await cleanupCluster(redis, cluster);

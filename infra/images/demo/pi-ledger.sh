@@ -15,7 +15,7 @@
 #     and the time in claims/<id>/holder;
 #   - a result is `ln <tmp> results/<id>` (atomic and exclusive: the first report
 #     of the slice's exact range wins; later ones are duplicates and not counted);
-#   - a claim without a result after CLAIM_TIMEOUT seconds is handed out again,
+#   - a claim without a result for more than CLAIM_TIMEOUT seconds is handed out again,
 #     under the lock claims/<id>.relock so that only one request reassigns it.
 # Only busybox applets (called as `busybox <applet>`) and shell builtins are used,
 # so the same file runs inside the flint-demo image and on a Debian host.
@@ -120,7 +120,9 @@ task)
       holder="" since=""
       read -r holder since 2>/dev/null <"$state/claims/$i/holder"
       judged="$holder $since"
-      if is_count "$since" && [ $((now - since)) -ge "$claim_timeout" ] && busybox mkdir "$state/claims/$i.relock" 2>/dev/null; then
+      # the clock has one-second steps, so a difference of exactly CLAIM_TIMEOUT may be
+      # a few milliseconds of real time: only a larger one proves the holder silent long enough
+      if is_count "$since" && [ $((now - since)) -gt "$claim_timeout" ] && busybox mkdir "$state/claims/$i.relock" 2>/dev/null; then
         # re-check under the lock that the claim is still the one judged stale (compare and
         # swap): another request may have reassigned it a moment ago
         read -r holder since 2>/dev/null <"$state/claims/$i/holder"
