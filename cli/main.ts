@@ -2,15 +2,21 @@
  * The `flint` command: one entry point for every process and client.
  *   flint master | worker | up | submit | status | kill | token
  * Every command prints one clear line on error and exits non-zero.
+ *
+ * Only the commands' definitions (`*-command.ts`: names, options, help) are
+ * loaded here; each action imports its implementation when it runs, so
+ * `flint --help` or `flint status` does not pay for BullMQ, hono, dockerode,
+ * zod or pino. A definition imports nothing heavier than commander and
+ * protocol/config.ts.
  */
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../protocol/config.ts';
-import { registerMasterCommand } from '../functions/master-main.ts';
-import { registerWorkerCommand } from '../workers/worker-main.ts';
-import { registerSubmitCommand } from './submit.ts';
-import { registerStatusCommand, registerKillCommand } from './status-kill.ts';
-import { registerTokenCommand } from './token.ts';
-import { registerUpCommand } from './up.ts';
+import { registerMasterCommand } from '../functions/master-command.ts';
+import { registerWorkerCommand } from '../workers/worker-command.ts';
+import { registerSubmitCommand } from './submit-command.ts';
+import { registerStatusCommand, registerKillCommand } from './status-kill-command.ts';
+import { registerTokenCommand } from './token-command.ts';
+import { registerUpCommand } from './up-command.ts';
 
 export function buildProgram(): Command {
   const program = new Command('flint')

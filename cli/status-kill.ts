@@ -1,46 +1,18 @@
 /**
  * `flint status <id>` and `flint kill <id>`: spark-submit's --status and --kill
  * against Flint's REST server. Status needs no token; kill needs the kill scope.
+ * The commands' definitions are status-kill-command.ts, which imports this
+ * module only when a command runs.
  */
-import { Command } from 'commander';
 import { ConfigError } from '../protocol/config.ts';
 import { RestClientError, RestSubmissionClient, isErrorResponse, restBaseUrls } from '../client/rest-client.ts';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, oneLine, processIo, resolveMaster, resolveToken, type CommandIo } from './command-io.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, oneLine, resolveMaster, resolveToken, type CommandIo } from './command-io.ts';
 import { toSparkJson } from '../functions/http/rest/protocol.ts';
 
-interface ConnectionFlags {
+/** ConnectionFlags: --master and --token, as commander hands them to the actions. */
+export interface ConnectionFlags {
   master?: string;
   token?: string;
-}
-
-const MASTER_HELP = 'REST server of the master: http://host:6066 or spark://host:6066; default $FLINT_MASTER, else spark.master.rest.host:port';
-
-/** registerStatusCommand adds `flint status <submissionId>`. */
-export function registerStatusCommand(program: Command, io: CommandIo = processIo()): Command {
-  return program
-    .command('status')
-    .description("Show a submitted driver's state (spark-submit --status).")
-    .argument('<submissionId>', 'the id `flint submit` printed (driver-...)')
-    .option('--master <url>', MASTER_HELP)
-    .option('--json', "print the server's SubmissionStatusResponse JSON")
-    .addHelpText('after', '\nExit codes: 0 found, 1 not found or unreachable, 2 bad arguments.')
-    .action(async (submissionId: string, flags: ConnectionFlags & { json?: boolean }) => {
-      io.setExitCode(await runStatus(submissionId, flags, io));
-    });
-}
-
-/** registerKillCommand adds `flint kill <submissionId>`. */
-export function registerKillCommand(program: Command, io: CommandIo = processIo()): Command {
-  return program
-    .command('kill')
-    .description('Kill a submitted driver (spark-submit --kill).')
-    .argument('<submissionId>', 'the id `flint submit` printed (driver-...)')
-    .option('--master <url>', MASTER_HELP)
-    .option('--token <token>', 'bearer token with the kill scope (default $FLINT_TOKEN); mint one with `flint token --scope kill`')
-    .addHelpText('after', '\nExit codes: 0 kill requested, 1 refused (unknown or finished driver, bad token) or unreachable, 2 bad arguments.')
-    .action(async (submissionId: string, flags: ConnectionFlags) => {
-      io.setExitCode(await runKill(submissionId, flags, io));
-    });
 }
 
 function connect(command: string, flags: ConnectionFlags, io: CommandIo): RestSubmissionClient | undefined {

@@ -3,11 +3,12 @@
  * UI from `spark.flint.auth.secret`, read from the configuration (properties
  * file, FLINT_SPARK_FLINT_AUTH_SECRET, or --conf). The token is printed on
  * stdout alone, so `export FLINT_TOKEN=$(flint token --scope submit)` works.
+ * The command's definition is token-command.ts, which imports this module only
+ * when the command runs.
  */
-import { Command } from 'commander';
 import { ConfigError, loadConfig, parseConfFlags, parseDurationMs } from '../protocol/config.ts';
-import { AuthConfigError, SCOPES, SECRET_KEY, parseScopes, signToken } from '../functions/http/auth.ts';
-import { EXIT_OK, EXIT_USAGE, collectRepeatable, oneLine, processIo, type CommandIo } from './command-io.ts';
+import { AuthConfigError, SECRET_KEY, parseScopes, signToken } from '../functions/http/auth.ts';
+import { EXIT_OK, EXIT_USAGE, oneLine, type CommandIo } from './command-io.ts';
 
 export interface TokenFlags {
   scope: string;
@@ -15,22 +16,6 @@ export interface TokenFlags {
   subject?: string;
   propertiesFile?: string;
   conf: string[];
-}
-
-/** registerTokenCommand adds `flint token`. */
-export function registerTokenCommand(program: Command, io: CommandIo = processIo()): Command {
-  return program
-    .command('token')
-    .description(`Mint a bearer token for the REST server and UI, signed with ${SECRET_KEY}.`)
-    .option('--scope <scopes>', `comma-separated scopes: ${SCOPES.join(', ')} (admin implies all)`, 'submit')
-    .option('--ttl <duration>', 'lifetime, e.g. 30m, 1h, 7d (a plain number is seconds)', '1h')
-    .option('--subject <name>', 'who the token is for (the sub claim, shown in logs)')
-    .option('--properties-file <path>', `properties file holding ${SECRET_KEY} (spark-defaults.conf format)`)
-    .option('--conf <key=value>', 'a configuration override, repeatable', collectRepeatable, [])
-    .addHelpText('after', '\nExample:\n  export FLINT_TOKEN=$(flint token --scope submit,kill --ttl 1h)')
-    .action((flags: TokenFlags) => {
-      io.setExitCode(runToken(flags, io));
-    });
 }
 
 /** runToken prints a token; returns the exit code. */

@@ -4,7 +4,8 @@
  * submission server, the application HTTP API (loopback) and the web UI — and,
  * with `--demo`, the SparkPi-like demo job submitted in cluster mode. Ctrl-C (or the end of the demo) stops everything it started: processes,
  * containers, the embedded Redis and its data, temporary directories, and (on an
- * external Redis) every key of the run's cluster.
+ * external Redis) every key of the run's cluster. The command's definition is
+ * up-command.ts, which imports this module only when the command runs.
  */
 import { waitForSignal } from '../lib/signals.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,7 +14,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
@@ -29,7 +29,7 @@ import { MasterGateway } from '../functions/http/rest/gateway.ts';
 import { startUiServer, type UiServer } from '../functions/http/ui-server.ts';
 import { pingDocker } from '../workers/runtime/select.ts';
 import { masterUrlFor } from '../functions/store/master-store.ts';
-import { collectRepeatable, processIo, type CommandIo } from './command-io.ts';
+import type { CommandIo } from './command-io.ts';
 import { runDemoWithProgress } from './demo-progress.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -281,55 +281,40 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
   }
 }
 
-
-export function registerUpCommand(program: Command, io: CommandIo = processIo()): Command {
-  return program
-    .command('up')
-    .description('start a complete local cluster (Redis, 2 masters, 2 workers, REST, app API, UI); --demo submits SparkPi to it in cluster mode and stops')
-    .option('--redis <url>', 'use this Redis instead of starting an embedded one')
-    .option('--cluster <name>', 'cluster name (default: a fresh one on an external Redis)')
-    .option('--masters <n>', 'master handler processes', (v) => Number(v), 2)
-    .option('--workers <n>', 'worker agents', (v) => Number(v), 2)
-    .option('--worker-cores <n>', 'cores each worker offers', (v) => Number(v))
-    .option('--worker-memory <size>', 'memory each worker offers, e.g. 2g')
-    .option('--runtime <kind>', 'auto | docker | process', 'auto')
-    .option('--rest-port <port>', 'REST submission server port (0 = any free port)', (v) => Number(v), 6066)
-    .option('--ui-port <port>', 'web UI port (0 = any free port)', (v) => Number(v), 8080)
-    .option('--demo', 'run the SparkPi-like demo job, print its result, then stop everything', false)
-    .option('--slices <n>', 'demo: number of executor slices', (v) => Number(v), 8)
-    .option('--properties-file <path>', 'Spark-style properties file')
-    .option('--conf <key=value>', 'configuration override (repeatable)', collectRepeatable, [])
-    .action(async (flags: UpOptions) => {
-      // the cluster's own components log warnings and errors; the command prints what it does
-      process.env.FLINT_LOG_LEVEL ??= 'warn';
-      for (const [name, value] of [['--masters', flags.masters], ['--workers', flags.workers], ['--slices', flags.slices]] as const) {
-        if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
-      }
-      if (!['auto', 'docker', 'process'].includes(flags.runtime)) throw new Error('--runtime must be auto, docker or process');
-      const cluster = await startLocalCluster(flags, io);
-      let exitCode = 0;
+/**
+ * runUp starts the cluster, then runs the demo (--demo) or waits for Ctrl-C, and
+ * stops everything it started either way; returns the exit code (the demo's).
+ */
+export async function runUp(flags: UpOptions, io: CommandIo): Promise<number> {
+  // the cluster's own components log warnings and errors; the command prints what it does
+  process.env.FLINT_LOG_LEVEL ??= 'warn';
+  for (const [name, value] of [['--masters', flags.masters], ['--workers', flags.workers], ['--slices', flags.slices]] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
+  }
+  if (!['auto', 'docker', 'process'].includes(flags.runtime)) throw new Error('--runtime must be auto, docker or process');
+  const cluster = await startLocalCluster(flags, io);
+  let exitCode = 0;
+  try {
+    if (flags.demo) {
+      // Ctrl-C during the demo kills its driver, then everything stops as usual
+      const interrupted = new AbortController();
+      const onSignal = () => interrupted.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       try {
-        if (flags.demo) {
-          // Ctrl-C during the demo kills its driver, then everything stops as usual
-          const interrupted = new AbortController();
-          const onSignal = () => interrupted.abort();
-          process.once('SIGINT', onSignal);
-          process.once('SIGTERM', onSignal);
-          try {
-            exitCode = await runDemoWithProgress(cluster, { slices: flags.slices, signal: interrupted.signal }, io);
-          } finally {
-            process.off('SIGINT', onSignal);
-            process.off('SIGTERM', onSignal);
-          }
-        } else {
-          io.out('flint up: cluster running; press Ctrl-C to stop everything');
-          await waitForSignal();
-        }
+        exitCode = await runDemoWithProgress(cluster, { slices: flags.slices, signal: interrupted.signal }, io);
       } finally {
-        io.out('flint up: stopping...');
-        await cluster.stop();
-        io.out('flint up: stopped; nothing left running');
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
       }
-      if (exitCode !== 0) io.setExitCode(exitCode);
-    });
+    } else {
+      io.out('flint up: cluster running; press Ctrl-C to stop everything');
+      await waitForSignal();
+    }
+  } finally {
+    io.out('flint up: stopping...');
+    await cluster.stop();
+    io.out('flint up: stopped; nothing left running');
+  }
+  return exitCode;
 }

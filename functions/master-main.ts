@@ -1,10 +1,10 @@
 /**
  * `flint master`: one functions host process (see functions/host.ts). Start as
  * many as you like against the same Redis and cluster; stop any with SIGTERM.
+ * The command's definition is master-command.ts, which imports this module only
+ * when the command runs.
  */
-import type { Command } from 'commander';
-import { loadConfig, parseConfFlags } from '../protocol/config.ts';
-import { DEFAULT_REDIS_URL } from '../lib/redis.ts';
+import { DEFAULT_REDIS_URL, loadConfig, parseConfFlags } from '../protocol/config.ts';
 import { Hono } from 'hono';
 import { Queue } from 'bullmq';
 import { startMaster } from './host.ts';
@@ -32,50 +32,38 @@ export function configFromFlags(flags: CommonFlags) {
   return { config, redisUrl: config.redisUrl ?? DEFAULT_REDIS_URL };
 }
 
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
+/** MasterFlags: what commander hands the action (master-command.ts). */
+export type MasterFlags = CommonFlags & { concurrency?: number; http?: string };
 
-export function registerMasterCommand(program: Command): void {
-  program
-    .command('master')
-    .description('run the master\'s stateless handlers (any number of these may run at once)')
-    .option('--redis <url>', 'Redis URL (redis://, rediss://, sentinel://host:port/name); default spark.flint.redis.url or ' + DEFAULT_REDIS_URL)
-    .option('--cluster <name>', 'cluster name (Redis hash tag); default spark.flint.cluster')
-    .option('--concurrency <n>', 'messages handled at once by this process', (v) => Number(v))
-    .option('--properties-file <path>', 'Spark-style properties file (key value per line)')
-    .option('--conf <key=value>', 'configuration override (repeatable)', collect, [])
-    .option('--http <host:port>', "serve this process's Prometheus /metrics and the HTTP invocation adapter (/invoke/<MessageType>)")
-    .action(async (flags: CommonFlags & { concurrency?: number; http?: string }) => {
-      const { config, redisUrl } = configFromFlags(flags);
-      const listen = flags.http ? parseListen(flags.http) : undefined;
-      if (listen) assertSafeBind(listen.host, config.authSecret);
-      const observability = listen ? await startObservability(redisUrl, config.cluster) : undefined;
-      const host = await startMaster({
-        redisUrl,
-        config,
-        concurrency: flags.concurrency,
-        onMessage: observability?.metrics.observeMessage,
-        onPass: observability?.metrics.observePass,
-      });
-      let closeHttp = async () => {};
-      if (listen && observability) {
-        const app = new Hono();
-        const metrics = observability.metrics;
-        app.get('/metrics', async (c) => c.body(await metrics.render(), 200, { 'Content-Type': metrics.contentType }));
-        app.route('/', createInvokeApp({ host, secret: config.authSecret }));
-        const server = await listenHttp(app.fetch, { host: listen.host, port: listen.port, what: 'master metrics and invocation adapter' });
-        closeHttp = () => server.close();
-        process.stdout.write(`flint master ${host.id}: /metrics and /invoke on ${server.url}\n`);
-      }
-      process.stdout.write(`flint master ${host.id} handling cluster '${config.cluster}' on ${redisUrl}\n`);
-      await waitForSignal();
-      await host.stop();
-      await closeHttp();
-      await observability?.close();
-    });
+/** runMaster runs one functions host until SIGTERM/SIGINT, with /metrics and /invoke when --http is given. */
+export async function runMaster(flags: MasterFlags): Promise<void> {
+  const { config, redisUrl } = configFromFlags(flags);
+  const listen = flags.http ? parseListen(flags.http) : undefined;
+  if (listen) assertSafeBind(listen.host, config.authSecret);
+  const observability = listen ? await startObservability(redisUrl, config.cluster) : undefined;
+  const host = await startMaster({
+    redisUrl,
+    config,
+    concurrency: flags.concurrency,
+    onMessage: observability?.metrics.observeMessage,
+    onPass: observability?.metrics.observePass,
+  });
+  let closeHttp = async () => {};
+  if (listen && observability) {
+    const app = new Hono();
+    const metrics = observability.metrics;
+    app.get('/metrics', async (c) => c.body(await metrics.render(), 200, { 'Content-Type': metrics.contentType }));
+    app.route('/', createInvokeApp({ host, secret: config.authSecret }));
+    const server = await listenHttp(app.fetch, { host: listen.host, port: listen.port, what: 'master metrics and invocation adapter' });
+    closeHttp = () => server.close();
+    process.stdout.write(`flint master ${host.id}: /metrics and /invoke on ${server.url}\n`);
+  }
+  process.stdout.write(`flint master ${host.id} handling cluster '${config.cluster}' on ${redisUrl}\n`);
+  await waitForSignal();
+  await host.stop();
+  await closeHttp();
+  await observability?.close();
 }
-
 
 function parseListen(text: string): { host: string; port: number } {
   const match = /^(.*):(\d{1,5})$/.exec(text);

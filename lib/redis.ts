@@ -6,7 +6,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+export { DEFAULT_REDIS_URL } from '../protocol/config.ts';
 
 export interface ConnectOptions {
   /** connection name shown by CLIENT LIST */

@@ -37,6 +37,13 @@ interface KeySpec {
 
 const INT_MAX = 2147483647;
 
+/**
+ * DEFAULT_REDIS_URL: the Redis every command but `flint up` uses when
+ * spark.flint.redis.url is unset. Kept here rather than in lib/redis.ts (which
+ * re-exports it) so command definitions can show it in --help without loading ioredis.
+ */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
 export const CONFIG_KEYS: readonly KeySpec[] = [
   // ---- master / deploy (Spark)
   { key: 'spark.worker.timeout', spec: { kind: 'duration', plainUnit: 's', min: 1 }, default: '60s', doc: 'A worker silent for this long is declared DEAD and its executors LOST. Heartbeats are sent every timeout/4.' },

@@ -4,13 +4,12 @@
  * function (tested without starting anything); a bad flag or a start-up failure is
  * one clear line and a non-zero exit. SIGTERM/SIGINT stop the agent and exit 0;
  * running executors and drivers are left for the next agent to re-adopt unless
- * --kill-on-exit is given.
+ * --kill-on-exit is given. The command's definition is worker-command.ts, which
+ * imports this module only when the command runs.
  */
 import { waitForSignal } from '../lib/signals.ts';
 import { isAbsolute, join, resolve } from 'node:path';
-import type { Command } from 'commander';
-import { loadConfig, parseConfFlags, parseMemoryMb, type FlintConfig } from '../protocol/config.ts';
-import { DEFAULT_REDIS_URL } from '../lib/redis.ts';
+import { DEFAULT_REDIS_URL, loadConfig, parseConfFlags, parseMemoryMb, type FlintConfig } from '../protocol/config.ts';
 import { createLogger } from '../lib/log.ts';
 import type { Runtime } from './runtime/types.ts';
 import { selectRuntime } from './runtime/select.ts';
@@ -144,47 +143,25 @@ export function agentOptions(settings: WorkerSettings, extra: Partial<AgentOptio
   };
 }
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
+/**
+ * runWorker runs one agent until SIGTERM/SIGINT (then exits 0) or until it stops
+ * on its own with a fatal error, which it throws as one line.
+ */
+export async function runWorker(flags: WorkerFlags): Promise<void> {
+  let settings: WorkerSettings;
+  try {
+    settings = workerSettings(flags);
+  } catch (error) {
+    // configuration errors list one key per line: the command prints one line
+    throw new Error((error as Error).message.replace(/:\s*\n\s*/, ': ').replace(/\s*\n\s*/g, '; '), { cause: error });
+  }
+  // a fatal stop is reported through `stopped` below, as one line and exit code 1
+  const agent = await startAgent(agentOptions(settings, { onFatal: () => undefined }));
+  process.stdout.write(`flint worker ${agent.workerId} registered (epoch ${agent.epoch()}) with cluster '${agent.cluster}' on ${settings.redisUrl}; web UI ${agent.webUiUrl}\n`);
+  const outcome = await Promise.race([waitForSignal().then(() => undefined), agent.stopped]);
+  if (outcome === undefined) {
+    await agent.stop();
+    return;
+  }
+  if (outcome.fatal !== undefined) throw new Error(outcome.fatal);
 }
-
-/** registerWorkerCommand adds `flint worker` to the program. */
-export function registerWorkerCommand(program: Command): void {
-  program
-    .command('worker')
-    .description('run a worker agent: register with the master, run executors and drivers in containers')
-    .option('--cores <n>', 'cores offered to applications (default: all processors)')
-    .option('--memory <size>', 'memory offered, e.g. 4g or 512m (default: total − 1g, at least 512m)')
-    .option('--work-dir <dir>', 'directory for executor and driver files (default ./work)')
-    .option('--resource <name=addr1,addr2>', 'a custom resource and its addresses (repeatable)', collect, [])
-    .option('--label <key=value>', 'a worker label (repeatable)', collect, [])
-    .option('--redis <url>', `Redis URL; default spark.flint.redis.url or ${DEFAULT_REDIS_URL}`)
-    .option('--cluster <name>', 'cluster name (Redis hash tag); default spark.flint.cluster')
-    .option('--host <host>', 'host the worker registers with and its web UI listens on (default 127.0.0.1)')
-    .option('--port <port>', 'web UI port, 0 = any free port (default spark.worker.ui.port, 8081)')
-    .option('--runtime <kind>', 'auto | docker | process (default spark.flint.worker.runtime)')
-    .option('--network <mode>', 'container network: host | none (default spark.flint.worker.network)')
-    .option('--kill-on-exit', 'kill running executors and drivers when the worker stops (default: leave them for re-adoption)')
-    .option('--properties-file <path>', 'Spark-style properties file (key value per line)')
-    .option('--conf <key=value>', 'configuration override (repeatable)', collect, [])
-    .option('--id <workerId>', 'worker id (default: the one kept in the work dir, else spark.worker.idPattern)')
-    .action(async (flags: WorkerFlags) => {
-      let settings: WorkerSettings;
-      try {
-        settings = workerSettings(flags);
-      } catch (error) {
-        // configuration errors list one key per line: the command prints one line
-        throw new Error((error as Error).message.replace(/:\s*\n\s*/, ': ').replace(/\s*\n\s*/g, '; '), { cause: error });
-      }
-      // a fatal stop is reported through `stopped` below, as one line and exit code 1
-      const agent = await startAgent(agentOptions(settings, { onFatal: () => undefined }));
-      process.stdout.write(`flint worker ${agent.workerId} registered (epoch ${agent.epoch()}) with cluster '${agent.cluster}' on ${settings.redisUrl}; web UI ${agent.webUiUrl}\n`);
-      const outcome = await Promise.race([waitForSignal().then(() => undefined), agent.stopped]);
-      if (outcome === undefined) {
-        await agent.stop();
-        return;
-      }
-      if (outcome.fatal !== undefined) throw new Error(outcome.fatal);
-    });
-}
-

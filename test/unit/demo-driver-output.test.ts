@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LineBuffer, midpointErrorBound, parseDriverLine, parseLogResponse, tailLines } from '../../demo/driver-output.ts';
 import { DemoError, buildPiSubmission, checkDemoSize, type PiSubmissionInput } from '../../demo/pi-demo.ts';
-import { buildDriverDescription, validateCreateSubmissionRequest } from '../../functions/http/rest/protocol.ts';
+import { validateCreateSubmissionRequest } from '../../functions/http/rest/protocol.ts';
+import { buildDriverDescription } from '../../functions/http/rest/driver-mapping.ts';
 
 test('parseLogResponse reads the byte range and the text of a /log answer', () => {
   assert.deepEqual(parseLogResponse('==== Bytes 10-25 of 40 of driver-1/stdout ====\nprogress 1/8\nabc'), { start: 10, end: 25, total: 40, text: 'progress 1/8\nabc' });

@@ -8,8 +8,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   RestProtocolError,
-  buildDriverDescription,
-  commandFromRequest,
   createSubmissionResponse,
   errorResponse,
   errorServletResponse,
@@ -19,13 +17,13 @@ import {
   memoryStringToMb,
   parseSubmissionId,
   parseSubmitMessage,
-  replacePlaceholder,
   submissionStatusResponse,
   toSparkJson,
   validateCreateSubmissionRequest,
   validateResponse,
   type CreateSubmissionRequest,
 } from '../../functions/http/rest/protocol.ts';
+import { buildDriverDescription, commandFromRequest, replacePlaceholder } from '../../functions/http/rest/driver-mapping.ts';
 import { buildCreateSubmissionRequest, filterSystemEnvironment, restBaseUrls } from '../../client/rest-client.ts';
 
 /** compact re-renders JSON without whitespace, keeping key order (json4s compact(render(parse(...)))). */

@@ -23,7 +23,6 @@ import {
   DEFAULT_BODY_LIMIT_BYTES,
   PROTOCOL_VERSION,
   RestProtocolError,
-  buildDriverDescription,
   clearResponse,
   createSubmissionResponse,
   errorResponse,
@@ -38,6 +37,7 @@ import {
   validateResponse,
   type RestResponse,
 } from './protocol.ts';
+import { buildDriverDescription } from './driver-mapping.ts';
 
 export interface RestBindings {
   gateway: DriverGateway;

@@ -1,0 +1,30 @@
+/**
+ * `flint master`, as the command line sees it: name, description and options.
+ * The process itself (functions host, BullMQ, hono, prom-client) is in
+ * master-main.ts, imported only when the command runs, so `flint --help` and the
+ * other commands do not load it.
+ */
+import type { Command } from 'commander';
+import { DEFAULT_REDIS_URL } from '../protocol/config.ts';
+import type { MasterFlags } from './master-main.ts';
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** registerMasterCommand adds `flint master` to the program. */
+export function registerMasterCommand(program: Command): void {
+  program
+    .command('master')
+    .description('run the master\'s stateless handlers (any number of these may run at once)')
+    .option('--redis <url>', 'Redis URL (redis://, rediss://, sentinel://host:port/name); default spark.flint.redis.url or ' + DEFAULT_REDIS_URL)
+    .option('--cluster <name>', 'cluster name (Redis hash tag); default spark.flint.cluster')
+    .option('--concurrency <n>', 'messages handled at once by this process', (v) => Number(v))
+    .option('--properties-file <path>', 'Spark-style properties file (key value per line)')
+    .option('--conf <key=value>', 'configuration override (repeatable)', collect, [])
+    .option('--http <host:port>', "serve this process's Prometheus /metrics and the HTTP invocation adapter (/invoke/<MessageType>)")
+    .action(async (flags: MasterFlags) => {
+      const { runMaster } = await import('./master-main.ts');
+      await runMaster(flags);
+    });
+}

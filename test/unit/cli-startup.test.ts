@@ -1,0 +1,76 @@
+/**
+ * `flint` loads only what the command it runs needs: cli/main.ts registers every
+ * command's definition, and each action imports its implementation when it runs.
+ * These tests run `node bin/flint.js` with a module-resolution hook that prints
+ * every file it resolves, and check that `--help` and the REST commands load none
+ * of the heavy packages (one static import in a definition would bring them back).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runFlintToEnd } from '../helpers/flint-process.ts';
+
+const MARK = 'flint-test-resolved ';
+
+/** NODE_OPTIONS that register a resolve hook printing each resolved file URL on stderr. */
+function tracingNodeOptions(): string {
+  const hooks = `export async function resolve(specifier, context, next) {
+    const result = await next(specifier, context);
+    if (result.url.startsWith('file:')) process.stderr.write(${JSON.stringify(MARK)} + result.url + '\\n');
+    return result;
+  }`;
+  const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`;
+  return `--import=data:text/javascript,${encodeURIComponent(register)}`;
+}
+
+/** HEAVY: packages only the processes (master, worker, up) and the REST server need. */
+const HEAVY = ['bullmq', 'ioredis', 'hono', '@hono', 'dockerode', 'prom-client', 'pino', 'zod', '@bull-board'];
+
+/** loadedFiles runs flint with the tracing hook; returns its exit code, stderr without the trace, and what it resolved. */
+async function loadedFiles(args: string[]): Promise<{ code: number | null; stderr: string; files: string[] }> {
+  const run = await runFlintToEnd(args, { NODE_OPTIONS: tracingNodeOptions(), FLINT_MASTER: '', FLINT_TOKEN: '' });
+  const lines = run.stderr.split('\n');
+  const files = lines.filter((line) => line.startsWith(MARK)).map((line) => line.slice(MARK.length));
+  return { code: run.code, stderr: lines.filter((line) => line && !line.startsWith(MARK)).join('\n'), files };
+}
+
+function heavyPackages(files: string[]): string[] {
+  return HEAVY.filter((name) => files.some((url) => url.includes(`/node_modules/${name}/`)));
+}
+
+const SECRET = 'cli-startup-test-secret-0123456789abcdef';
+// an address fetch refuses at once ("bad port"), so no connection is attempted
+const UNREACHABLE = 'http://127.0.0.1:1';
+
+const CASES: Array<{ args: string[]; code: number; implementation?: string }> = [
+  { args: ['--help'], code: 0 },
+  { args: ['master', '--help'], code: 0 },
+  { args: ['status', 'driver-x', '--master', UNREACHABLE], code: 1, implementation: 'cli/status-kill.ts' },
+  { args: ['kill', 'driver-x', '--master', UNREACHABLE], code: 1, implementation: 'cli/status-kill.ts' },
+  { args: ['token', '--conf', `spark.flint.auth.secret=${SECRET}`], code: 0, implementation: 'cli/token.ts' },
+  { args: ['submit', '--master', UNREACHABLE, 'docker://flint-test-busybox:latest'], code: 1, implementation: 'cli/submit.ts' },
+];
+
+for (const { args, code, implementation } of CASES) {
+  test(`flint ${args.join(' ')} loads no heavy package`, async () => {
+    const run = await loadedFiles(args);
+    assert.equal(run.code, code, run.stderr);
+    assert.ok(run.files.some((url) => url.endsWith('/cli/main.ts')), 'the hook saw the command load');
+    if (implementation) assert.ok(run.files.some((url) => url.endsWith(`/${implementation}`)), `${implementation} is loaded when the command runs`);
+    assert.deepEqual(heavyPackages(run.files), []);
+  });
+}
+
+test('flint --help loads no command implementation', async () => {
+  const run = await loadedFiles(['--help']);
+  const implementations = ['functions/master-main.ts', 'workers/worker-main.ts', 'cli/up.ts', 'cli/submit.ts', 'cli/status-kill.ts', 'cli/token.ts'];
+  assert.deepEqual(implementations.filter((path) => run.files.some((url) => url.endsWith(`/${path}`))), []);
+});
+
+test('flint master loads its implementation and its packages when it runs', async () => {
+  // an invalid configuration stops it before it connects anywhere
+  const run = await loadedFiles(['master', '--conf', 'spark.deploy.maxExecutorRetries=lots']);
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /^flint: invalid configuration:/);
+  assert.ok(run.files.some((url) => url.endsWith('/functions/master-main.ts')));
+  assert.ok(heavyPackages(run.files).includes('bullmq'), 'the trace sees heavy packages when they are loaded');
+});
