@@ -42,7 +42,77 @@ export function freeLoopbackPort(): Promise<number> {
   });
 }
 
-export async function startEmbeddedRedis(options: { searchPath?: string; startTimeoutMs?: number } = {}): Promise<EmbeddedRedis> {
+/** how many free ports startEmbeddedRedis tries before giving up */
+const PORT_ATTEMPTS = 5;
+
+type Launch = { kind: 'up'; child: ChildProcess; exited: Promise<void> } | { kind: 'port taken' } | { kind: 'failed'; message: string };
+
+/**
+ * launchOn starts redis-server on `port` and waits until it answers as itself. A free
+ * port can be taken between the kernel naming it and redis-server binding it (by any
+ * listener, or as the local port of an outgoing connection); then the server exits
+ * with "Address already in use", or something else answers there: both are 'port taken'.
+ */
+async function launchOn(binary: string, port: number, dataDir: string, startTimeoutMs: number): Promise<Launch> {
+  const child: ChildProcess = spawn(
+    binary,
+    ['--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'yes', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--save', '', '--daemonize', 'no', '--loglevel', 'warning'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  // redis-server logs to stdout (no logfile): its reason for exiting at start is there
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-65_536)));
+  child.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-65_536)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  const url = `redis://127.0.0.1:${port}`;
+  const deadline = Date.now() + startTimeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await exited;
+      if (/address already in use/i.test(output)) return { kind: 'port taken' };
+      return { kind: 'failed', message: `embedded redis-server exited at start (code ${child.exitCode ?? child.signalCode}): ${output.trim()}` };
+    }
+    // a command timeout: whatever holds a taken port may accept a connection and never answer
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000, commandTimeout: 1000 });
+    // a refused connection while redis-server starts is expected: connect() rejects, no 'error' event to print
+    probe.on('error', () => undefined);
+    let answeredBy: number | undefined;
+    try {
+      await probe.connect();
+      const info = await probe.info('server');
+      answeredBy = Number(/^process_id:(\d+)/m.exec(info)?.[1]);
+    } catch {
+      // not up yet
+    } finally {
+      probe.disconnect();
+    }
+    if (answeredBy !== undefined) {
+      if (answeredBy === child.pid) return { kind: 'up', child, exited };
+      // another server holds the port; ours cannot bind it and is about to exit
+      await kill();
+      return { kind: 'port taken' };
+    }
+    if (Date.now() > deadline) {
+      await kill();
+      return { kind: 'failed', message: `embedded redis-server did not answer on ${url} within ${startTimeoutMs} ms` };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export interface EmbeddedRedisOptions {
+  /** the PATH searched for redis-server */
+  searchPath?: string;
+  startTimeoutMs?: number;
+  /** where candidate ports come from (default: the kernel's free loopback ports) */
+  pickPort?: () => Promise<number>;
+}
+
+export async function startEmbeddedRedis(options: EmbeddedRedisOptions = {}): Promise<EmbeddedRedis> {
   const binary = findRedisServer(options.searchPath);
   if (!binary) {
     throw new RedisNotInstalledError(
@@ -50,40 +120,24 @@ export async function startEmbeddedRedis(options: { searchPath?: string; startTi
     );
   }
   const dataDir = await mkdtemp(join(tmpdir(), 'flint-redis-'));
-  const port = await freeLoopbackPort();
-  const child: ChildProcess = spawn(
-    binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'yes', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--save', '', '--daemonize', 'no', '--loglevel', 'warning'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `redis://127.0.0.1:${port}`;
-  const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
-  for (;;) {
-    if (child.exitCode !== null) {
-      await rm(dataDir, { recursive: true, force: true });
-      throw new Error(`embedded redis-server exited at start (code ${child.exitCode}): ${stderr.trim()}`);
+  let launched: Extract<Launch, { kind: 'up' }> | undefined;
+  let port = 0;
+  const taken: number[] = [];
+  try {
+    while (!launched) {
+      if (taken.length >= PORT_ATTEMPTS) throw new Error(`embedded redis-server: ${PORT_ATTEMPTS} free loopback ports were taken before it could bind them (${taken.join(', ')})`);
+      port = await (options.pickPort ?? freeLoopbackPort)();
+      const attempt = await launchOn(binary, port, dataDir, options.startTimeoutMs ?? 10_000);
+      if (attempt.kind === 'failed') throw new Error(attempt.message);
+      if (attempt.kind === 'port taken') taken.push(port);
+      else launched = attempt;
     }
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    // a refused connection while redis-server starts is expected: connect() rejects, no 'error' event to print
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      break;
-    } catch {
-      probe.disconnect();
-      if (Date.now() > deadline) {
-        child.kill('SIGKILL');
-        await rm(dataDir, { recursive: true, force: true });
-        throw new Error(`embedded redis-server did not answer on ${url} within ${options.startTimeoutMs ?? 10_000} ms`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  } catch (error) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
   }
+  const { child, exited } = launched;
+  const url = `redis://127.0.0.1:${port}`;
   let stopped = false;
   return {
     url,

@@ -5,8 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
-import { startEmbeddedRedis, RedisNotInstalledError } from '../../lib/embedded-redis.ts';
+import { freeLoopbackPort, startEmbeddedRedis, RedisNotInstalledError } from '../../lib/embedded-redis.ts';
+import { REDIS_URL } from '../helpers/env.ts';
 import { checkRedisPolicy } from '../../lib/redis.ts';
 
 test('embedded Redis: AOF on, noeviction, loopback only, cleaned up on stop', async () => {
@@ -24,6 +26,7 @@ test('embedded Redis: AOF on, noeviction, loopback only, cleaned up on stop', as
   }
   assert.equal(existsSync(embedded.dataDir), false, 'data directory removed');
   const probe = new Redis(embedded.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => undefined);
   await assert.rejects(probe.connect());
   probe.disconnect();
 });
@@ -34,4 +37,44 @@ test('a missing redis-server binary is a clear error saying how to install it', 
     assert.match(error.message, /redis-server is not installed: run `bash infra\/setup.sh`/);
     return true;
   });
+});
+
+test('a port taken between picking and binding is skipped: by a plain listener, and by another Redis (which is never mistaken for ours)', async () => {
+  const listener = createServer();
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const held = (listener.address() as { port: number }).port;
+  const sharedPort = Number(new URL(REDIS_URL).port || 6379);
+  const offered: number[] = [];
+  const candidates = [held, sharedPort];
+  const embedded = await startEmbeddedRedis({
+    pickPort: async () => {
+      const port = candidates.shift() ?? (await freeLoopbackPort());
+      offered.push(port);
+      return port;
+    },
+  });
+  const redis = new Redis(embedded.url);
+  try {
+    assert.deepEqual(offered.slice(0, 2), [held, sharedPort]);
+    assert.equal(offered.length, 3, `three ports offered (${offered.join(', ')})`);
+    assert.equal(embedded.port, offered[2]);
+    // it is our own server: AOF and noeviction as configured, which the shared test Redis need not have
+    assert.deepEqual(await checkRedisPolicy(redis), []);
+    assert.deepEqual(await redis.config('GET', 'dir'), ['dir', embedded.dataDir]);
+  } finally {
+    redis.disconnect();
+    await embedded.stop();
+    listener.close();
+  }
+});
+
+test('when every offered port is taken, the error says so', async () => {
+  const listener = createServer();
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const held = (listener.address() as { port: number }).port;
+  try {
+    await assert.rejects(startEmbeddedRedis({ pickPort: async () => held }), /embedded redis-server: 5 free loopback ports were taken before it could bind them/);
+  } finally {
+    listener.close();
+  }
 });
