@@ -12,7 +12,6 @@ import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { REDIS_URL } from '../helpers/env.ts';
 import { cleanupCluster, uniqueCluster, waitFor } from '../helpers/isolation.ts';
-import { freeLoopbackPort } from '../../lib/embedded-redis.ts';
 import { clusterKeys } from '../../protocol/keys.ts';
 
 const FLINT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'flint.js');
@@ -26,15 +25,17 @@ after(async () => {
 test('flint master --http serves /metrics and /invoke, and exits 0 on SIGTERM', async () => {
   const cluster = uniqueCluster('mcli');
   clusters.push(cluster);
-  const port = await freeLoopbackPort();
-  const child = spawn(process.execPath, [FLINT, 'master', '--redis', REDIS_URL, '--cluster', cluster, '--http', `127.0.0.1:${port}`], {
+  // port 0: the kernel picks the port as the server binds it, and the master prints where it listens
+  const child = spawn(process.execPath, [FLINT, 'master', '--redis', REDIS_URL, '--cluster', cluster, '--http', '127.0.0.1:0'], {
     env: { ...process.env, FLINT_LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let stdout = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
     await waitFor(async () => (await redis.hlen(clusterKeys(cluster).masters)) === 1, { timeoutMs: 20_000, message: 'master registered' });
-    const base = `http://127.0.0.1:${port}`;
+    const base = await waitFor(() => /\/metrics and \/invoke on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1], { timeoutMs: 10_000, message: `the master printed its URL (${stdout})` });
     await waitFor(async () => (await fetch(`${base}/metrics`)).ok, { timeoutMs: 10_000, message: '/metrics up' });
     const invoked = await fetch(`${base}/invoke/RegisterWorker`, {
       method: 'POST',
