@@ -68,7 +68,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.master.rest.enabled', spec: { kind: 'bool' }, default: 'true', doc: 'Start the REST submission server.' },
   { key: 'spark.master.rest.host', spec: { kind: 'string' }, default: '127.0.0.1', doc: 'REST server bind address. A non-loopback address requires spark.flint.auth.secret.' },
   { key: 'spark.master.rest.port', spec: { kind: 'int', min: 0, max: 65535 }, default: '6066', doc: 'REST submission server port (0 = any free port).' },
-  { key: 'spark.decommission.enabled', spec: { kind: 'bool' }, default: 'false', doc: 'Allow workers to be decommissioned.' },
+  { key: 'spark.decommission.enabled', spec: { kind: 'bool' }, default: 'false', doc: 'Allow workers to be decommissioned: an agent then acts on DecommissionWorker (no new executors), and the master UI serves `POST /workers/kill/?host=h` (admin scope; it stands in for Spark\'s spark.master.ui.decommission.allow.mode). Without it that route answers 405.' },
 
   // ---- worker (Spark)
   { key: 'spark.worker.cores', spec: { kind: 'int', min: 1 }, default: undefined, doc: 'Cores offered by a worker; default all processors.' },

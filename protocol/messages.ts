@@ -216,6 +216,23 @@ export const DriverStatusResponse = z.object({
 });
 export const RequestClearCompletedDriversAndApps = z.object({});
 
+// ---------------------------------------------------------------- Master web UI → Master
+
+/** MAX_DECOMMISSION_HOSTS: hosts per DecommissionWorkersOnHosts (a request bigger than any real fleet is a mistake). */
+export const MAX_DECOMMISSION_HOSTS = 1000;
+
+/**
+ * DecommissionWorkersOnHosts: the UI's `POST /workers/kill/?host=..` (an ask). The
+ * master decommissions every worker on these hosts (names without ports, matched
+ * case-insensitively) and replies how many it matched.
+ */
+export const DecommissionWorkersOnHosts = z.object({
+  hostnames: z
+    .array(z.string().min(1, 'a hostname must not be empty').max(253).regex(/^\S+$/, 'a hostname must not contain whitespace'))
+    .min(1, 'name at least one host')
+    .max(MAX_DECOMMISSION_HOSTS),
+});
+
 // ---------------------------------------------------------------- registry
 
 /** Messages the master's handlers consume from its inbound queue. */
@@ -236,6 +253,7 @@ export const MasterInbound = {
   RequestKillAllDrivers,
   RequestDriverStatus,
   RequestClearCompletedDriversAndApps,
+  DecommissionWorkersOnHosts,
 } as const;
 export type MasterInboundType = keyof typeof MasterInbound;
 export type MasterInboundMessage<T extends MasterInboundType> = z.infer<(typeof MasterInbound)[T]>;

@@ -6,6 +6,7 @@ import type { Handler } from './context.ts';
 import * as worker from './worker-messages.ts';
 import * as app from './app-messages.ts';
 import * as driver from './driver-messages.ts';
+import * as ui from './ui-messages.ts';
 
 export const HANDLERS: { [T in MasterInboundType]: Handler<T> } = {
   RegisterWorker: worker.registerWorker,
@@ -24,4 +25,5 @@ export const HANDLERS: { [T in MasterInboundType]: Handler<T> } = {
   RequestKillAllDrivers: driver.requestKillAllDrivers,
   RequestDriverStatus: driver.requestDriverStatus,
   RequestClearCompletedDriversAndApps: driver.requestClearCompletedDriversAndApps,
+  DecommissionWorkersOnHosts: ui.decommissionWorkersOnHosts,
 };

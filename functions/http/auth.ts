@@ -7,7 +7,8 @@
  *
  *   submit  create a submission (start a driver)
  *   kill    kill one driver or all of them (and kills from the UI)
- *   admin   clear completed drivers and apps; implies every other scope
+ *   admin   clear completed drivers and apps, decommission workers (the UI's
+ *           /workers/kill/), the queue board; implies every other scope
  *
  * Why: CVE-2018-11770 — Spark's REST server ran anything for anyone who could
  * reach it. Flint therefore refuses every mutating request when no secret is

@@ -91,10 +91,12 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       restUrl: restUrlFor(config),
       title: config.get<string | undefined>('spark.master.ui.title'),
       killEnabled: config.get<boolean>('spark.ui.killEnabled'),
+      decommissionEnabled: config.get<boolean>('spark.decommission.enabled'),
       auth: { secret },
       killer: {
         application: (appId) => client.ask<boolean>('KillApplication', { appId }),
         driver: (driverId) => client.ask<KillDriverResponse>('RequestKillDriver', { driverId }),
+        decommissionHosts: (hostnames) => client.ask<number>('DecommissionWorkersOnHosts', { hostnames }),
       },
       events,
       metrics,

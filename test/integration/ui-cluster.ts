@@ -49,6 +49,8 @@ export class SimWorker {
     readonly workDir: string,
     /** report RUNNING as soon as an executor is launched */
     readonly autoRun: boolean,
+    /** the host it registers with (workers on one host share it) */
+    readonly host = '127.0.0.1',
   ) {}
 
   async start(): Promise<void> {
@@ -70,7 +72,7 @@ export class SimWorker {
     });
     const reply = await this.cluster.client.ask<{ type: string; epoch: number; message?: string }>('RegisterWorker', {
       id: this.id,
-      host: '127.0.0.1',
+      host: this.host,
       port: this.port,
       cores: this.cores,
       memoryMB: this.memoryMB,
@@ -158,7 +160,7 @@ export interface SimCluster {
   masterUrl: string;
   workers: SimWorker[];
   workDir: TempDir;
-  addWorker(options: { cores: number; memoryMB: number; autoRun?: boolean }): Promise<SimWorker>;
+  addWorker(options: { cores: number; memoryMB: number; autoRun?: boolean; host?: string }): Promise<SimWorker>;
   registerApp(options: { name: string; maxCores?: number; coresPerExecutor?: number; memoryPerExecutorMB?: number; user?: string }): Promise<string>;
   close(): Promise<void>;
 }
@@ -201,7 +203,7 @@ export async function startSimCluster(
     workDir,
     async addWorker(options) {
       const index = workers.length + 1;
-      const worker = new SimWorker(`worker-${name}-${index}`, nextPort++, options.cores, options.memoryMB, cluster, join(workDir.path, `w${index}`), options.autoRun ?? true);
+      const worker = new SimWorker(`worker-${name}-${index}`, nextPort++, options.cores, options.memoryMB, cluster, join(workDir.path, `w${index}`), options.autoRun ?? true, options.host);
       await mkdir(worker.workDir, { recursive: true });
       workers.push(worker);
       await worker.start();

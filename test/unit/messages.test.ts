@@ -43,6 +43,7 @@ const VALID = {
     RequestKillAllDrivers: {},
     RequestDriverStatus: { driverId: DRIVER_ID },
     RequestClearCompletedDriversAndApps: {},
+    DecommissionWorkersOnHosts: { hostnames: ['host-a.example'] },
   },
   WorkerInbound: {
     LaunchExecutor: { masterUrl: MASTER_URL, appId: APP_ID, execId: 3, appDesc: { name: 'Spark Pi', image: IMAGE }, cores: 2, memoryMB: 1024, epoch: 1 },

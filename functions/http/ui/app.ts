@@ -15,6 +15,7 @@
  *   POST /logout
  *   POST /app/kill/             KillApplication                kill scope
  *   POST /driver/kill/          RequestKillDriver              kill scope
+ *   POST /workers/kill/?host=   DecommissionWorkersOnHosts     admin scope; 405 unless spark.decommission.enabled
  *   *    /queues/*              bull-board                     admin scope
  *
  * Pages are re-rendered whole on each request; `?fragment=1` returns only the
@@ -26,6 +27,7 @@ import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../../../protocol/keys.ts';
+import { MasterInbound, parseMessage } from '../../../protocol/messages.ts';
 import type { AuthVariables } from '../auth.ts';
 import { readApplication, readMasterState, readWorker, workerFromHash, type MasterState, type WorkerRecord } from '../../store/read-state.ts';
 import { renderMasterJson } from '../spark-json.ts';
@@ -42,6 +44,8 @@ export interface UiKiller {
   application(appId: string): Promise<boolean>;
   /** killDriver: Spark's KillDriverResponse */
   driver(driverId: string): Promise<{ success: boolean; message: string }>;
+  /** decommissionHosts: DecommissionWorkersOnHosts; how many workers are on those hosts (decommissioned now or before) */
+  decommissionHosts(hostnames: string[]): Promise<number>;
 }
 
 export interface MasterUiBindings {
@@ -53,6 +57,8 @@ export interface MasterUiBindings {
   title?: string;
   /** spark.ui.killEnabled */
   killEnabled: boolean;
+  /** spark.decommission.enabled: without it POST /workers/kill/ answers 405 */
+  decommissionEnabled?: boolean;
   auth: { secret?: string };
   killer: UiKiller;
   events?: ClusterEventFeed;
@@ -238,6 +244,38 @@ export function createMasterUiApp(bindings: MasterUiBindings): Hono<UiEnv> {
   app.post('/app/kill/', kill, sameOrigin, killRoute('app'));
   app.post('/driver/kill/', kill, sameOrigin, killRoute('driver'));
 
+  // Spark's MasterWebUI /workers/kill. It exists only with spark.decommission.enabled, else 405 (SPARK-46888);
+  // Spark's spark.master.ui.decommission.allow.mode (which client IPs may call it) is Flint's admin scope.
+  const decommissionDisabled = (c: Context<UiEnv>) => {
+    c.header('Cache-Control', 'no-store');
+    return c.text('Decommissioning is disabled on this master (spark.decommission.enabled is false).', 405);
+  };
+  const decommissionRoute = async (c: Context<UiEnv>) => {
+    c.header('Cache-Control', 'no-store');
+    const wantsJson = (c.req.header('accept') ?? '').includes('application/json');
+    const reply = (status: 200 | 400 | 404 | 500, text: string, body: Record<string, unknown>) =>
+      wantsJson ? c.json({ ...body, message: text }, status) : c.text(text, status);
+    const hostnames = await requestedHosts(c);
+    if (hostnames.length === 0) {
+      return reply(400, 'Missing host: use POST /workers/kill/?host=<hostname> (repeat host for more hosts; a hostname, without a port).', { error: 'missing host' });
+    }
+    const parsed = parseMessage<typeof MasterInbound, 'DecommissionWorkersOnHosts'>(MasterInbound, 'DecommissionWorkersOnHosts', { hostnames });
+    if (!parsed.ok) return reply(400, `Invalid host list: ${parsed.reason}`, { error: 'invalid host list' });
+    let count: number;
+    try {
+      count = await bindings.killer.decommissionHosts(parsed.value.body.hostnames);
+    } catch (error) {
+      return reply(500, `The master did not decommission: ${(error as Error).message}`, { error: 'decommission failed', hostnames });
+    }
+    const on = hostnames.join(', ');
+    if (count > 0) return reply(200, `Decommissioned ${count} worker${count === 1 ? '' : 's'} on ${on}`, { hostnames, decommissioned: count });
+    return reply(404, `No worker is registered on ${on}`, { hostnames, decommissioned: 0 });
+  };
+  for (const path of ['/workers/kill', '/workers/kill/']) {
+    if (bindings.decommissionEnabled) app.post(path, admin, sameOrigin, decommissionRoute);
+    else app.post(path, decommissionDisabled);
+  }
+
   if (bindings.queueBoard) {
     app.use('/queues', admin);
     app.use('/queues/*', admin);
@@ -248,6 +286,14 @@ export function createMasterUiApp(bindings: MasterUiBindings): Hono<UiEnv> {
 
   function pageContext(): PageContext {
     return { now: now(), killEnabled: bindings.killEnabled };
+  }
+
+  /** requestedHosts: every `host` of the query string and of a form body, trimmed, blanks and repeats dropped. */
+  async function requestedHosts(c: Context<UiEnv>): Promise<string[]> {
+    const form = await c.req.parseBody({ all: true });
+    const fromForm = form.host === undefined ? [] : Array.isArray(form.host) ? form.host : [form.host];
+    const all = [...(c.req.queries('host') ?? []), ...fromForm.filter((v): v is string => typeof v === 'string')];
+    return [...new Set(all.map((h) => h.trim()).filter((h) => h !== ''))];
   }
 
   /** readWorkersOf: the workers an app's executors sit on (the app page needs their UI addresses for log links). */
