@@ -157,6 +157,20 @@ describe('DockerRuntime', () => {
     });
   });
 
+  it('a burst of output right before the exit is in the files whole, in order and once (the final catch-up pass adds nothing twice)', async () => {
+    const f = await fixture();
+    // 3,000 numbered lines on each stream within milliseconds, then exit: the tail is what a follower can miss
+    const spec = f.spec('burst', ['sh', '-c', 'i=1; while [ $i -le 3000 ]; do echo "out $i"; echo "err $i" >&2; i=$((i + 1)); done']);
+    await withRuntime(async (runtime) => {
+      await runtime.start(spec);
+      assert.deepEqual(await runtime.wait(spec.taskId), { exitCode: 0, oomKilled: false, stopped: false });
+      const numbered = (text: string, stream: string) => text.split('\n').filter((line) => line.startsWith(`${stream} `));
+      const expected = (stream: string) => Array.from({ length: 3000 }, (_, i) => `${stream} ${i + 1}`);
+      assert.deepEqual(numbered(await readFile(join(spec.workDir, 'stdout'), 'utf8'), 'out'), expected('out'));
+      assert.deepEqual(numbered(await readFile(join(spec.workDir, 'stderr'), 'utf8'), 'err'), expected('err'));
+    });
+  });
+
   it('reports oomKilled from State.OOMKilled when the kernel kills a 16 MB container', async () => {
     const f = await fixture();
     const spec = f.spec('oom', ['sh', '-c', 'head -c 200m /dev/zero | tail'], { memoryMB: 16 });

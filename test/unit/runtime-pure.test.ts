@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { containerConfig } from '../../workers/runtime/docker.ts';
-import { LogCursor, formatSince, initialLogState, parseTimestampNs, splitTimestamp, type StreamId } from '../../workers/runtime/log-capture.ts';
+import { FrameSplitter, LogCursor, formatSince, initialLogState, parseTimestampNs, splitTimestamp, type StreamId } from '../../workers/runtime/log-capture.ts';
 import { exitCodeOf } from '../../workers/runtime/task-supervisor.ts';
 import { checkImageAllowed, sanitiseName, stderrHeader, taskName, validateTaskSpec } from '../../workers/runtime/task-identity.ts';
 import { ImageNotAllowedError, type TaskSpec } from '../../workers/runtime/types.ts';
@@ -155,6 +155,38 @@ describe('LogCursor', () => {
     assert.equal(resumed.accept(1, 3n, 1), false, 'older than the cut: written before');
     assert.equal(resumed.accept(1, 5n, 1), false);
     assert.equal(resumed.accept(1, 7n, 1), true);
+  });
+});
+
+describe('FrameSplitter', () => {
+  const frame = (streamId: number, text: string) => {
+    const payload = Buffer.from(text);
+    const header = Buffer.alloc(8);
+    header[0] = streamId;
+    header.writeUInt32BE(payload.length, 4);
+    return Buffer.concat([header, payload]);
+  };
+
+  it('cuts frames that span chunks at any byte, in order, and skips stream 0', () => {
+    const body = Buffer.concat([frame(1, 'out one\n'), frame(2, 'err one\n'), frame(0, 'stdin?'), frame(1, ''), frame(1, 'out two\n')]);
+    for (const size of [1, 3, 8, 9, body.length]) {
+      const got: Array<[StreamId, string]> = [];
+      const splitter = new FrameSplitter((id, f) => got.push([id, f.toString()]));
+      for (let at = 0; at < body.length; at += size) splitter.push(body.subarray(at, at + size));
+      assert.deepEqual(got, [[1, 'out one\n'], [2, 'err one\n'], [1, ''], [1, 'out two\n']], `chunks of ${size}`);
+    }
+  });
+
+  it('takes a 200,000-frame body in one chunk without recursion', () => {
+    const body = Buffer.concat(Array.from({ length: 200_000 }, (_, i) => frame(1 + (i % 2), `${i}\n`)));
+    let count = 0;
+    let last = '';
+    new FrameSplitter((_, f) => {
+      count++;
+      last = f.toString();
+    }).push(body);
+    assert.equal(count, 200_000);
+    assert.equal(last, '199999\n');
   });
 });
 

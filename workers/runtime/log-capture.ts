@@ -21,6 +21,7 @@
  */
 import { open, readFile, rename, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { TASK_FILES } from './task-identity.ts';
 
@@ -59,6 +60,34 @@ export function splitTimestamp(frame: Buffer): { tsNs: bigint; payload: Buffer }
   const tsNs = parseTimestampNs(frame.subarray(0, space).toString('latin1'));
   if (tsNs === undefined) return undefined;
   return { tsNs, payload: frame.subarray(space + 1) };
+}
+
+/**
+ * FrameSplitter cuts Docker's multiplexed log body into frames: an 8-byte header
+ * (stream id, three zero bytes, big-endian payload length) and the payload, which
+ * may span chunks. Iterative, so a body of any size is fine.
+ */
+export class FrameSplitter {
+  private pending: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly onFrame: (streamId: StreamId, frame: Buffer) => void) {}
+
+  push(chunk: Buffer): void {
+    let buffer = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    let offset = 0;
+    while (buffer.length - offset >= 8) {
+      const length = buffer.readUInt32BE(offset + 4);
+      if (buffer.length - offset - 8 < length) break;
+      const streamId = buffer[offset];
+      const frame = buffer.subarray(offset + 8, offset + 8 + length);
+      offset += 8 + length;
+      // 1 stdout, 2 stderr; 0 (stdin) never carries output
+      if (streamId === 1 || streamId === 2) this.onFrame(streamId, frame);
+    }
+    buffer = buffer.subarray(offset);
+    // keep a copy of a partial frame only: the chunk's memory is not ours to hold
+    this.pending = buffer.length === 0 ? Buffer.alloc(0) : Buffer.from(buffer);
+  }
 }
 
 /** initialLogState is the state of a capture that has written nothing from Docker yet. */
@@ -256,31 +285,53 @@ export class DockerLogCapture {
         .inspect()
         .then((info) => info.State.Running || info.State.Restarting)
         .catch(() => false);
-      if (!running) break;
+      if (!running) {
+        await this.catchUp();
+        break;
+      }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     await this.finish();
   }
 
-  private async followOnce(): Promise<void> {
+  /**
+   * catchUp reads the exited container's log once more, without follow: Docker's
+   * follower can end with the container before it has delivered the last entries.
+   * It resumes from the flushed state exactly as after a restart, so an entry already
+   * written is skipped and nothing is written twice.
+   */
+  private async catchUp(): Promise<void> {
+    await this.flush();
+    await this.flushChain;
+    this.cursor = new LogCursor(this.cursor.snapshot());
+    try {
+      await this.followOnce(false);
+    } catch (error) {
+      if (!this.stopped) this.options.onError?.(error);
+    }
+  }
+
+  private async followOnce(follow = true): Promise<void> {
     const since = this.cursor.since();
-    const stream = (await this.docker.getContainer(this.containerId).logs({
-      follow: true,
+    const reply = (await this.docker.getContainer(this.containerId).logs({
+      follow,
       stdout: true,
       stderr: true,
       timestamps: true,
       ...(since === undefined ? {} : { since }),
-    } as Docker.ContainerLogsOptions & { follow: true })) as NodeJS.ReadableStream;
+    } as Docker.ContainerLogsOptions & { follow: true })) as NodeJS.ReadableStream | Buffer;
+    // without follow, dockerode answers with the whole body as one Buffer
+    const stream: NodeJS.ReadableStream = Buffer.isBuffer(reply) ? Readable.from([reply]) : reply;
     this.stream = stream;
     if (this.stopped) {
       (stream as unknown as { destroy?: () => void }).destroy?.();
       return;
     }
     await new Promise<void>((resolve, reject) => {
-      // demuxStream writes exactly one frame (one log entry) per write() call
-      const sink = (streamId: StreamId): NodeJS.WritableStream =>
-        ({ write: (frame: string | Uint8Array) => this.onFrame(streamId, Buffer.from(frame)) }) as unknown as NodeJS.WritableStream;
-      this.docker.modem.demuxStream(stream, sink(1), sink(2));
+      // our own demultiplexer: docker-modem's recurses once per frame and overflows the
+      // stack on a large body (a whole log read without follow)
+      const frames = new FrameSplitter((streamId, frame) => this.onFrame(streamId, frame));
+      stream.on('data', (chunk: Buffer) => frames.push(chunk));
       stream.on('end', () => resolve());
       stream.on('close', () => resolve());
       stream.on('error', (error: Error) => reject(error));
