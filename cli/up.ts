@@ -15,11 +15,10 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
-import { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import { loadConfig, parseConfFlags, type FlintConfig } from '../protocol/config.ts';
 import { clusterKeyPattern, clusterKeys } from '../protocol/keys.ts';
-import { bullConnection } from '../lib/redis.ts';
+import { bullConnection, closeBull, connectRedisOrCluster, redactRedisUrl, scanTargets } from '../lib/redis.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../lib/embedded-redis.ts';
 import { MasterClient } from '../client/master-client.ts';
 import { startAppHttpServer } from '../client/app-http.ts';
@@ -130,7 +129,7 @@ export async function startSubmissionServers(options: { redisUrl: string; config
     const client = new MasterClient(redisUrl, keys.cluster, 'flint-up-rest');
     closers.push(() => client.close());
     const probeQueue = new Queue(keys.masterQueue, { connection: bullConnection(redisUrl, { name: 'flint-up-probe' }), prefix: keys.bullPrefix });
-    closers.push(() => probeQueue.close());
+    closers.push(() => closeBull(probeQueue));
     const restApp = createRestApp({
       gateway: new MasterGateway(client, probeQueue),
       auth: { secret },
@@ -177,17 +176,19 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
       redisUrl = embedded.url;
       io.out(`redis     ${redisUrl} (embedded, data in ${embedded.dataDir}; removed on exit)`);
     } else {
-      io.out(`redis     ${redisUrl} (cluster '${cluster}'; its keys are removed on exit)`);
+      io.out(`redis     ${redactRedisUrl(redisUrl)} (cluster '${cluster}'; its keys are removed on exit)`);
       const url = redisUrl;
       cleanups.push(async () => {
-        const redis = new Redis(url);
+        const redis = await connectRedisOrCluster(url, { name: 'flint-up-cleanup' });
         try {
-          let cursor = '0';
-          do {
-            const [next, keys] = await redis.scan(cursor, 'MATCH', clusterKeyPattern(cluster), 'COUNT', 1000);
-            if (keys.length) await redis.unlink(...keys);
-            cursor = next;
-          } while (cursor !== '0');
+          for (const server of scanTargets(redis)) {
+            let cursor = '0';
+            do {
+              const [next, keys] = await server.scan(cursor, 'MATCH', clusterKeyPattern(cluster), 'COUNT', 1000);
+              if (keys.length) await redis.unlink(...keys);
+              cursor = next;
+            } while (cursor !== '0');
+          }
         } finally {
           redis.disconnect();
         }
@@ -231,7 +232,7 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
 
     for (let i = 0; i < options.masters; i++) children.push(startChild(['master', ...common], `master-${i + 1}`));
     const keys = clusterKeys(cluster);
-    const probe = new Redis(redisUrl);
+    const probe = await connectRedisOrCluster(redisUrl, { name: 'flint-up-probe' });
     cleanups.push(async () => probe.disconnect());
     await waitUntil(async () => (await probe.hlen(keys.masters)) >= options.masters, 30_000, `${options.masters} master processes`, exitedEarly);
 

@@ -20,7 +20,6 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import {
   ApplicationDescription,
   AppEvents,
@@ -35,7 +34,7 @@ import {
 import { decodeAppEvent, type RawStreamEntry } from '../protocol/streams.ts';
 import { clusterKeys, fullExecutorId, DEFAULT_CLUSTER, type Keys } from '../protocol/keys.ts';
 import { isExecutorFinished } from '../protocol/states.ts';
-import { connectRedis, DEFAULT_REDIS_URL } from '../lib/redis.ts';
+import { connectRedisOrCluster, DEFAULT_REDIS_URL, type RedisConnection } from '../lib/redis.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { MasterClient, AskRejectedError } from './master-client.ts';
 
@@ -299,7 +298,7 @@ export function decodeAppEventEntry(entry: RawStreamEntry): { ok: true; event: A
  * connection of their own.
  */
 export async function readAppEventEntries(
-  redis: Redis,
+  redis: RedisConnection,
   streamKey: string,
   afterId: string,
   options: { count?: number; blockMs?: number } = {},
@@ -338,7 +337,7 @@ export class AppClient extends EventEmitter<AppClientEvents> {
   private readonly clock: RegistrationClock;
   private readonly master: MasterClient;
   private readonly stopSignal = new AbortController();
-  private reader?: Redis;
+  private reader?: RedisConnection;
   private readLoop?: Promise<void>;
   private registration?: Promise<RegistrationOutcome>;
   private cursor: string;
@@ -430,7 +429,7 @@ export class AppClient extends EventEmitter<AppClientEvents> {
     const appId = outcome.reply.appId;
     this.currentAppId = appId;
     try {
-      this.reader = await connectRedis(this.redisUrl, { name: `flint-app-events-${appId}`.slice(0, 100), blocking: true });
+      this.reader = await connectRedisOrCluster(this.redisUrl, { name: `flint-app-events-${appId}`.slice(0, 100), blocking: true });
     } catch (error) {
       this.markDead(`cannot read the application's events: ${(error as Error).message}`);
       return undefined;
@@ -545,7 +544,7 @@ export class AppClient extends EventEmitter<AppClientEvents> {
    * A failed XREAD (Redis gone longer than ioredis' own retries) is retried from
    * the same cursor after a short pause.
    */
-  private async followEvents(reader: Redis, streamKey: string): Promise<void> {
+  private async followEvents(reader: RedisConnection, streamKey: string): Promise<void> {
     let failures = 0;
     while (!this.isOver) {
       let entries: RawStreamEntry[];
@@ -609,7 +608,7 @@ export class AppClient extends EventEmitter<AppClientEvents> {
   }
 
   /** watchConnection: `disconnected` at most once per drop, re-armed when the connection is ready again. */
-  private watchConnection(reader: Redis): void {
+  private watchConnection(reader: RedisConnection): void {
     reader.on('error', (error: Error) => this.log.debug({ err: error.message }, 'event connection error'));
     reader.on('close', () => {
       if (this.isOver || this.disconnectReported) return;

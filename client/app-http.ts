@@ -22,7 +22,6 @@ import { listenHttp } from '../lib/http-listen.ts';
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { Redis } from 'ioredis';
 import {
   ApplicationDescription,
   KillExecutors,
@@ -34,7 +33,7 @@ import {
 } from '../protocol/messages.ts';
 import { clusterKeys, DEFAULT_CLUSTER, type Keys } from '../protocol/keys.ts';
 import { isApplicationFinished, type ApplicationState } from '../protocol/states.ts';
-import { connectRedis, DEFAULT_REDIS_URL } from '../lib/redis.ts';
+import { connectRedisOrCluster, DEFAULT_REDIS_URL, type RedisConnection } from '../lib/redis.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { requireScope, assertSafeBind } from '../functions/http/auth.ts';
 import { AskRejectedError, AskTimeoutError, MasterClient } from './master-client.ts';
@@ -83,13 +82,13 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
   const pollMs = options.pollMs ?? 2_000;
   const keepAliveMs = options.keepAliveMs ?? 15_000;
   const log = options.logger ?? createLogger('app-http', { cluster: keys.cluster });
-  const readers = new Set<Redis>();
+  const readers = new Set<RedisConnection>();
   let master: MasterClient | undefined;
-  let state: Promise<Redis> | undefined;
+  let state: Promise<RedisConnection> | undefined;
   let closed = false;
 
   const masterClient = () => (master ??= new MasterClient(redisUrl, keys.cluster, 'flint-app-http'));
-  const stateRedis = () => (state ??= connectRedis(redisUrl, { name: 'flint-app-http-state' }));
+  const stateRedis = () => (state ??= connectRedisOrCluster(redisUrl, { name: 'flint-app-http-state' }));
 
   const app = new Hono();
   const mutating: MiddlewareHandler = options.auth?.secret
@@ -162,7 +161,7 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
     const redis = await stateRedis();
     if ((await redis.exists(keys.app(appId), keys.appEvents(appId))) === 0) throw new HttpError(404, `unknown application '${appId}'`);
     if (closed) throw new HttpError(503, 'the server is shutting down');
-    const reader = await connectRedis(redisUrl, { name: `flint-app-http-events-${appId}`.slice(0, 100), blocking: true });
+    const reader = await connectRedisOrCluster(redisUrl, { name: `flint-app-http-events-${appId}`.slice(0, 100), blocking: true });
     readers.add(reader);
     return streamSSE(c, async (stream) => {
       let done = false;
@@ -211,7 +210,7 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
 }
 
 export interface FollowAppEventsOptions {
-  reader: Redis;
+  reader: RedisConnection;
   keys: Keys;
   appId: string;
   after: string;

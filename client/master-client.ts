@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { Job, Queue, QueueEvents, type JobsOptions } from 'bullmq';
 import { MasterInbound, parseMessage, type MasterInboundType, type MasterInboundMessage } from '../protocol/messages.ts';
 import { clusterKeys, type Keys } from '../protocol/keys.ts';
-import { bullConnection } from '../lib/redis.ts';
+import { bullConnection, closeBull } from '../lib/redis.ts';
 
 /** Defaults for inbound jobs: transient handler failures (e.g. Redis blips) are retried with backoff. */
 export const MASTER_JOB_OPTIONS: JobsOptions = {
@@ -61,17 +61,26 @@ export class MasterClient {
   /**
    * ask enqueues a message and waits for the handler's reply (the job's return value).
    * The job id is chosen before the job exists so the completion listeners are in place
-   * before it can finish; one guarded status check covers an event delivered before the
-   * event reader was listening. A refusal (the job failed for good) raises
-   * AskRejectedError; no reply in time raises AskTimeoutError.
+   * before it can finish. The event reader can still miss the reply: its XREAD starts at
+   * the stream's end (`$`) when it reaches Redis, which for a new reader (on Redis
+   * Cluster, after opening a node connection first) can be after a fast handler
+   * finished. So the job's state is also read now and then (right away, then backing
+   * off from 250 ms to 2 s) until the ask settles. A refusal (the job failed for good)
+   * raises AskRejectedError; no reply in time raises AskTimeoutError.
    */
   async ask<R, T extends MasterInboundType = MasterInboundType>(type: T, body: MasterInboundMessage<T>, timeoutMs = 10_000): Promise<R> {
     const parsed = parseMessage(MasterInbound, type, body);
     if (!parsed.ok) throw new Error(`refusing to send an invalid message: ${parsed.reason}`);
     const events = await this.queueEvents();
     const jobId = `ask-${randomUUID()}`;
+    let settled = false;
     let settle!: (outcome: { ok: true; value: unknown } | { ok: false; error: Error }) => void;
-    const outcome = new Promise<{ ok: true; value: unknown } | { ok: false; error: Error }>((resolve) => (settle = resolve));
+    const outcome = new Promise<{ ok: true; value: unknown } | { ok: false; error: Error }>((resolve) => {
+      settle = (result) => {
+        settled = true;
+        resolve(result);
+      };
+    });
     const onCompleted = (args: { returnvalue: unknown }) => settle({ ok: true, value: args.returnvalue });
     const onFailed = (args: { failedReason: string }) => settle({ ok: false, error: new AskRejectedError(args.failedReason) });
     events.on(`completed:${jobId}` as 'completed', onCompleted as never);
@@ -82,7 +91,7 @@ export class MasterClient {
     );
     try {
       const job = await this.queue.add(type, parsed.value.body, { ...MASTER_JOB_OPTIONS, jobId });
-      void this.checkFinished(job.id!).then((done) => done && settle(done), () => undefined);
+      void this.pollFinished(job.id!, () => settled, settle);
       const result = await outcome;
       if (!result.ok) throw result.error;
       return result.value as R;
@@ -90,6 +99,20 @@ export class MasterClient {
       clearTimeout(timer);
       events.off(`completed:${jobId}` as 'completed', onCompleted as never);
       events.off(`failed:${jobId}` as 'failed', onFailed as never);
+    }
+  }
+
+  /** pollFinished reads the job's state until it is final or `isSettled` (never throws). */
+  private async pollFinished(
+    jobId: string,
+    isSettled: () => boolean,
+    settle: (outcome: { ok: true; value: unknown } | { ok: false; error: Error }) => void,
+  ): Promise<void> {
+    for (let delayMs = 0; !isSettled(); delayMs = Math.min(Math.max(delayMs * 2, 250), 2_000)) {
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+      if (isSettled()) return;
+      const done = await this.checkFinished(jobId);
+      if (done) return settle(done);
     }
   }
 
@@ -122,6 +145,6 @@ export class MasterClient {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.queue.close(), this.events?.close()]);
+    await Promise.allSettled([closeBull(this.queue), this.events && closeBull(this.events)]);
   }
 }

@@ -9,10 +9,9 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { MasterInbound, parseMessage, type MasterInboundType } from '../protocol/messages.ts';
 import type { FlintConfig } from '../protocol/config.ts';
-import { bullConnection, checkRedisPolicy, connectRedis } from '../lib/redis.ts';
+import { bullConnection, checkRedisPolicy, closeBull, connectRedisOrCluster, type RedisConnection } from '../lib/redis.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { MasterStore, masterUrlFor } from './store/master-store.ts';
 import { SchedulingLoop } from './scheduler.ts';
@@ -69,7 +68,7 @@ export async function startMaster(options: MasterHostOptions): Promise<MasterHos
   const { config, redisUrl } = options;
   const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const log = options.log ?? createLogger('master', { masterId: id, cluster: config.cluster });
-  const redis: Redis = await connectRedis(redisUrl, { name: `flint-master-${id}` });
+  const redis: RedisConnection = await connectRedisOrCluster(redisUrl, { name: `flint-master-${id}` });
   for (const warning of await checkRedisPolicy(redis)) log.warn(warning);
   const store = new MasterStore(redis, config);
   const masterUrl = masterUrlFor(config);
@@ -170,7 +169,7 @@ export async function startMaster(options: MasterHostOptions): Promise<MasterHos
       if (stopped) return;
       stopped = true;
       clearInterval(periodic);
-      await worker.close();
+      await closeBull(worker);
       await scheduler.stop();
       await redis.hdel(store.keys.masters, id).catch(() => undefined);
       redis.disconnect();

@@ -17,7 +17,7 @@ export function registerMasterCommand(program: Command): void {
   program
     .command('master')
     .description('run the master\'s stateless handlers (any number of these may run at once)')
-    .option('--redis <url>', 'Redis URL (redis://, rediss://, sentinel://host:port/name); default spark.flint.redis.url or ' + DEFAULT_REDIS_URL)
+    .option('--redis <url>', 'Redis URL (redis://, rediss://, sentinel://host:port/name, redis-cluster://host:port[,host:port]); default spark.flint.redis.url or ' + DEFAULT_REDIS_URL)
     .option('--cluster <name>', 'cluster name (Redis hash tag); default spark.flint.cluster')
     .option('--concurrency <n>', 'messages handled at once by this process', (v) => Number(v))
     .option('--properties-file <path>', 'Spark-style properties file (key value per line)')

@@ -11,7 +11,7 @@ import { startMaster } from './host.ts';
 import { createFlintMetrics, type FlintMetrics } from './http/metrics.ts';
 import { createInvokeApp } from './http/invoke.ts';
 import { assertSafeBind } from './http/auth.ts';
-import { bullConnection, connectRedis } from '../lib/redis.ts';
+import { bullConnection, closeBull, connectRedisOrCluster, redactRedisUrl } from '../lib/redis.ts';
 import { listenHttp } from '../lib/http-listen.ts';
 import { waitForSignal } from '../lib/signals.ts';
 import { clusterKeys } from '../protocol/keys.ts';
@@ -58,7 +58,7 @@ export async function runMaster(flags: MasterFlags): Promise<void> {
     closeHttp = () => server.close();
     process.stdout.write(`flint master ${host.id}: /metrics and /invoke on ${server.url}\n`);
   }
-  process.stdout.write(`flint master ${host.id} handling cluster '${config.cluster}' on ${redisUrl}\n`);
+  process.stdout.write(`flint master ${host.id} handling cluster '${config.cluster}' on ${redactRedisUrl(redisUrl)}\n`);
   await waitForSignal();
   await host.stop();
   await closeHttp();
@@ -74,13 +74,13 @@ function parseListen(text: string): { host: string; port: number } {
 
 async function startObservability(redisUrl: string, cluster: string): Promise<{ metrics: FlintMetrics; close(): Promise<void> }> {
   const keys = clusterKeys(cluster);
-  const redis = await connectRedis(redisUrl, { name: 'flint-master-metrics' });
+  const redis = await connectRedisOrCluster(redisUrl, { name: 'flint-master-metrics' });
   const queue = new Queue(keys.masterQueue, { connection: bullConnection(redisUrl, { name: 'flint-master-metrics-queue' }), prefix: keys.bullPrefix });
   const metrics = createFlintMetrics({ redis, keys, queue });
   return {
     metrics,
     async close() {
-      await queue.close();
+      await closeBull(queue);
       redis.disconnect();
     },
   };

@@ -28,7 +28,6 @@
 import { mkdir, readFile, realpath, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
 import { serve, type ServerType } from '@hono/node-server';
 import { clusterKeys, type Keys } from '../protocol/keys.ts';
 import { decodeInboxEntry, INBOX_GROUP, type RawStreamEntry } from '../protocol/streams.ts';
@@ -36,7 +35,7 @@ import type { ExecutorDescription, LaunchDriver, LaunchExecutor, MasterInboundMe
 import type { FlintConfig } from '../protocol/config.ts';
 import type { ExecutorState, DriverState } from '../protocol/states.ts';
 import { AskRejectedError, AskTimeoutError, MasterClient } from '../client/master-client.ts';
-import { connectRedis } from '../lib/redis.ts';
+import { connectRedisOrCluster, type RedisConnection } from '../lib/redis.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { recordHeartbeat, type HeartbeatOutcome } from '../functions/store/heartbeat.ts';
 import type { Runtime, TaskStatus } from './runtime/types.ts';
@@ -242,8 +241,8 @@ class Agent implements AgentHandle {
   private port: number;
   private workDir: string;
   private workerContext!: WorkerContext;
-  private redis?: Redis;
-  private blocking?: Redis;
+  private redis?: RedisConnection;
+  private blocking?: RedisConnection;
   private masterClient?: MasterClient;
   private server?: ServerType;
   private uiApp?: { fetch: (request: Request) => Response | Promise<Response> };
@@ -320,8 +319,8 @@ class Agent implements AgentHandle {
     this.runtime = typeof runtime === 'function' ? await runtime({ workerId: this.workerId, cluster: this.cluster }) : runtime;
     this.attachWebUi();
     this.state = await this.loadState();
-    this.redis = await connectRedis(this.options.redisUrl, { name: `flint-worker-${this.workerId}` });
-    this.blocking = await connectRedis(this.options.redisUrl, { name: `flint-worker-${this.workerId}-inbox`, blocking: true });
+    this.redis = await connectRedisOrCluster(this.options.redisUrl, { name: `flint-worker-${this.workerId}` });
+    this.blocking = await connectRedisOrCluster(this.options.redisUrl, { name: `flint-worker-${this.workerId}-inbox`, blocking: true });
     // errors surface on commands; without a listener ioredis would print every reconnect failure
     this.redis.on('error', () => undefined);
     this.blocking.on('error', () => undefined);

@@ -13,7 +13,7 @@
  *    so dashboards should take max() across processes, not sum().
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../lib/redis.ts';
 import type { Keys } from '../../protocol/keys.ts';
 import { readWorkerCapacities } from '../store/read-state.ts';
 import type { ClusterEvent } from './ui/event-feed.ts';
@@ -24,7 +24,7 @@ export interface JobCountsSource {
 }
 
 export interface FlintMetricsOptions {
-  redis: Redis;
+  redis: RedisConnection;
   keys: Keys;
   /** the master's inbound queue (BullMQ Queue); without it flint_queue_depth is absent */
   queue?: JobCountsSource;

@@ -15,7 +15,7 @@ import { HonoAdapter } from '@bull-board/hono';
 import type { Hono } from 'hono';
 import type { FlintConfig } from '../../protocol/config.ts';
 import { clusterKeys } from '../../protocol/keys.ts';
-import { bullConnection, connectRedis } from '../../lib/redis.ts';
+import { bullConnection, closeBull, connectRedisOrCluster } from '../../lib/redis.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { MasterClient } from '../../client/master-client.ts';
 import type { KillDriverResponse } from '../../protocol/messages.ts';
@@ -60,7 +60,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   assertSafeBind(host, secret);
   const log = options.log ?? createLogger('ui', { cluster: config.cluster });
   const keys = clusterKeys(config.cluster);
-  const redis = await connectRedis(redisUrl, { name: 'flint-ui' });
+  const redis = await connectRedisOrCluster(redisUrl, { name: 'flint-ui' });
   const client = new MasterClient(redisUrl, config.cluster, 'flint-ui');
   const queue = new Queue(keys.masterQueue, { connection: bullConnection(redisUrl, { name: 'flint-ui-queue' }), prefix: keys.bullPrefix });
   const metrics = createFlintMetrics({ redis, keys, queue });
@@ -68,7 +68,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   const closers: (() => Promise<unknown>)[] = [
     () => events.stop(),
     () => client.close(),
-    () => queue.close(),
+    () => closeBull(queue),
     async () => redis.disconnect(),
   ];
   try {

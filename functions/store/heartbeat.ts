@@ -3,7 +3,7 @@
  * standalone script call per beat (HMGET + ZADD + HSET), no queue job and no
  * prelude: heartbeats stay cheap at 10,000 workers.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../lib/redis.ts';
 import { clusterKeys, type Keys } from '../../protocol/keys.ts';
 import { callStandalone } from './scripts.ts';
 
@@ -39,7 +39,7 @@ function keysOf(cluster: string): Keys {
  * 'stale': a newer registration of this worker id exists; 'unknown': register again.
  */
 export async function recordHeartbeat(
-  redis: Redis,
+  redis: RedisConnection,
   cluster: string,
   workerId: string,
   epoch: number,

@@ -3,7 +3,7 @@
  * transition, named as the script is. Every write to cluster state goes through
  * here; handlers never issue raw writes. Time is passed in (`now`).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../lib/redis.ts';
 import { clusterKeys, type Keys } from '../../protocol/keys.ts';
 import type { FlintConfig } from '../../protocol/config.ts';
 import type { ApplicationDescription, DriverDescription, RegisterWorker, ExecutorStateChanged, DriverStateChanged } from '../../protocol/messages.ts';
@@ -54,7 +54,7 @@ export class MasterStore {
   private readonly scriptConfig: MasterScriptConfig;
 
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisConnection,
     readonly config: FlintConfig,
   ) {
     this.keys = clusterKeys(config.cluster);

@@ -8,7 +8,7 @@
  * completed app trimmed, a dead worker culled) is simply left out, as a page
  * rendered a moment later would show it.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../lib/redis.ts';
 import type { Keys } from '../../protocol/keys.ts';
 import type { MasterStatus } from '../../protocol/states.ts';
 
@@ -317,7 +317,7 @@ function results<T>(replies: [Error | null, unknown][] | null, what: string): T[
  * readMasterState: the whole state Spark's RequestMasterState returns, in two
  * pipelined round trips. Flint's master is leaderless, so the status is always ALIVE.
  */
-export async function readMasterState(redis: Redis, keys: Keys, options: ReadMasterStateOptions): Promise<MasterState> {
+export async function readMasterState(redis: RedisConnection, keys: Keys, options: ReadMasterStateOptions): Promise<MasterState> {
   const readAt = options.now ?? Date.now();
   const withExecutors = options.withExecutors ?? true;
   const [workerIds, activeAppIds, completedAppIds, activeDriverIds, waitingDriverIds, completedDriverIds, beats] = results<string[]>(
@@ -395,14 +395,14 @@ export async function readMasterState(redis: Redis, keys: Keys, options: ReadMas
 }
 
 /** readApplication: one app (active or completed) with its executors; undefined if unknown. */
-export async function readApplication(redis: Redis, keys: Keys, appId: string): Promise<AppRecord | undefined> {
+export async function readApplication(redis: RedisConnection, keys: Keys, appId: string): Promise<AppRecord | undefined> {
   const [app, executors] = results<Hash>(await redis.pipeline().hgetall(keys.app(appId)).hgetall(keys.appExecutors(appId)).exec(), `application ${appId}`);
   return appFromHash(app ?? {}, executors ?? {});
 }
 
 /** readWorker: one worker with the executors (fullIds) and drivers placed on it; undefined if unknown. */
 export async function readWorker(
-  redis: Redis,
+  redis: RedisConnection,
   keys: Keys,
   workerId: string,
 ): Promise<{ worker: WorkerRecord; executors: { appId: string; executor: ExecutorRecord }[]; drivers: DriverRecord[] } | undefined> {
@@ -450,7 +450,7 @@ export interface WorkerCapacity {
 }
 
 /** readWorkerCapacities: state and capacity of every known worker (one HMGET each, pipelined). */
-export async function readWorkerCapacities(redis: Redis, keys: Keys): Promise<WorkerCapacity[]> {
+export async function readWorkerCapacities(redis: RedisConnection, keys: Keys): Promise<WorkerCapacity[]> {
   const ids = await redis.smembers(keys.workersAll);
   if (ids.length === 0) return [];
   const pipe = redis.pipeline();

@@ -4,7 +4,7 @@
  * capacity), the waiting apps with their grant fields, and the waiting drivers.
  * Nothing here scans finished apps or per-executor records.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../lib/redis.ts';
 import type { Keys } from '../../protocol/keys.ts';
 import type { ApplicationDescription, DriverDescription } from '../../protocol/messages.ts';
 import type { AppSnapshot, DriverSnapshot, WorkerSnapshot } from '../core/types.ts';
@@ -35,7 +35,7 @@ export function parseSchedulable(id: string, json: string): WorkerSnapshot {
   return { id, host: entry.h, port: entry.p, coresFree: entry.c, coresTotal: entry.t, memoryFreeMB: entry.m, epoch: entry.e, resourcesFree: entry.r ?? {} };
 }
 
-export async function loadSchedulingSnapshot(redis: Redis, keys: Keys, options: { needDriverCores: boolean }): Promise<SchedulingSnapshot> {
+export async function loadSchedulingSnapshot(redis: RedisConnection, keys: Keys, options: { needDriverCores: boolean }): Promise<SchedulingSnapshot> {
   const first = await redis
     .multi()
     .get(keys.scheduleDirty)

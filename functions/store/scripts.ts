@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../lib/redis.ts';
 import { clusterKeys, type Keys } from '../../protocol/keys.ts';
 import { sparkTimestamp } from '../../protocol/config.ts';
 import { EXECUTOR_TRANSITIONS, DRIVER_TRANSITIONS, APPLICATION_TRANSITIONS, WORKER_TRANSITIONS } from '../../protocol/states.ts';
@@ -114,8 +114,8 @@ type ScriptCommand = (key: string, ...args: (string | number)[]) => Promise<unkn
 const LOADED = Symbol('flintScripts');
 
 /** loadScripts defines every script as a command on the client (idempotent per client). */
-export function loadScripts(redis: Redis): void {
-  const marked = redis as Redis & { [LOADED]?: boolean };
+export function loadScripts(redis: RedisConnection): void {
+  const marked = redis as RedisConnection & { [LOADED]?: boolean };
   if (marked[LOADED]) return;
   for (const [name, lua] of scriptSources()) {
     redis.defineCommand(commandName(name), { numberOfKeys: STANDALONE_KEYS[name] ?? 1, lua });
@@ -129,7 +129,7 @@ function commandName(name: ScriptName): string {
 
 /** callScript runs one commit script with the prelude's calling convention. */
 export async function callScript<T = unknown>(
-  redis: Redis,
+  redis: RedisConnection,
   keys: Keys,
   config: MasterScriptConfig,
   name: ScriptName,
@@ -147,7 +147,7 @@ export function keysFor(cluster: string): Keys {
 }
 
 /** callStandalone runs a standalone script with its own KEYS and ARGV. */
-export async function callStandalone<T = unknown>(redis: Redis, name: ScriptName, keys: string[], args: (string | number)[]): Promise<T> {
+export async function callStandalone<T = unknown>(redis: RedisConnection, name: ScriptName, keys: string[], args: (string | number)[]): Promise<T> {
   loadScripts(redis);
   const command = (redis as unknown as Record<string, (...params: (string | number)[]) => Promise<unknown>>)[commandName(name)]!;
   return (await command.apply(redis, [...keys, ...args])) as T;

@@ -4,7 +4,7 @@
  * heartbeat script, commands read from its real inbox stream). Nothing is mocked:
  * these are the same messages an agent sends, without containers behind them.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../lib/redis.ts';
 import type { Keys } from '../../protocol/keys.ts';
 import { MasterClient } from '../../client/master-client.ts';
 import { decodeAppEvent, decodeInboxEntry, type RawStreamEntry } from '../../protocol/streams.ts';
@@ -48,7 +48,7 @@ export interface DecodedEvent {
   body: Record<string, unknown>;
 }
 
-export async function readAppEvents(redis: Redis, keys: Keys, appId: string): Promise<DecodedEvent[]> {
+export async function readAppEvents(redis: RedisConnection, keys: Keys, appId: string): Promise<DecodedEvent[]> {
   const entries = (await redis.xrange(keys.appEvents(appId), '-', '+')) as RawStreamEntry[];
   return entries.map((entry) => {
     const decoded = decodeAppEvent(entry);
@@ -57,7 +57,7 @@ export async function readAppEvents(redis: Redis, keys: Keys, appId: string): Pr
   });
 }
 
-export async function readInbox(redis: Redis, keys: Keys, workerId: string): Promise<DecodedEvent[]> {
+export async function readInbox(redis: RedisConnection, keys: Keys, workerId: string): Promise<DecodedEvent[]> {
   const entries = (await redis.xrange(keys.workerInbox(workerId), '-', '+')) as RawStreamEntry[];
   return entries.map((entry) => {
     const decoded = decodeInboxEntry(entry);

@@ -20,7 +20,7 @@ import { REDIS_URL } from '../helpers/env.ts';
 import { cleanupCluster, makeTempDir, uniqueCluster, waitFor } from '../helpers/isolation.ts';
 import { registerFakeWorker } from '../helpers/protocol.ts';
 
-test('master, client and heartbeats work through a sentinel:// URL', async () => {
+test('master, client and heartbeats work through a sentinel:// URL listing two sentinels', async () => {
   const binary = findRedisServer();
   assert.ok(binary, 'redis-server is installed by infra/setup.sh');
   const primary = new URL(REDIS_URL);
@@ -34,7 +34,8 @@ test('master, client and heartbeats work through a sentinel:// URL', async () =>
   const exited = new Promise((resolve) => sentinel.once('exit', resolve));
   const cluster = uniqueCluster('sentinel');
   const direct = new Redis(REDIS_URL);
-  const url = `sentinel://127.0.0.1:${port}/${name}`;
+  // two sentinels listed, the first with nothing behind it: the client moves on to the next
+  const url = `sentinel://127.0.0.1:${await freeLoopbackPort()},127.0.0.1:${port}/${name}`;
   let master: Awaited<ReturnType<typeof startMaster>> | undefined;
   let client: MasterClient | undefined;
   let viaSentinel: Redis | undefined;

@@ -17,7 +17,7 @@ import {
   z,
 } from '../../../protocol/messages.ts';
 import { AskRejectedError, AskTimeoutError, MasterClient } from '../../../client/master-client.ts';
-import { bullConnection } from '../../../lib/redis.ts';
+import { bullConnection, closeBull } from '../../../lib/redis.ts';
 
 export interface DriverGateway {
   submitDriver(desc: DriverDescription): Promise<SubmitDriverResponse>;
@@ -68,7 +68,7 @@ export class MasterGateway implements DriverGateway {
       connection: bullConnection(options.redisUrl, { name: 'flint-rest-probe' }),
       prefix: client.keys.bullPrefix,
     });
-    return new MasterGateway(client, probe, options.askTimeoutMs);
+    return new MasterGateway(client, { getWorkersCount: () => probe.getWorkersCount(), close: () => closeBull(probe) }, options.askTimeoutMs);
   }
 
   async submitDriver(desc: DriverDescription): Promise<SubmitDriverResponse> {

@@ -25,7 +25,7 @@ import { Hono, type Context } from 'hono';
 import { html } from 'hono/html';
 import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../../lib/redis.ts';
 import type { Keys } from '../../../protocol/keys.ts';
 import { MasterInbound, parseMessage } from '../../../protocol/messages.ts';
 import type { AuthVariables } from '../auth.ts';
@@ -49,7 +49,7 @@ export interface UiKiller {
 }
 
 export interface MasterUiBindings {
-  redis: Redis;
+  redis: RedisConnection;
   keys: Keys;
   masterUrl: string;
   restUrl?: string;

@@ -9,8 +9,7 @@
  * not `$`, so no entry written between two blocking reads is missed) and resumes
  * after a connection error from the last id it delivered.
  */
-import type { Redis } from 'ioredis';
-import { connectRedis } from '../../../lib/redis.ts';
+import { connectRedisOrCluster, type RedisConnection } from '../../../lib/redis.ts';
 import { fieldsToObject, type RawStreamEntry } from '../../../protocol/streams.ts';
 import type { Logger } from '../../../lib/log.ts';
 
@@ -51,7 +50,7 @@ export function decodeClusterEvent([id, fields]: RawStreamEntry): ClusterEvent {
 
 export class ClusterEventFeed {
   private readonly listeners = new Set<ClusterEventListener>();
-  private redis?: Redis;
+  private redis?: RedisConnection;
   private loop?: Promise<void>;
   private stopped = false;
   private lastId = '0-0';
@@ -61,7 +60,7 @@ export class ClusterEventFeed {
   /** start connects and begins tailing; resolves once the starting position is known. */
   async start(): Promise<void> {
     if (this.loop) return;
-    this.redis = await connectRedis(this.options.redisUrl, { name: 'flint-ui-events', blocking: true });
+    this.redis = await connectRedisOrCluster(this.options.redisUrl, { name: 'flint-ui-events', blocking: true });
     const last = (await this.redis.xrevrange(this.options.streamKey, '+', '-', 'COUNT', 1)) as RawStreamEntry[];
     this.lastId = last[0]?.[0] ?? '0-0';
     this.loop = this.run();
