@@ -75,6 +75,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.worker.memory', spec: { kind: 'memory' }, default: undefined, doc: 'Memory offered by a worker; default max(total − 1g, 512m).' },
   { key: 'spark.worker.initialRegistrationRetries', spec: { kind: 'int', min: 1 }, default: '6', doc: 'Registration retries at the short (fuzzed 5-15 s) interval.' },
   { key: 'spark.worker.maxRegistrationRetries', spec: { kind: 'int', min: 1 }, default: '16', doc: 'Total registration retries before the worker gives up.' },
+  { key: 'spark.worker.decommission.signal', spec: { kind: 'string', pattern: /^[A-Z][A-Z0-9]{1,9}$/, patternHint: 'a signal name without SIG, e.g. PWR or USR2' }, default: 'PWR', doc: 'Signal on which a `flint worker` decommissions itself (with spark.decommission.enabled): it takes no new executors, tells the master (WorkerDecommissioning), and keeps its running tasks.' },
   { key: 'spark.worker.cleanup.enabled', spec: { kind: 'bool' }, default: 'true', doc: 'Periodically delete finished applications\' work directories.' },
   { key: 'spark.worker.cleanup.interval', spec: { kind: 'duration', plainUnit: 's', min: 1 }, default: '1800s', doc: 'Period of the work-dir cleanup.' },
   { key: 'spark.worker.cleanup.appDataTtl', spec: { kind: 'duration', plainUnit: 's', min: 0 }, default: '604800s', doc: 'A finished app\'s directory is deleted once no file in it is newer than this.' },

@@ -181,6 +181,12 @@ export interface AgentHandle {
    * at once without touching any task or file, as a SIGKILL would.
    */
   stop(options?: { abrupt?: boolean }): Promise<void>;
+  /**
+   * decommission: Spark's decommissionSelf on the worker's decommission signal. With
+   * spark.decommission.enabled the agent stops taking executors and tells the master
+   * (WorkerDecommissioning); running tasks keep running. Returns whether it acted.
+   */
+  decommission(): Promise<boolean>;
   /** resolves when the agent has stopped, with the reason when it stopped because it had to (see onFatal) */
   readonly stopped: Promise<{ fatal?: string }>;
 }
@@ -705,13 +711,7 @@ class Agent implements AgentHandle {
         void this.reregister('the master sent ReconnectWorker');
         return Promise.resolve();
       case 'DecommissionWorker':
-        if (this.config.get<boolean>('spark.decommission.enabled')) {
-          if (this.decommissioned) this.log.warn('Worker already decommissioned');
-          this.decommissioned = true;
-          this.log.info('Decommission worker: no new executors will be launched here');
-        } else {
-          this.log.warn('Receive decommission request, but decommission feature is disabled.');
-        }
+        this.decommissionSelf();
         return Promise.resolve();
       default:
         this.log.error({ type }, 'unhandled inbox command');
@@ -1097,6 +1097,29 @@ class Agent implements AgentHandle {
       drivers: drivers.map(driverView),
       finishedDrivers: [...this.finishedDrivers].map(driverView),
     };
+  }
+
+  // ------------------------------------------------------------------ decommissioning
+
+  /** decommissionSelf: Spark's Worker.decommissionSelf; true when the feature is enabled. */
+  private decommissionSelf(): boolean {
+    if (!this.config.get<boolean>('spark.decommission.enabled')) {
+      this.log.warn('Receive decommission request, but decommission feature is disabled.');
+      return false;
+    }
+    if (this.decommissioned) this.log.warn('Worker already decommissioned');
+    this.decommissioned = true;
+    this.log.info('Decommission worker: no new executors will be launched here');
+    return true;
+  }
+
+  /** decommission: the decommission signal's handler (Spark's WorkerDecommissionSigReceived). */
+  async decommission(): Promise<boolean> {
+    if (this.stopping || !this.decommissionSelf()) return false;
+    // the master marks the worker DECOMMISSIONED and moves its executors' apps elsewhere;
+    // delivered like a state report, so a short Redis outage does not lose it
+    await this.deliver('WorkerDecommissioning', () => ({ id: this.workerId }));
+    return true;
   }
 
   // ------------------------------------------------------------------ timers and stop

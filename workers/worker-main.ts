@@ -8,12 +8,13 @@
  * imports this module only when the command runs.
  */
 import { waitForSignal } from '../lib/signals.ts';
+import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { DEFAULT_REDIS_URL, loadConfig, parseConfFlags, parseMemoryMb, type FlintConfig } from '../protocol/config.ts';
 import { createLogger } from '../lib/log.ts';
 import type { Runtime } from './runtime/types.ts';
 import { selectRuntime } from './runtime/select.ts';
-import { startAgent, type AgentOptions } from './agent.ts';
+import { startAgent, type AgentHandle, type AgentOptions } from './agent.ts';
 import { defaultCores, defaultMemoryMb, parseLabelFlags, parseResourceFlags } from './host-defaults.ts';
 
 /** WorkerFlags: what commander hands the action. */
@@ -143,6 +144,32 @@ export function agentOptions(settings: WorkerSettings, extra: Partial<AgentOptio
   };
 }
 
+/** decommissionSignal: spark.worker.decommission.signal as a Node signal name, or a clear error. */
+export function decommissionSignal(config: FlintConfig): NodeJS.Signals {
+  const name = `SIG${config.get<string>('spark.worker.decommission.signal')}`;
+  if (!(name in osConstants.signals)) throw new Error(`spark.worker.decommission.signal: ${name} is not a signal on this platform`);
+  if (['SIGTERM', 'SIGINT', 'SIGKILL', 'SIGSTOP'].includes(name)) throw new Error(`spark.worker.decommission.signal: ${name} is reserved (it stops or kills the worker)`);
+  return name as NodeJS.Signals;
+}
+
+/**
+ * listenForDecommission: with spark.decommission.enabled, the decommission signal makes
+ * the agent decommission itself (Spark's WorkerDecommissionSigReceived). Returns the unsubscribe.
+ */
+function listenForDecommission(signal: NodeJS.Signals | undefined, agent: AgentHandle): () => void {
+  if (signal === undefined) return () => undefined;
+  const onSignal = () => {
+    agent.decommission().then(
+      (acted) => {
+        if (acted) process.stdout.write(`flint worker ${agent.workerId}: decommissioned on ${signal}; no new executors, running tasks continue\n`);
+      },
+      (error: unknown) => process.stderr.write(`flint worker ${agent.workerId}: decommission on ${signal} failed: ${(error as Error).message}\n`),
+    );
+  };
+  process.on(signal, onSignal);
+  return () => process.off(signal, onSignal);
+}
+
 /**
  * runWorker runs one agent until SIGTERM/SIGINT (then exits 0) or until it stops
  * on its own with a fatal error, which it throws as one line.
@@ -155,10 +182,14 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     // configuration errors list one key per line: the command prints one line
     throw new Error((error as Error).message.replace(/:\s*\n\s*/, ': ').replace(/\s*\n\s*/g, '; '), { cause: error });
   }
+  // checked before the agent registers: a bad signal name is a start-up error
+  const signal = settings.config.get<boolean>('spark.decommission.enabled') ? decommissionSignal(settings.config) : undefined;
   // a fatal stop is reported through `stopped` below, as one line and exit code 1
   const agent = await startAgent(agentOptions(settings, { onFatal: () => undefined }));
   process.stdout.write(`flint worker ${agent.workerId} registered (epoch ${agent.epoch()}) with cluster '${agent.cluster}' on ${settings.redisUrl}; web UI ${agent.webUiUrl}\n`);
+  const stopListening = listenForDecommission(signal, agent);
   const outcome = await Promise.race([waitForSignal().then(() => undefined), agent.stopped]);
+  stopListening();
   if (outcome === undefined) {
     await agent.stop();
     return;
