@@ -41,7 +41,8 @@ export const CLUSTER_CONNECT_TIMEOUT_MS = 15_000;
 
 /** redactRedisUrl: the URL with its password replaced, for messages and logs. */
 export function redactRedisUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
+  // greedy up to the last '@': a password may hold an unencoded '@' or '/' that the parsers accept
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:).*@/i, '$1***@');
 }
 
 /**

@@ -197,6 +197,8 @@ interface AgentStateFile {
   reported: Record<string, string>;
   /** LaunchDriver of every driver not yet finished, for relaunches after an agent restart */
   drivers: Record<string, LaunchDriver>;
+  /** set once the worker decommissioned itself: a restarted agent stays decommissioned and tells the master again */
+  decommissioned?: boolean;
 }
 
 class FatalAgentError extends Error {
@@ -325,6 +327,7 @@ class Agent implements AgentHandle {
     this.runtime = typeof runtime === 'function' ? await runtime({ workerId: this.workerId, cluster: this.cluster }) : runtime;
     this.attachWebUi();
     this.state = await this.loadState();
+    if (this.state.decommissioned) this.decommissioned = true;
     this.redis = await connectRedisOrCluster(this.options.redisUrl, { name: `flint-worker-${this.workerId}` });
     this.blocking = await connectRedisOrCluster(this.options.redisUrl, { name: `flint-worker-${this.workerId}-inbox`, blocking: true });
     // errors surface on commands; without a listener ioredis would print every reconnect failure
@@ -534,6 +537,8 @@ class Agent implements AgentHandle {
     void this.deliver('WorkerLatestState', (epoch) => ({ id: this.workerId, epoch, executors, driverIds })).catch((error) => {
       if (!(error instanceof AgentStoppedError)) this.log.warn({ err: error }, 'WorkerLatestState not delivered');
     });
+    // a worker that decommissioned itself stays so across restarts and re-registrations
+    if (this.state.decommissioned) void this.tellMasterDecommissioned();
   }
 
   // ------------------------------------------------------------------ heartbeat
@@ -711,7 +716,8 @@ class Agent implements AgentHandle {
         void this.reregister('the master sent ReconnectWorker');
         return Promise.resolve();
       case 'DecommissionWorker':
-        this.decommissionSelf();
+        // remembered, so that a restarted agent registers and at once decommissions again
+        if (this.decommissionSelf()) return this.updateState((file) => (file.decommissioned = true));
         return Promise.resolve();
       default:
         this.log.error({ type }, 'unhandled inbox command');
@@ -883,7 +889,8 @@ class Agent implements AgentHandle {
     return next;
   }
 
-  private async deliver<T extends MasterInboundType>(type: T, build: (epoch: number) => MasterInboundMessage<T>): Promise<void> {
+  /** deliver sends a report until the master applies it; after the last attempt the agent exits (fatal) unless `fatalOnGiveUp` is false, then it throws. */
+  private async deliver<T extends MasterInboundType>(type: T, build: (epoch: number) => MasterInboundMessage<T>, { fatalOnGiveUp = true } = {}): Promise<void> {
     const maxAttempts = this.config.get<number>('spark.worker.executorStateSync.maxAttempts');
     const backoff = this.options.reportBackoffMs ?? 1000;
     const attemptTimeout = this.options.reportAttemptTimeoutMs ?? 10_000;
@@ -909,8 +916,9 @@ class Agent implements AgentHandle {
         if (attempt < maxAttempts) await this.sleep(backoff * 2 ** (attempt - 1));
       }
     }
-    const message = `cannot deliver ${type} to the master after ${maxAttempts} attempts (last error: ${(lastError as Error)?.message}); exiting so that a restarted agent reports it again`;
-    this.fatal(message);
+    const message = `cannot deliver ${type} to the master after ${maxAttempts} attempts (last error: ${(lastError as Error)?.message})`;
+    if (!fatalOnGiveUp) throw new Error(message);
+    this.fatal(`${message}; exiting so that a restarted agent reports it again`);
     throw new AgentStoppedError(message);
   }
 
@@ -927,6 +935,7 @@ class Agent implements AgentHandle {
         version: 1,
         reported: parsed.reported && typeof parsed.reported === 'object' ? parsed.reported : {},
         drivers: parsed.drivers && typeof parsed.drivers === 'object' ? parsed.drivers : {},
+        ...(parsed.decommissioned === true ? { decommissioned: true } : {}),
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
@@ -1116,10 +1125,24 @@ class Agent implements AgentHandle {
   /** decommission: the decommission signal's handler (Spark's WorkerDecommissionSigReceived). */
   async decommission(): Promise<boolean> {
     if (this.stopping || !this.decommissionSelf()) return false;
-    // the master marks the worker DECOMMISSIONED and moves its executors' apps elsewhere;
-    // delivered like a state report, so a short Redis outage does not lose it
-    await this.deliver('WorkerDecommissioning', () => ({ id: this.workerId }));
+    // recorded first: if the master cannot be told now, the next registration tells it
+    await this.updateState((file) => (file.decommissioned = true));
+    await this.tellMasterDecommissioned();
     return true;
+  }
+
+  /**
+   * tellMasterDecommissioned sends WorkerDecommissioning: the master marks the worker
+   * DECOMMISSIONED and moves its executors' apps elsewhere. Retried like a state report,
+   * but never fatal: an agent that cannot reach the master stays up, refuses launches,
+   * and tells the master after it registers again.
+   */
+  private async tellMasterDecommissioned(): Promise<void> {
+    try {
+      await this.deliver('WorkerDecommissioning', () => ({ id: this.workerId }), { fatalOnGiveUp: false });
+    } catch (error) {
+      if (!(error instanceof AgentStoppedError)) this.log.error({ err: error }, 'WorkerDecommissioning not delivered; it is sent again after the next registration');
+    }
   }
 
   // ------------------------------------------------------------------ timers and stop

@@ -12,6 +12,7 @@ import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { DEFAULT_REDIS_URL, loadConfig, parseConfFlags, parseMemoryMb, type FlintConfig } from '../protocol/config.ts';
 import { createLogger } from '../lib/log.ts';
+import { redactRedisUrl } from '../lib/redis.ts';
 import type { Runtime } from './runtime/types.ts';
 import { selectRuntime } from './runtime/select.ts';
 import { startAgent, type AgentHandle, type AgentOptions } from './agent.ts';
@@ -154,20 +155,35 @@ export function decommissionSignal(config: FlintConfig): NodeJS.Signals {
 
 /**
  * listenForDecommission: with spark.decommission.enabled, the decommission signal makes
- * the agent decommission itself (Spark's WorkerDecommissionSigReceived). Returns the unsubscribe.
+ * the agent decommission itself (Spark's WorkerDecommissionSigReceived). Installed before
+ * the agent starts and kept until the process ends, because the signal's default action
+ * would kill the worker: a signal that comes while the agent registers is applied once
+ * it has. Returns `attach` (call with the started agent) and `detach`.
  */
-function listenForDecommission(signal: NodeJS.Signals | undefined, agent: AgentHandle): () => void {
-  if (signal === undefined) return () => undefined;
-  const onSignal = () => {
-    agent.decommission().then(
+function listenForDecommission(signal: NodeJS.Signals | undefined): { attach(agent: AgentHandle): void; detach(): void } {
+  if (signal === undefined) return { attach: () => undefined, detach: () => undefined };
+  let agent: AgentHandle | undefined;
+  let requested = false;
+  const decommission = (target: AgentHandle) => {
+    target.decommission().then(
       (acted) => {
-        if (acted) process.stdout.write(`flint worker ${agent.workerId}: decommissioned on ${signal}; no new executors, running tasks continue\n`);
+        if (acted) process.stdout.write(`flint worker ${target.workerId}: decommissioned on ${signal}; no new executors, running tasks continue\n`);
       },
-      (error: unknown) => process.stderr.write(`flint worker ${agent.workerId}: decommission on ${signal} failed: ${(error as Error).message}\n`),
+      (error: unknown) => process.stderr.write(`flint worker ${target.workerId}: decommission on ${signal} failed: ${(error as Error).message}\n`),
     );
   };
+  const onSignal = () => {
+    if (agent) decommission(agent);
+    else requested = true;
+  };
   process.on(signal, onSignal);
-  return () => process.off(signal, onSignal);
+  return {
+    attach(started) {
+      agent = started;
+      if (requested) decommission(started);
+    },
+    detach: () => process.off(signal, onSignal),
+  };
 }
 
 /**
@@ -183,16 +199,21 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     throw new Error((error as Error).message.replace(/:\s*\n\s*/, ': ').replace(/\s*\n\s*/g, '; '), { cause: error });
   }
   // checked before the agent registers: a bad signal name is a start-up error
-  const signal = settings.config.get<boolean>('spark.decommission.enabled') ? decommissionSignal(settings.config) : undefined;
-  // a fatal stop is reported through `stopped` below, as one line and exit code 1
-  const agent = await startAgent(agentOptions(settings, { onFatal: () => undefined }));
-  process.stdout.write(`flint worker ${agent.workerId} registered (epoch ${agent.epoch()}) with cluster '${agent.cluster}' on ${settings.redisUrl}; web UI ${agent.webUiUrl}\n`);
-  const stopListening = listenForDecommission(signal, agent);
-  const outcome = await Promise.race([waitForSignal().then(() => undefined), agent.stopped]);
-  stopListening();
-  if (outcome === undefined) {
-    await agent.stop();
-    return;
+  const decommissionSignalName = settings.config.get<boolean>('spark.decommission.enabled') ? decommissionSignal(settings.config) : undefined;
+  const decommissioning = listenForDecommission(decommissionSignalName);
+  try {
+    // a fatal stop is reported through `stopped` below, as one line and exit code 1
+    const agent = await startAgent(agentOptions(settings, { onFatal: () => undefined }));
+    decommissioning.attach(agent);
+    process.stdout.write(`flint worker ${agent.workerId} registered (epoch ${agent.epoch()}) with cluster '${agent.cluster}' on ${redactRedisUrl(settings.redisUrl)}; web UI ${agent.webUiUrl}\n`);
+    const outcome = await Promise.race([waitForSignal().then(() => undefined), agent.stopped]);
+    if (outcome === undefined) {
+      await agent.stop();
+      return;
+    }
+    if (outcome.fatal !== undefined) throw new Error(outcome.fatal);
+  } finally {
+    // only now: until the process ends, the signal must not fall back to its default (terminate)
+    decommissioning.detach();
   }
-  if (outcome.fatal !== undefined) throw new Error(outcome.fatal);
 }

@@ -16,10 +16,9 @@ import type { Handler, HandlerContext } from './context.ts';
  */
 export const decommissionWorkersOnHosts: Handler<'DecommissionWorkersOnHosts'> = async (ctx, message) => {
   const matched = workersOnHosts(await readWorkerHosts(ctx), message.hostnames);
-  let changed = 0;
-  for (const workerId of matched) {
-    if (await ctx.store.decommissionWorker(workerId, true, ctx.now)) changed++;
-  }
+  // one atomic script per worker, sent together (each is independent; a host may carry many)
+  const outcomes = await Promise.all(matched.map((workerId) => ctx.store.decommissionWorker(workerId, true, ctx.now)));
+  const changed = outcomes.filter(Boolean).length;
   if (changed > 0) ctx.kickScheduler();
   ctx.log.info({ hostnames: message.hostnames, matched: matched.length, changed, workerIds: matched }, `Decommissioning workers on hosts ${message.hostnames.join(', ')}: ${matched.length} matched, ${changed} newly decommissioned`);
   return matched.length;

@@ -96,7 +96,8 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       killer: {
         application: (appId) => client.ask<boolean>('KillApplication', { appId }),
         driver: (driverId) => client.ask<KillDriverResponse>('RequestKillDriver', { driverId }),
-        decommissionHosts: (hostnames) => client.ask<number>('DecommissionWorkersOnHosts', { hostnames }),
+        // a generous timeout: a host list may match many workers, one commit each
+        decommissionHosts: (hostnames) => client.ask<number>('DecommissionWorkersOnHosts', { hostnames }, 30_000),
       },
       events,
       metrics,

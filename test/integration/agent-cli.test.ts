@@ -46,16 +46,14 @@ test('flint worker registers, runs an executor, and exits 0 on SIGTERM leaving i
   }
 });
 
-test('flint worker decommissions itself on SIGPWR: DECOMMISSIONED at the master, running executor kept, new launches refused, then exits 0 on SIGTERM', { timeout: 120_000 }, async () => {
+test('flint worker decommissions itself on SIGPWR: DECOMMISSIONED at the master, running executor kept, new launches refused, exits 0 on SIGTERM, and stays decommissioned after a restart', { timeout: 120_000 }, async () => {
   const f = await agentFixture('agent-pwr', { conf: { 'spark.decommission.enabled': 'true' } });
   let proc: ReturnType<typeof runFlint> | undefined;
   try {
     const workDir = await f.workDir();
-    proc = runFlint(
-      ['worker', '--redis', REDIS_URL, '--cluster', f.cluster, '--work-dir', workDir, '--port', '0', '--cores', '2', '--memory', '512m', '--runtime', 'docker', '--network', 'none',
-        '--conf', 'spark.flint.worker.registrationInterval=300ms', '--conf', 'spark.decommission.enabled=true'],
-      { FLINT_LOG_LEVEL: 'warn' },
-    );
+    const args = ['worker', '--redis', REDIS_URL, '--cluster', f.cluster, '--work-dir', workDir, '--port', '0', '--cores', '2', '--memory', '512m', '--runtime', 'docker', '--network', 'none',
+      '--conf', 'spark.flint.worker.registrationInterval=300ms', '--conf', 'spark.decommission.enabled=true'];
+    proc = runFlint(args, { FLINT_LOG_LEVEL: 'warn' });
     const [, workerId, epochText] = await waitFor(() => /flint worker (\S+) registered \(epoch (\d+)\)/.exec(proc!.stdout()), { timeoutMs: 60_000, message: 'registration line' });
     const appId = `app-pwr-${randomUUID().slice(0, 8)}`;
     const launch = (execId: number) =>
@@ -86,6 +84,18 @@ test('flint worker decommissions itself on SIGPWR: DECOMMISSIONED at the master,
     await waitFor(() => /ignoring LaunchExecutor/.test(proc!.stdout() + proc!.stderr()), { timeoutMs: 5_000, message: 'the agent says it ignores the launch' });
     assert.deepEqual((await f.containers([`${LABEL.app}=${appId}`])).map((c) => c.Labels[LABEL.executor]), ['0'], 'no container for the refused launch');
 
+    proc.child.kill('SIGTERM');
+    assert.equal(await proc.exit, 0);
+
+    // the master forgets the worker (as it culls one long dead); restarted on the same work
+    // dir, the agent registers as new and decommissions itself again at once
+    const beforeRestart = Number(await f.redis.hget(f.keys.worker(workerId!), 'epoch'));
+    await f.redis.del(f.keys.worker(workerId!));
+    proc = runFlint(args, { FLINT_LOG_LEVEL: 'warn' });
+    const [, againId, againEpoch] = await waitFor(() => /flint worker (\S+) registered \(epoch (\d+)\)/.exec(proc!.stdout()), { timeoutMs: 60_000, message: 'registration line after the restart' });
+    assert.equal(againId, workerId);
+    assert.ok(Number(againEpoch) > beforeRestart, 'a new registration');
+    await waitFor(async () => (await f.redis.hget(f.keys.worker(workerId!), 'state')) === 'DECOMMISSIONED', { timeoutMs: 15_000, message: 'DECOMMISSIONED again after the restart' });
     proc.child.kill('SIGTERM');
     assert.equal(await proc.exit, 0);
   } finally {

@@ -92,5 +92,11 @@ describe('redisTargetFromUrl: bad URLs get a clear error', () => {
     });
     assert.equal(redactRedisUrl('redis://:pw@h:1/0'), 'redis://:***@h:1/0');
     assert.equal(redactRedisUrl('redis://h:1'), 'redis://h:1');
+    // an unencoded '@' or '/' in the password is still hidden whole
+    assert.equal(redactRedisUrl('redis://u:p@ss@h:1'), 'redis://u:***@h:1');
+    assert.throws(() => redisTargetFromUrl('sentinel://u:se/cret@h:1,h2:2/name'), (error: Error) => {
+      assert.doesNotMatch(error.message, /se\/cret|cret/);
+      return true;
+    });
   });
 });

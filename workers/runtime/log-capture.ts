@@ -21,7 +21,6 @@
  */
 import { open, readFile, rename, stat, truncate, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { TASK_FILES } from './task-identity.ts';
 
@@ -295,8 +294,8 @@ export class DockerLogCapture {
   }
 
   /**
-   * catchUp reads the exited container's log once more, without follow: Docker's
-   * follower can end with the container before it has delivered the last entries.
+   * catchUp reads the exited container's log once more: Docker's follower can end
+   * with the container before it has delivered the last entries.
    * It resumes from the flushed state exactly as after a restart, so an entry already
    * written is skipped and nothing is written twice.
    */
@@ -305,31 +304,31 @@ export class DockerLogCapture {
     await this.flushChain;
     this.cursor = new LogCursor(this.cursor.snapshot());
     try {
-      await this.followOnce(false);
+      // follow on an exited container reads to the end and closes, streamed (a whole
+      // body in one Buffer could be larger than memory or a string allows)
+      await this.followOnce();
     } catch (error) {
       if (!this.stopped) this.options.onError?.(error);
     }
   }
 
-  private async followOnce(follow = true): Promise<void> {
+  private async followOnce(): Promise<void> {
     const since = this.cursor.since();
-    const reply = (await this.docker.getContainer(this.containerId).logs({
-      follow,
+    const stream = (await this.docker.getContainer(this.containerId).logs({
+      follow: true,
       stdout: true,
       stderr: true,
       timestamps: true,
       ...(since === undefined ? {} : { since }),
-    } as Docker.ContainerLogsOptions & { follow: true })) as NodeJS.ReadableStream | Buffer;
-    // without follow, dockerode answers with the whole body as one Buffer
-    const stream: NodeJS.ReadableStream = Buffer.isBuffer(reply) ? Readable.from([reply]) : reply;
+    } as Docker.ContainerLogsOptions & { follow: true })) as NodeJS.ReadableStream;
     this.stream = stream;
     if (this.stopped) {
       (stream as unknown as { destroy?: () => void }).destroy?.();
       return;
     }
     await new Promise<void>((resolve, reject) => {
-      // our own demultiplexer: docker-modem's recurses once per frame and overflows the
-      // stack on a large body (a whole log read without follow)
+      // our own demultiplexer: docker-modem's recurses once per frame, so a large chunk
+      // could overflow the stack
       const frames = new FrameSplitter((streamId, frame) => this.onFrame(streamId, frame));
       stream.on('data', (chunk: Buffer) => frames.push(chunk));
       stream.on('end', () => resolve());
