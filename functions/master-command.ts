@@ -6,11 +6,8 @@
  */
 import type { Command } from 'commander';
 import { DEFAULT_REDIS_URL } from '../protocol/config.ts';
+import { collectRepeatable as collect } from '../cli/command-io.ts';
 import type { MasterFlags } from './master-main.ts';
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 /** registerMasterCommand adds `flint master` to the program. */
 export function registerMasterCommand(program: Command): void {

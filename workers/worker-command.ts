@@ -5,11 +5,8 @@
  */
 import type { Command } from 'commander';
 import { DEFAULT_REDIS_URL } from '../protocol/config.ts';
+import { collectRepeatable as collect } from '../cli/command-io.ts';
 import type { WorkerFlags } from './worker-main.ts';
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 /** registerWorkerCommand adds `flint worker` to the program. */
 export function registerWorkerCommand(program: Command): void {
