@@ -98,6 +98,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.flint.rest.defaultDriverImage', spec: { kind: 'string' }, default: undefined, doc: 'Image of drivers submitted without spark.flint.image or a docker:// appResource (lets Spark\'s own REST client submit unchanged).' },
   { key: 'spark.flint.worker.registrationInterval', spec: { kind: 'duration', plainUnit: 's', min: 0.01 }, default: '10s', doc: 'Base of the short registration retry interval (fuzzed ×0.5-1.5); the long one is 6× this.' },
   { key: 'spark.flint.worker.runtime', spec: { kind: 'enum', values: ['auto', 'docker', 'process'] }, default: 'auto', doc: 'Executor runtime: docker, process, or auto (docker when its socket answers).' },
+  { key: 'spark.flint.worker.process.requireLimits', spec: { kind: 'bool' }, default: 'false', doc: 'Process runtime: refuse to start when cgroups cannot enforce task cores, memory and pids (false: warn once and run tasks unconfined).' },
   { key: 'spark.flint.worker.network', spec: { kind: 'enum', values: ['host', 'none'] }, default: 'host', doc: 'Container network mode of executors and drivers.' },
   { key: 'spark.flint.worker.pidsLimit', spec: { kind: 'int', min: 1 }, default: '512', doc: 'Most processes one executor or driver container may run.' },
   { key: 'spark.flint.worker.stopGracePeriod', spec: { kind: 'duration', plainUnit: 'ms', min: 0 }, default: '10s', doc: 'Grace period between SIGTERM and SIGKILL when an executor is killed.' },

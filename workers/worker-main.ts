@@ -14,6 +14,7 @@ import { DEFAULT_REDIS_URL, loadConfig, parseConfFlags, parseMemoryMb, type Flin
 import { createLogger } from '../lib/log.ts';
 import { redactRedisUrl } from '../lib/redis.ts';
 import type { Runtime } from './runtime/types.ts';
+import { ProcessRuntime } from './runtime/process.ts';
 import { selectRuntime } from './runtime/select.ts';
 import { startAgent, type AgentHandle, type AgentOptions } from './agent.ts';
 import { defaultCores, defaultMemoryMb, parseLabelFlags, parseResourceFlags } from './host-defaults.ts';
@@ -118,9 +119,15 @@ export async function createRuntime(settings: WorkerSettings, worker: { workerId
   const selection = await selectRuntime(settings.runtime, {
     imageAllowList: settings.imageAllowList,
     docker: { relistIntervalMs: settings.config.get<number>('spark.flint.worker.relistInterval'), cluster: worker.cluster, workerId: worker.workerId, logger },
-    process: { stateDir: join(settings.workDir, '.flint-process-runtime', worker.cluster, worker.workerId), logger },
+    process: {
+      stateDir: join(settings.workDir, '.flint-process-runtime', worker.cluster, worker.workerId),
+      requireLimits: settings.config.get<boolean>('spark.flint.worker.process.requireLimits'),
+      logger,
+    },
   });
   logger.info(selection.reason);
+  // says once whether cgroups enforce the grants; fails start-up when they must and cannot
+  if (selection.runtime instanceof ProcessRuntime) await selection.runtime.prepareLimits();
   return selection.runtime;
 }
 

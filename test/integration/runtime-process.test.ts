@@ -8,15 +8,40 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm, rmdir, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { detectCgroups, type TaskCgroups } from '../../workers/runtime/cgroups.ts';
 import { ProcessRuntime, isProcessAlive } from '../../workers/runtime/process.ts';
-import { stderrHeader } from '../../workers/runtime/task-identity.ts';
+import { stderrHeader, taskName } from '../../workers/runtime/task-identity.ts';
 import { ImageNotAllowedError, type TaskExit, type TaskSpec } from '../../workers/runtime/types.ts';
 
 const dirs: string[] = [];
 const workDirs: string[] = [];
+const clusters: string[] = [];
+const CGROUP_ROOTS = ['/sys/fs/cgroup/cpu', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/pids', '/sys/fs/cgroup/unified', '/sys/fs/cgroup'];
+
+/** removeCgroupTree kills what lives in a cgroup tree and removes it deepest first (only this test file's clusters). */
+async function removeCgroupTree(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  for (const entry of await readdir(dir, { withFileTypes: true })) if (entry.isDirectory()) await removeCgroupTree(join(dir, entry.name));
+  for (let attempt = 0; attempt < 40; attempt++) {
+    for (const pid of (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    try {
+      await rmdir(dir);
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
 
 after(async () => {
   // kill only tasks of ours that are still running: a recorded pid whose exit file exists may belong to someone else now
@@ -31,6 +56,10 @@ after(async () => {
     }
   }
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  for (const root of CGROUP_ROOTS) {
+    for (const cluster of clusters) await removeCgroupTree(join(root, 'flint', cluster));
+    await rmdir(join(root, 'flint')).catch(() => undefined); // only when empty: another run may be using it
+  }
 });
 
 interface Fixture {
@@ -46,6 +75,7 @@ async function fixture(): Promise<Fixture> {
   const workerId = `worker-${randomUUID().slice(0, 8)}`;
   const root = await mkdtemp(join(tmpdir(), 'flint-rt-process-'));
   dirs.push(root);
+  clusters.push(cluster);
   return {
     cluster,
     workerId,
@@ -270,6 +300,155 @@ describe('ProcessRuntime', () => {
       const fine = f.spec('fine', ['sh', '-c', 'head -c 1m /dev/zero | tail >/dev/null'], { memoryMB: 64 });
       await runtime.start(fine);
       assert.equal((await runtime.wait(fine.taskId)).exitCode, 0);
+    } finally {
+      await runtime.close();
+    }
+  });
+});
+
+
+/** cpuSeconds: utime + stime of a process, in seconds (clock ticks of 1/100 s on Linux). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const detected = await detectCgroups();
+const cgroups: TaskCgroups | undefined = detected.cgroups;
+
+describe('ProcessRuntime with cgroups', { skip: cgroups === undefined ? `cgroups unavailable: ${detected.support.enforced ? '' : detected.support.why}` : false }, () => {
+  const taskCgroupDirs = (f: Fixture, spec: TaskSpec): string[] => (cgroups as TaskCgroups).locate(join('flint', f.cluster, f.workerId, taskName(spec.cluster, spec.kind, spec.taskId))).dirs;
+
+  it('writes the grant into the task cgroup, confines the process from its start, finds it again after a restart, and removes it', async () => {
+    const f = await fixture();
+    const runtime = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+    const spec = f.spec('limits', ['sleep', '30'], { cores: 0.5, memoryMB: 32, pidsLimit: 16 });
+    const dirsOfTask = taskCgroupDirs(f, spec);
+    try {
+      const status = await runtime.start(spec);
+      const pid = pidOf(status.handle);
+      if (cgroups?.version === 'v1') {
+        assert.deepEqual(dirsOfTask, ['cpu', 'memory', 'pids'].map((controller) => join('/sys/fs/cgroup', controller, 'flint', f.cluster, f.workerId, taskName(f.cluster, 'executor', spec.taskId))));
+        const [cpu, memory, pids] = dirsOfTask as [string, string, string];
+        assert.equal((await readFile(join(cpu, 'cpu.cfs_period_us'), 'utf8')).trim(), '100000');
+        assert.equal((await readFile(join(cpu, 'cpu.cfs_quota_us'), 'utf8')).trim(), '50000');
+        assert.equal((await readFile(join(memory, 'memory.limit_in_bytes'), 'utf8')).trim(), String(32 * 1024 * 1024));
+        if (existsSync(join(memory, 'memory.memsw.limit_in_bytes'))) assert.equal((await readFile(join(memory, 'memory.memsw.limit_in_bytes'), 'utf8')).trim(), String(32 * 1024 * 1024));
+        assert.equal((await readFile(join(pids, 'pids.max'), 'utf8')).trim(), '16');
+      } else {
+        const [dir] = dirsOfTask as [string];
+        assert.equal((await readFile(join(dir, 'cpu.max'), 'utf8')).trim(), '50000 100000');
+        assert.equal((await readFile(join(dir, 'memory.max'), 'utf8')).trim(), String(32 * 1024 * 1024));
+        assert.equal((await readFile(join(dir, 'pids.max'), 'utf8')).trim(), '16');
+      }
+      // the task's own pid (the wrapper exec'd into sleep) sits in every task cgroup
+      for (const dir of dirsOfTask) assert.deepEqual((await readFile(join(dir, 'cgroup.procs'), 'utf8')).trim().split('\n'), [String(pid)]);
+      assert.match(await readFile(`/proc/${pid}/cmdline`, 'utf8'), /sleep\0+30/);
+
+      // an agent restart: a new runtime adopts the task and removes its cgroup by name
+      await runtime.close();
+      const second = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+      try {
+        assert.deepEqual((await second.list(f.workerId, f.cluster)).map((task) => task.running), [true]);
+        for (const dir of dirsOfTask) assert.ok(existsSync(dir), `${dir} survives list() while its task is registered`);
+        await second.remove(spec.taskId);
+        assert.equal(isProcessAlive(pid), false);
+        for (const dir of dirsOfTask) {
+          assert.equal(existsSync(dir), false, `${dir} is removed`);
+          assert.equal(existsSync(join(dir, '..', '..')), false, 'the empty cluster parent is removed too');
+        }
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('reports a task the kernel OOM-kills at memoryMB 32 as oomKilled, also to a restarted runtime', async () => {
+    const f = await fixture();
+    const runtime = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+    // the shell doubles a string until it holds far more than 32 MB of real memory
+    const hog = f.spec('oom', ['sh', '-c', 'x=0123456789abcdef; while :; do x=$x$x; done'], { memoryMB: 32 });
+    try {
+      await runtime.start(hog);
+      assert.deepEqual(await runtime.wait(hog.taskId), { exitCode: 137, oomKilled: true, stopped: false });
+      assert.equal((await runtime.inspect(hog.taskId))?.oomKilled, true);
+      const second = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+      try {
+        assert.deepEqual(await second.wait(hog.taskId), { exitCode: 137, oomKilled: true, stopped: false });
+      } finally {
+        await second.close();
+      }
+      await runtime.remove(hog.taskId);
+      for (const dir of taskCgroupDirs(f, hog)) assert.equal(existsSync(dir), false);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('holds a busy loop at cores 0.5 to about half a CPU', async () => {
+    const f = await fixture();
+    const runtime = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+    const busy = f.spec('busy', ['sh', '-c', 'while :; do :; done'], { cores: 0.5 });
+    try {
+      const pid = pidOf((await runtime.start(busy)).handle);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const before = await cpuSeconds(pid);
+      const startedAt = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const used = (await cpuSeconds(pid)) - before;
+      const perSecond = used / ((Date.now() - startedAt) / 1000);
+      assert.ok(perSecond <= 0.6, `used ${perSecond.toFixed(2)} CPU-seconds per second, more than 0.5 cores allow`);
+      assert.ok(perSecond >= 0.3, `used only ${perSecond.toFixed(2)} CPU-seconds per second: is the loop running?`);
+      await runtime.remove(busy.taskId);
+      for (const dir of taskCgroupDirs(f, busy)) assert.equal(existsSync(dir), false);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('stops a loop of 100 sleep children at pidsLimit 16: the forks fail', async () => {
+    const f = await fixture();
+    const runtime = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+    const forker = f.spec('forks', ['sh', '-c', 'for i in $(seq 100); do sleep 30 & done; echo all-started'], { pidsLimit: 16 });
+    try {
+      await runtime.start(forker);
+      const exit = await runtime.wait(forker.taskId);
+      assert.notEqual(exit.exitCode, 0);
+      assert.equal(await readFile(join(forker.workDir, 'stdout'), 'utf8'), '');
+      assert.match(await readFile(join(forker.workDir, 'stderr'), 'utf8'), /fork/i);
+      const pidsDir = taskCgroupDirs(f, forker).at(-1) as string;
+      const alive = Number((await readFile(join(pidsDir, 'pids.current'), 'utf8')).trim());
+      assert.ok(alive > 0 && alive <= 16, `${alive} sleeps live in the cgroup`);
+      // remove() kills the sleeps that left with the shell gone, then removes the cgroup
+      await runtime.remove(forker.taskId);
+      for (const dir of taskCgroupDirs(f, forker)) assert.equal(existsSync(dir), false);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('removes leftover cgroups of this worker that no task is registered for, on list()', async () => {
+    const f = await fixture();
+    const leftover = join('flint', f.cluster, f.workerId, 'flint-gone-task');
+    await (cgroups as TaskCgroups).create(leftover, { cpuPeriodUs: 100_000, cpuQuotaUs: 100_000, memoryBytes: 64 << 20, pidsMax: 8 });
+    const runtime = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+    try {
+      assert.deepEqual(await runtime.list(f.workerId, f.cluster), []);
+      for (const dir of (cgroups as TaskCgroups).locate(leftover).dirs) assert.equal(existsSync(dir), false);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('with requireLimits and cgroups turned off, prepareLimits and start fail with a clear message', async () => {
+    const f = await fixture();
+    const runtime = new ProcessRuntime({ stateDir: f.stateDir, cgroups: false, requireLimits: true });
+    try {
+      await assert.rejects(runtime.prepareLimits(), /requireLimits is true but cgroups cannot be used/);
+      await assert.rejects(runtime.start(f.spec('refused', ['true'])), /requireLimits/);
     } finally {
       await runtime.close();
     }

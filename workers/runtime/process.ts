@@ -7,12 +7,21 @@
  * entry per task, e.g. `<worker work-dir>/.flint-process-runtime/<cluster>/<worker>/`)
  * and reads their exit from `.flint-exit.json`.
  *
- * Limits are best-effort only: this runtime cannot enforce cores, pids or memory the
- * way a container does. With `addressSpaceLimit: true` a task runs under
- * `prlimit --as=<memoryMB>` (virtual address space, which JVMs overrun easily, so it is
- * off by default); a task that exceeds it fails its own allocation rather than being
- * OOM-killed, so oomKilled is always false here. Isolation (network, capabilities,
- * file system) is whatever the agent's user has.
+ * Limits: when the host lets the agent create cgroups (root, cgroup v1 or v2 mounted
+ * read-write; see cgroups.ts), each task gets its own cgroup
+ * `<controller>/flint/<cluster>/<worker>/<task name>` holding the grant's cores (CFS quota),
+ * memory (no extra swap) and pidsLimit, as Docker does. The supervisor's `/bin/sh` wrapper
+ * joins the cgroup before exec'ing the command, so nothing runs unconfined. A task the
+ * kernel OOM-kills is reported with oomKilled: true. The cgroup is found again by name
+ * after an agent restart, removed (after killing anything still in it) by remove(), and
+ * list() removes empty cgroups of this worker that no registry entry names (leftovers of a
+ * crash). Flint never touches a cgroup outside its `flint/` parent.
+ * When cgroups are unavailable, prepareLimits() says so once and tasks run unconfined,
+ * unless requireLimits (spark.flint.worker.process.requireLimits) makes that an error.
+ * With `addressSpaceLimit: true` a task also runs under `prlimit --as=<memoryMB>`
+ * (virtual address space, which JVMs overrun easily, so it is off by default); a task that
+ * exceeds it fails its own allocation rather than being OOM-killed. Isolation (network,
+ * capabilities, file system) is whatever the agent's user has.
  *
  * stop() signals the task's process group: SIGTERM, then SIGKILL after graceMs.
  * A pid found alive is trusted to be the task's (pid reuse is not detected).
@@ -24,6 +33,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from '../../lib/log.ts';
+import { type CgroupSupport, type TaskCgroups, detectCgroups, limitsFor, workerCgroupPath } from './cgroups.ts';
 import {
   LABEL,
   TASK_FILES,
@@ -49,6 +59,10 @@ export interface ProcessRuntimeOptions {
   startTimeoutMs?: number;
   /** run tasks under `prlimit --as=<memoryMB MiB>` (needs util-linux prlimit) */
   addressSpaceLimit?: boolean;
+  /** enforce cores, memory and pids with cgroups when the host allows it (default true) */
+  cgroups?: boolean;
+  /** fail (prepareLimits, and every start) when cgroups cannot be used, instead of running unconfined */
+  requireLimits?: boolean;
   logger?: Logger;
 }
 
@@ -130,11 +144,41 @@ export class ProcessRuntime implements Runtime {
   private pollTimer: NodeJS.Timeout | undefined;
   private polling = false;
   private closed = false;
+  private limits: Promise<{ support: CgroupSupport; cgroups?: TaskCgroups }> | undefined;
 
   constructor(private readonly options: ProcessRuntimeOptions) {
     if (typeof options?.stateDir !== 'string' || !options.stateDir.startsWith('/')) {
       throw new TypeError('ProcessRuntime needs an absolute stateDir');
     }
+  }
+
+  /**
+   * prepareLimits detects cgroup support once and logs the outcome once; it throws when
+   * requireLimits is set and limits cannot be enforced. start() calls it too.
+   */
+  async prepareLimits(): Promise<CgroupSupport> {
+    this.limits ??= (async () => {
+      if (this.options.cgroups === false) return { support: { enforced: false, why: 'cgroups are turned off for this runtime' } as CgroupSupport };
+      const detected = await detectCgroups();
+      if (detected.support.enforced) this.options.logger?.info(`process runtime: enforcing task cores, memory and pids with ${detected.support.describe}`);
+      else if (this.options.requireLimits !== true) this.options.logger?.warn(`process runtime: tasks run WITHOUT cores, memory or pids limits: cgroups are unavailable (${detected.support.why})`);
+      return detected;
+    })();
+    const { support } = await this.limits;
+    if (!support.enforced && this.options.requireLimits === true) {
+      throw new Error(`spark.flint.worker.process.requireLimits is true but cgroups cannot be used: ${support.why} (run the worker as root with cgroups mounted read-write, or set it to false)`);
+    }
+    return support;
+  }
+
+  private async taskCgroups(): Promise<TaskCgroups | undefined> {
+    await this.prepareLimits();
+    return (await this.limits)?.cgroups;
+  }
+
+  /** cgroupPath is where a task's cgroup lives under each controller: derived from its identity, so an adopted task's is found again. */
+  private cgroupPath(entry: Pick<RegistryEntry, 'cluster' | 'workerId' | 'kind' | 'taskId'>): string {
+    return join(workerCgroupPath(entry.cluster, entry.workerId), taskName(entry.cluster, entry.kind, entry.taskId));
   }
 
   private entryPath(cluster: string, kind: string, taskId: string): string {
@@ -155,6 +199,7 @@ export class ProcessRuntime implements Runtime {
 
   private async startOnce(spec: TaskSpec): Promise<TaskStatus> {
     const entryPath = this.entryPath(spec.cluster, spec.kind, spec.taskId);
+    const cgroups = await this.taskCgroups();
     const known = await readJson<RegistryEntry>(entryPath);
     if (known !== undefined) return this.adopt(known);
 
@@ -192,6 +237,19 @@ export class ProcessRuntime implements Runtime {
       workDir,
       labels: entry.labels,
     };
+    if (cgroups !== undefined) {
+      try {
+        const cgroup = await cgroups.create(this.cgroupPath(entry), limitsFor(spec.cores, spec.memoryMB, spec.pidsLimit));
+        launch.cgroup = { procsFiles: cgroup.procsFiles, oomFile: cgroup.oomFile };
+      } catch (error) {
+        if (this.options.requireLimits === true) {
+          await cgroups.remove(this.cgroupPath(entry)).catch(() => undefined);
+          await rm(entryPath, { force: true });
+          throw new Error(`cannot create the cgroup of task ${spec.taskId}: ${(error as Error).message}`, { cause: error });
+        }
+        this.options.logger?.warn({ err: error, taskId: spec.taskId }, 'cannot create the task cgroup: the task runs without cores, memory or pids limits');
+      }
+    }
     await writeJsonAtomically(launchPath, launch, 0o600);
     const supervisor = spawn(process.execPath, ['--import', TSX_LOADER_URL, SUPERVISOR_PATH, launchPath], {
       cwd: workDir,
@@ -264,7 +322,7 @@ export class ProcessRuntime implements Runtime {
     if (record !== undefined) status.startedAt = record.startedAt;
     if (exit !== undefined) {
       status.exitCode = exit.exitCode;
-      status.oomKilled = false;
+      status.oomKilled = exit.oomKilled ?? (await this.cgroupSawOomKill(entry));
       status.finishedAt = exit.finishedAt;
       if (exit.error !== undefined) status.error = exit.error;
       return status;
@@ -279,9 +337,16 @@ export class ProcessRuntime implements Runtime {
     const late = await readJson<ProcessExitRecord>(join(entry.workDir, TASK_FILES.processExit));
     if (late !== undefined) return this.readStatus(entry);
     status.exitCode = UNKNOWN_EXIT_CODE;
-    status.oomKilled = false;
+    status.oomKilled = await this.cgroupSawOomKill(entry);
     status.error = record === undefined ? 'the task never started (its supervisor did not report)' : 'the task and its supervisor are gone without an exit record';
     return status;
+  }
+
+  /** cgroupSawOomKill asks the task's cgroup (when the supervisor could not record it). */
+  private async cgroupSawOomKill(entry: RegistryEntry): Promise<boolean> {
+    const cgroups = (await this.limits)?.cgroups;
+    if (cgroups === undefined) return false;
+    return ((await cgroups.oomKills(this.cgroupPath(entry))) ?? 0) > 0;
   }
 
   private track(entry: RegistryEntry): TrackedTask {
@@ -329,7 +394,7 @@ export class ProcessRuntime implements Runtime {
     if (status.running || status.exitCode === undefined || task.exit !== undefined) return;
     if (this.tasks.get(task.entry.taskId) !== task) return;
     const stopped = task.stopRequested || existsSync(join(task.entry.workDir, TASK_FILES.stopRequested));
-    const exit: TaskExit = { exitCode: status.exitCode, oomKilled: false, stopped };
+    const exit: TaskExit = { exitCode: status.exitCode, oomKilled: status.oomKilled === true, stopped };
     task.exit = exit;
     task.resolveExit(exit);
     for (const listener of this.listeners) {
@@ -419,7 +484,24 @@ export class ProcessRuntime implements Runtime {
   async list(workerId: string, cluster: string): Promise<TaskStatus[]> {
     this.assertOpen();
     const entries = (await this.readEntries()).filter((entry) => entry.labels[LABEL.cluster] === cluster && entry.labels[LABEL.worker] === workerId);
+    await this.removeLeftoverCgroups(workerId, cluster);
     return Promise.all(entries.map((entry) => this.readStatus(entry)));
+  }
+
+  /**
+   * removeLeftoverCgroups removes this worker's task cgroups that no registry entry names
+   * (a task removed while the agent crashed). Registered tasks keep theirs until remove(),
+   * so a late OOM check still works; the kernel refuses to remove a cgroup that has processes.
+   */
+  private async removeLeftoverCgroups(workerId: string, cluster: string): Promise<void> {
+    const cgroups = (await this.limits)?.cgroups ?? (this.options.cgroups === false ? undefined : await this.taskCgroups().catch(() => undefined));
+    if (cgroups === undefined) return;
+    const registered = new Set((await this.readEntries()).map((entry) => taskName(entry.cluster, entry.kind, entry.taskId)));
+    const parent = workerCgroupPath(cluster, workerId);
+    for (const name of await cgroups.children(parent)) {
+      if (registered.has(name)) continue;
+      await cgroups.remove(join(parent, name)).catch((error: unknown) => this.options.logger?.warn({ err: error, cgroup: join(parent, name) }, 'cannot remove a leftover task cgroup'));
+    }
   }
 
   async recover(status: TaskStatus): Promise<void> {
@@ -436,6 +518,36 @@ export class ProcessRuntime implements Runtime {
     await rm(this.entryPath(task.entry.cluster, task.entry.kind, task.entry.taskId), { force: true });
     for (const file of [TASK_FILES.processTask, TASK_FILES.processExit, TASK_FILES.stopRequested, '.flint-launch.json']) {
       await rm(join(task.entry.workDir, file), { force: true });
+    }
+    await this.removeCgroup(task.entry);
+  }
+
+  /** removeCgroup kills whatever still lives in the task's cgroup (children that left its process group) and removes it. */
+  private async removeCgroup(entry: RegistryEntry): Promise<void> {
+    const cgroups = (await this.limits)?.cgroups;
+    if (cgroups === undefined) return;
+    const path = this.cgroupPath(entry);
+    for (let attempt = 0; ; attempt++) {
+      for (const procs of cgroups.locate(path).procsFiles) {
+        const pids = (await readFile(procs, 'utf8').catch(() => '')).split('\n').filter((line) => /^\d+$/.test(line));
+        for (const pid of pids) {
+          try {
+            process.kill(Number(pid), 'SIGKILL');
+          } catch {
+            // gone already
+          }
+        }
+      }
+      try {
+        await cgroups.remove(path);
+        return;
+      } catch (error) {
+        if (attempt >= 40) {
+          this.options.logger?.warn({ err: error, taskId: entry.taskId, cgroup: path }, 'cannot remove the task cgroup; the next list() tries again');
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
     }
   }
 

@@ -10,11 +10,18 @@
  * `.flint-task.json` {taskId, pid, supervisorPid, startedAt, labels} once it runs and
  * `.flint-exit.json` {exitCode, signal, finishedAt} when it ends, then exits.
  * A signal that ends the command is reported as 128 + its number, as a shell would.
+ *
+ * With a cgroup (cgroups.ts), the command runs through a tiny `/bin/sh` wrapper that writes
+ * its own pid into the task cgroup's cgroup.procs files and then execs the program: the
+ * task is confined before its first instruction, with no window. The program is looked up
+ * on the task's PATH first, so a missing one is still reported as ENOENT (exit 127). On
+ * exit the cgroup's OOM-kill count is recorded as `oomKilled`.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
+import { parseOomKills } from './cgroups.ts';
 import { TASK_FILES } from './task-identity.ts';
 
 /** SupervisorLaunch: what the process runtime hands the supervisor (written to `.flint-launch.json`). */
@@ -24,6 +31,39 @@ export interface SupervisorLaunch {
   env: Record<string, string>;
   workDir: string;
   labels: Record<string, string>;
+  /** the task's cgroup, when limits are enforced */
+  cgroup?: { procsFiles: string[]; oomFile: string };
+}
+
+/** CGROUP_WRAPPER: `sh -c` script that joins the cgroups named by its arguments, then execs the rest. */
+export const CGROUP_WRAPPER =
+  'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || { echo "flint: cannot join cgroup $1" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"';
+
+/** wrapInCgroup is the argv that runs `command` inside the cgroups whose cgroup.procs files are given. */
+export function wrapInCgroup(procsFiles: string[], command: string[]): string[] {
+  return ['/bin/sh', '-c', CGROUP_WRAPPER, 'flint-cgroup', String(procsFiles.length), ...procsFiles, ...command];
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    accessSync(path, fsConstants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** resolveProgram finds a program as execvp would (on the task's PATH unless it names a path), or undefined. */
+export function resolveProgram(program: string, path: string | undefined, cwd: string): string | undefined {
+  if (program.includes('/')) {
+    const full = program.startsWith('/') ? program : join(cwd, program);
+    return isExecutableFile(full) ? full : undefined;
+  }
+  for (const dir of (path ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
+    const full = join(dir === '' ? cwd : dir.startsWith('/') ? dir : join(cwd, dir), program);
+    if (isExecutableFile(full)) return full;
+  }
+  return undefined;
 }
 
 /** ProcessTaskRecord: the content of `.flint-task.json`. */
@@ -42,6 +82,8 @@ export interface ProcessExitRecord {
   finishedAt: number;
   /** set when the command could not be started at all */
   error?: string;
+  /** the task cgroup counted an OOM kill (absent without a cgroup) */
+  oomKilled?: boolean;
 }
 
 /** exitCodeOf follows the shell convention: a normal exit keeps its code, a signal becomes 128 + its number. */
@@ -73,7 +115,28 @@ function runSupervisor(launchPath: string): void {
     process.exit(0);
   };
 
-  const child = spawn(launch.command[0], launch.command.slice(1), {
+  const oomKilled = (): boolean | undefined => {
+    if (launch.cgroup === undefined) return undefined;
+    try {
+      return (parseOomKills(readFileSync(launch.cgroup.oomFile, 'utf8')) ?? 0) > 0;
+    } catch {
+      return undefined;
+    }
+  };
+
+  let argv = launch.command;
+  if (launch.cgroup !== undefined) {
+    const program = resolveProgram(launch.command[0] as string, launch.env.PATH, launch.workDir);
+    if (program === undefined) {
+      const message = `spawn ${launch.command[0]} ENOENT`;
+      writeFileSync(stderr, `flint: cannot run ${JSON.stringify(launch.command[0])}: ${message}\n`);
+      finish({ exitCode: 127, signal: null, finishedAt: Date.now(), error: message });
+      return;
+    }
+    argv = wrapInCgroup(launch.cgroup.procsFiles, [program, ...launch.command.slice(1)]);
+  }
+
+  const child = spawn(argv[0] as string, argv.slice(1), {
     cwd: launch.workDir,
     env: launch.env,
     stdio: ['ignore', stdout, stderr],
@@ -94,7 +157,12 @@ function runSupervisor(launchPath: string): void {
     writeFileSync(stderr, `flint: cannot run ${JSON.stringify(launch.command[0])}: ${error.message}\n`);
     finish({ exitCode: error.code === 'ENOENT' ? 127 : 126, signal: null, finishedAt: Date.now(), error: error.message });
   });
-  child.on('exit', (code, signal) => finish({ exitCode: exitCodeOf(code, signal), signal, finishedAt: Date.now() }));
+  child.on('exit', (code, signal) => {
+    const record: ProcessExitRecord = { exitCode: exitCodeOf(code, signal), signal, finishedAt: Date.now() };
+    const oom = oomKilled();
+    if (oom !== undefined) record.oomKilled = oom;
+    finish(record);
+  });
 
   // a signal to the supervisor itself goes to the task, whose exit is still recorded
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
