@@ -401,7 +401,8 @@ describe('ProcessRuntime with cgroups', { skip: cgroups === undefined ? `cgroups
       const used = (await cpuSeconds(pid)) - before;
       const perSecond = used / ((Date.now() - startedAt) / 1000);
       assert.ok(perSecond <= 0.6, `used ${perSecond.toFixed(2)} CPU-seconds per second, more than 0.5 cores allow`);
-      assert.ok(perSecond >= 0.3, `used only ${perSecond.toFixed(2)} CPU-seconds per second: is the loop running?`);
+      // only that the loop ran: on a loaded machine it may get well under its half core
+      assert.ok(perSecond >= 0.05, `used only ${perSecond.toFixed(2)} CPU-seconds per second: is the loop running?`);
       await runtime.remove(busy.taskId);
       for (const dir of taskCgroupDirs(f, busy)) assert.equal(existsSync(dir), false);
     } finally {
