@@ -3,6 +3,7 @@
  * after the epoch check) from many simulated workers with concurrent callers,
  * next to raw SET/s through the same harness in the same run.
  */
+import type { Redis } from 'ioredis';
 import { connectRedis } from '../lib/redis.ts';
 import { recordHeartbeat } from '../functions/store/heartbeat.ts';
 import { SimulatedFleet } from './fleet.ts';
@@ -17,6 +18,29 @@ export interface HeartbeatBenchResult {
   heartbeatsPerSecond: number;
   rawSetPerSecond: number;
   outcomes: Record<string, number>;
+  /** Redis's own time per heartbeat script call, per HMGET and ZADD inside it, and per raw SET (INFO commandstats), in µs */
+  redisUsecPerBeat: number;
+  redisUsecPerDataCommand: { hmget: number; zadd: number };
+  redisUsecPerSet: number;
+}
+
+/** commandUsec: total calls and µs Redis has spent on `command` since its stats were last reset. */
+async function commandUsec(redis: Redis, command: string): Promise<{ calls: number; usec: number }> {
+  const line = new RegExp(`^cmdstat_${command}:calls=(\\d+),usec=(\\d+)`, 'm').exec(await redis.info('commandstats'));
+  return { calls: Number(line?.[1] ?? 0), usec: Number(line?.[2] ?? 0) };
+}
+
+/** usecPerCall: Redis's µs per call of each of `commands` while `work` ran (other clients' calls in that window count too). */
+async function usecPerCall<T>(redis: Redis, commands: string[], work: () => Promise<T>): Promise<{ result: T; usecPerCall: Record<string, number> }> {
+  const before = await Promise.all(commands.map((command) => commandUsec(redis, command)));
+  const result = await work();
+  const after = await Promise.all(commands.map((command) => commandUsec(redis, command)));
+  const usec: Record<string, number> = {};
+  commands.forEach((command, i) => {
+    const calls = after[i]!.calls - before[i]!.calls;
+    usec[command] = calls > 0 ? round((after[i]!.usec - before[i]!.usec) / calls, 2) : 0;
+  });
+  return { result, usecPerCall: usec };
 }
 
 export async function runHeartbeatBench(options: { workers: number; beats: number; callers: number; connections: number }): Promise<HeartbeatBenchResult> {
@@ -29,21 +53,27 @@ export async function runHeartbeatBench(options: { workers: number; beats: numbe
     await fleet.open();
     const workers = await fleet.register(options.workers);
     const outcomes: Record<string, number> = {};
-    const { perSecond } = await runConcurrently(options.beats, options.callers, async (index) => {
-      const worker = workers[index % workers.length]!;
-      const outcome = await recordHeartbeat(connections[index % connections.length]!, cluster, worker.id, worker.epoch);
-      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
-    });
+    const beats = await usecPerCall(admin, ['evalsha', 'hmget', 'zadd'], () =>
+      runConcurrently(options.beats, options.callers, async (index) => {
+        const worker = workers[index % workers.length]!;
+        const outcome = await recordHeartbeat(connections[index % connections.length]!, cluster, worker.id, worker.epoch);
+        outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+      }),
+    );
+    const perSecond = beats.result.perSecond;
     if ((outcomes.ok ?? 0) !== options.beats) throw new Error(`every beat should be recorded, got ${JSON.stringify(outcomes)}`);
-    const raw = await rawSetPerSecond(options.beats, options.callers, options.connections);
+    const raw = await usecPerCall(admin, ['set'], () => rawSetPerSecond(options.beats, options.callers, options.connections));
     return {
       workers: options.workers,
       beats: options.beats,
       callers: options.callers,
       connections: options.connections,
       heartbeatsPerSecond: round(perSecond, 0),
-      rawSetPerSecond: raw,
+      rawSetPerSecond: raw.result,
       outcomes,
+      redisUsecPerBeat: beats.usecPerCall.evalsha!,
+      redisUsecPerDataCommand: { hmget: beats.usecPerCall.hmget!, zadd: beats.usecPerCall.zadd! },
+      redisUsecPerSet: raw.usecPerCall.set!,
     };
   } finally {
     for (const c of connections) c.disconnect();
