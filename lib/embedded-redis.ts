@@ -63,7 +63,15 @@ async function launchOn(binary: string, port: number, dataDir: string, startTime
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-65_536)));
   child.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-65_536)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // a spawn that fails (e.g. EACCES) emits 'error' and never 'exit': without a listener it would crash the process
+  let spawnError: Error | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (error) => {
+      spawnError = error;
+      resolve();
+    });
+  });
   const kill = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
@@ -71,6 +79,7 @@ async function launchOn(binary: string, port: number, dataDir: string, startTime
   const url = `redis://127.0.0.1:${port}`;
   const deadline = Date.now() + startTimeoutMs;
   for (;;) {
+    if (spawnError !== undefined) return { kind: 'failed', message: `cannot start ${binary}: ${spawnError.message}` };
     if (child.exitCode !== null || child.signalCode !== null) {
       await exited;
       if (/address already in use/i.test(output)) return { kind: 'port taken' };

@@ -5,6 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startEmbeddedRedis, RedisNotInstalledError } from '../../lib/embedded-redis.ts';
@@ -76,5 +79,16 @@ test('when every offered port is taken, the error says so', async () => {
     await assert.rejects(startEmbeddedRedis({ pickPort: async () => held }), /embedded redis-server: 5 free loopback ports were taken before it could bind them/);
   } finally {
     listener.close();
+  }
+});
+
+test('a redis-server that cannot be executed is a clear error, not a crash', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'flint-bad-redis-'));
+  try {
+    // found on the PATH and executable, but its interpreter does not exist: spawn fails
+    await writeFile(join(dir, 'redis-server'), '#!/nonexistent/interpreter\n', { mode: 0o755 });
+    await assert.rejects(startEmbeddedRedis({ searchPath: dir }), /^Error: cannot start .*redis-server: spawn .*ENOENT/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
