@@ -7,6 +7,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { scheduleDrivers, shuffleWith, type DriverSchedulingInput } from '../../functions/core/schedule-drivers.ts';
 import type { DriverSnapshot, WorkerSnapshot } from '../../functions/core/types.ts';
+import { seeded } from '../helpers/seeded-random.ts';
 
 const INT_MAX = 2147483647;
 
@@ -16,18 +17,6 @@ function worker(id: string, cores: number, memoryMB: number, extra: Partial<Work
 
 function driver(id: string, cores: number, memoryMB: number, resources: Record<string, number> = {}): DriverSnapshot {
   return { id, cores, memoryMB, resourceReqs: Object.entries(resources).map(([name, amount]) => ({ name, amount })) };
-}
-
-/** mulberry32: a small seeded generator so shuffles are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function input(over: Partial<DriverSchedulingInput>): DriverSchedulingInput {

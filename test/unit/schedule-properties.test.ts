@@ -20,21 +20,10 @@ import {
 import { aliveCoresTotal, scheduleDrivers } from '../../functions/core/schedule-drivers.ts';
 import type { AppSnapshot, DriverSnapshot, ExecutorPlacement, WorkerSnapshot } from '../../functions/core/types.ts';
 import type { ResourceRequirement } from '../../protocol/messages.ts';
+import { seeded } from '../helpers/seeded-random.ts';
 
 const NUM_RUNS = 300;
 const RESOURCE_NAMES = ['gpu', 'fpga'];
-
-/** mulberry32: a seeded generator standing in for the pass's injected random. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // plain objects (fast-check may build null-prototype ones, which structuredClone would not keep)
 const resourcesArb = fc
