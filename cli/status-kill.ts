@@ -7,7 +7,7 @@
 import { ConfigError } from '../protocol/config.ts';
 import { RestClientError, RestSubmissionClient, isErrorResponse, restBaseUrls } from '../client/rest-client.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, oneLine, resolveMaster, resolveToken, type CommandIo } from './command-io.ts';
-import { toSparkJson } from '../functions/http/rest/protocol.ts';
+import { toSparkJson } from '../protocol/rest.ts';
 
 /** ConnectionFlags: --master and --token, as commander hands them to the actions. */
 export interface ConnectionFlags {

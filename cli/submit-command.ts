@@ -4,7 +4,7 @@
  * when the command runs.
  */
 import { Command, Option } from 'commander';
-import { DOCKER_RESOURCE_SCHEME, FLINT_IMAGE_PROPERTY } from '../functions/http/rest/protocol.ts';
+import { DOCKER_RESOURCE_SCHEME, FLINT_IMAGE_PROPERTY } from '../protocol/rest.ts';
 import { collectRepeatable, processIo, type CommandIo } from './command-io.ts';
 import type { SubmitFlags } from './submit.ts';
 

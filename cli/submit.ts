@@ -7,9 +7,9 @@
  * is submit-command.ts, which imports this module only when the command runs.
  */
 import { ConfigError, parseConfFlags } from '../protocol/config.ts';
-import { DOCKER_RESOURCE_SCHEME, FLINT_IMAGE_PROPERTY, SPARK_COMPATIBLE_VERSION, isMemoryString, memoryStringToMb } from '../functions/http/rest/protocol.ts';
+import { DOCKER_RESOURCE_SCHEME, FLINT_IMAGE_PROPERTY, SPARK_COMPATIBLE_VERSION, isMemoryString, memoryStringToMb } from '../protocol/rest.ts';
 import { RestClientError, RestSubmissionClient, buildCreateSubmissionRequest, filterSystemEnvironment, isErrorResponse, restBaseUrls } from '../client/rest-client.ts';
-import type { CreateSubmissionRequest } from '../functions/http/rest/protocol.ts';
+import type { CreateSubmissionRequest } from '../protocol/rest.ts';
 import {
   EXIT_FAILED,
   EXIT_OK,

@@ -3,7 +3,7 @@
  * only when the command runs.
  */
 import type { Command } from 'commander';
-import { SCOPES, SECRET_KEY } from '../functions/http/auth.ts';
+import { SCOPES, SECRET_KEY } from '../lib/http/auth.ts';
 import { collectRepeatable, processIo, type CommandIo } from './command-io.ts';
 import type { TokenFlags } from './token.ts';
 

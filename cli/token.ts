@@ -7,7 +7,7 @@
  * when the command runs.
  */
 import { ConfigError, loadConfig, parseConfFlags, parseDurationMs } from '../protocol/config.ts';
-import { AuthConfigError, SECRET_KEY, parseScopes, signToken } from '../functions/http/auth.ts';
+import { AuthConfigError, SECRET_KEY, parseScopes, signToken } from '../lib/http/auth.ts';
 import { EXIT_OK, EXIT_USAGE, oneLine, type CommandIo } from './command-io.ts';
 
 export interface TokenFlags {

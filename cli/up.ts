@@ -21,8 +21,8 @@ import { clusterKeyPattern, clusterKeys } from '../protocol/keys.ts';
 import { bullConnection, closeBull, connectRedisOrCluster, redactRedisUrl, scanTargets } from '../lib/redis.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../lib/embedded-redis.ts';
 import { MasterClient } from '../client/master-client.ts';
-import { startAppHttpServer } from '../client/app-http.ts';
-import { signToken } from '../functions/http/auth.ts';
+import { startAppHttpServer } from '../functions/http/app-api.ts';
+import { signToken } from '../lib/http/auth.ts';
 import { createRestApp, startRestServer, type RunningRestServer } from '../functions/http/rest/server.ts';
 import { MasterGateway } from '../functions/http/rest/gateway.ts';
 import { startUiServer, type UiServer } from '../functions/http/ui-server.ts';
@@ -54,7 +54,7 @@ export interface RunningCluster {
   cluster: string;
   redisUrl: string;
   restUrl: string;
-  /** the application HTTP API (client/app-http.ts) on loopback, for drivers */
+  /** the application HTTP API (functions/http/app-api.ts) on loopback, for drivers */
   appApiUrl: string;
   uiUrl: string;
   /** admin token (printed) */

@@ -17,7 +17,7 @@ import {
   type KillSubmissionResponse,
   type ReadyzResponse,
   type SubmissionStatusResponse,
-} from '../functions/http/rest/protocol.ts';
+} from '../protocol/rest.ts';
 
 export class RestClientError extends Error {
   override name = 'RestClientError';

@@ -11,7 +11,7 @@
  */
 import { buildSubmitRequest } from '../cli/submit.ts';
 import { RestSubmissionClient, isErrorResponse } from '../client/rest-client.ts';
-import { DOCKER_RESOURCE_SCHEME, type CreateSubmissionRequest } from '../functions/http/rest/protocol.ts';
+import { DOCKER_RESOURCE_SCHEME, type CreateSubmissionRequest } from '../protocol/rest.ts';
 import { DEMO_IMAGE, DEMO_IMAGE_DIR, ensureDemoImage, findBusybox } from './image.ts';
 import { LineBuffer, midpointErrorBound, parseDriverLine, parseLogResponse, tailLines, type DriverLine } from './driver-output.ts';
 

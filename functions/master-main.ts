@@ -10,7 +10,7 @@ import { Queue } from 'bullmq';
 import { startMaster } from './host.ts';
 import { createFlintMetrics, type FlintMetrics } from './http/metrics.ts';
 import { createInvokeApp } from './http/invoke.ts';
-import { assertSafeBind } from './http/auth.ts';
+import { assertSafeBind } from '../lib/http/auth.ts';
 import { bullConnection, closeBull, connectRedisOrCluster, redactRedisUrl } from '../lib/redis.ts';
 import { listenHttp } from '../lib/http-listen.ts';
 import { waitForSignal } from '../lib/signals.ts';

@@ -17,10 +17,10 @@ import { Hono, type Context } from 'hono';
 import { html } from 'hono/html';
 import { open, realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
-import type { AppDescriptionView, ResourceAddresses } from '../functions/store/read-state.ts';
-import { writeWorkerState, type ExecutorRunnerView } from '../functions/http/spark-json.ts';
-import { renderPage, stateCell, CONTENT_SECURITY_POLICY, type Html } from '../functions/http/ui/layout.ts';
-import { bytesToString, formatResources, megabytesToString } from '../functions/http/ui/format.ts';
+import type { AppDescriptionView, ResourceAddresses } from '../protocol/records.ts';
+import { writeWorkerState, type ExecutorRunnerView } from '../protocol/spark-json.ts';
+import { renderPage, stateCell, CONTENT_SECURITY_POLICY, type Html } from '../lib/http/ui/layout.ts';
+import { bytesToString, formatResources, megabytesToString } from '../lib/http/ui/format.ts';
 
 type MaybePromise<T> = T | Promise<T>;
 

@@ -22,7 +22,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { UnrecoverableError } from 'bullmq';
 import { createLogger, type Logger } from '../../lib/log.ts';
-import { requireScope, assertSafeBind, type AuthVariables } from './auth.ts';
+import { requireScope, assertSafeBind, type AuthVariables } from '../../lib/http/auth.ts';
 
 /** InvokeTarget: anything that runs one message through a handler (a MasterHost from startMaster). */
 export interface InvokeTarget {

@@ -20,7 +20,7 @@ import { createLogger, type Logger } from '../../lib/log.ts';
 import { MasterClient } from '../../client/master-client.ts';
 import type { KillDriverResponse } from '../../protocol/messages.ts';
 import { masterUrlFor } from '../store/master-store.ts';
-import { assertSafeBind } from './auth.ts';
+import { assertSafeBind } from '../../lib/http/auth.ts';
 import { createFlintMetrics, type FlintMetrics } from './metrics.ts';
 import { ClusterEventFeed } from './ui/event-feed.ts';
 import { createMasterUiApp } from './ui/app.ts';

@@ -15,7 +15,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { signToken } from '../../functions/http/auth.ts';
+import { signToken } from '../../lib/http/auth.ts';
 import { startUiServer, type UiServer } from '../../functions/http/ui-server.ts';
 import { readApplication } from '../../functions/store/read-state.ts';
 import type { AgentHandle } from '../../workers/agent.ts';

@@ -2,7 +2,7 @@
  * Acceptance of the worker agent, point 6: the end-to-end run of point 1 with the
  * process runtime (`flint worker --runtime process`: agents built from the same flags
  * through workerSettings/agentOptions, so the runtime is chosen as the CLI chooses
- * it), and the application HTTP API (client/app-http.ts) registering an app and
+ * it), and the application HTTP API (functions/http/app-api.ts) registering an app and
  * reading, as server-sent events, the events of executors a real agent runs.
  */
 import { test } from 'node:test';
@@ -13,7 +13,7 @@ import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { isProcessAlive } from '../../workers/runtime/process.ts';
 import { agentOptions, workerSettings } from '../../workers/worker-main.ts';
 import type { AgentHandle } from '../../workers/agent.ts';
-import { startAppHttpServer } from '../../client/app-http.ts';
+import { startAppHttpServer } from '../../functions/http/app-api.ts';
 import { waitFor } from '../helpers/isolation.ts';
 import { appDescription } from '../helpers/protocol.ts';
 import { agentFixture, FAST_CONF } from '../helpers/agent-fixture.ts';

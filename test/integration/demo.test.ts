@@ -20,7 +20,7 @@ import { readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startMaster } from '../../functions/host.ts';
-import { signToken } from '../../functions/http/auth.ts';
+import { signToken } from '../../lib/http/auth.ts';
 import { startAgent } from '../../workers/agent.ts';
 import { DockerRuntime } from '../../workers/runtime/docker.ts';
 import { ProcessRuntime } from '../../workers/runtime/process.ts';

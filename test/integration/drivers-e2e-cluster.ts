@@ -9,9 +9,9 @@
 import type Docker from 'dockerode';
 import { createRestApp, startRestServer, type RunningRestServer } from '../../functions/http/rest/server.ts';
 import { MasterGateway } from '../../functions/http/rest/gateway.ts';
-import { signToken } from '../../functions/http/auth.ts';
+import { signToken } from '../../lib/http/auth.ts';
 import { RestSubmissionClient } from '../../client/rest-client.ts';
-import type { SubmissionStatusResponse } from '../../functions/http/rest/protocol.ts';
+import type { SubmissionStatusResponse } from '../../protocol/rest.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { agentFixture, type AgentFixture } from '../helpers/agent-fixture.ts';
 import { REDIS_URL } from '../helpers/env.ts';

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { startMaster, type MasterHost } from '../../functions/host.ts';
 import { createInvokeApp, startInvokeServer } from '../../functions/http/invoke.ts';
-import { signToken } from '../../functions/http/auth.ts';
+import { signToken } from '../../lib/http/auth.ts';
 import { loadConfig } from '../../protocol/config.ts';
 import { clusterKeys, type Keys } from '../../protocol/keys.ts';
 import { MasterClient } from '../../client/master-client.ts';

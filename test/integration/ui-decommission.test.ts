@@ -9,7 +9,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { signToken } from '../../functions/http/auth.ts';
+import { signToken } from '../../lib/http/auth.ts';
 import { startUiServer, type UiServer } from '../../functions/http/ui-server.ts';
 import { loadConfig } from '../../protocol/config.ts';
 import { REDIS_URL } from '../helpers/env.ts';

@@ -18,7 +18,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { signToken } from '../../functions/http/auth.ts';
+import { signToken } from '../../lib/http/auth.ts';
 import { clusterKeyPattern } from '../../protocol/keys.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { DEMO_IMAGE } from '../../demo/image.ts';

@@ -18,11 +18,11 @@ import {
   parseScopes,
   signToken,
   verifyToken,
-} from '../../functions/http/auth.ts';
+} from '../../lib/http/auth.ts';
 import { createRestApp, startRestServer } from '../../functions/http/rest/server.ts';
 import type { DriverGateway } from '../../functions/http/rest/gateway.ts';
 import type { DriverDescription } from '../../protocol/messages.ts';
-import { toSparkJson } from '../../functions/http/rest/protocol.ts';
+import { toSparkJson } from '../../protocol/rest.ts';
 import { buildCreateSubmissionRequest } from '../../client/rest-client.ts';
 
 const SECRET = 'test-secret-0123456789abcdef0123456789abcdef';

@@ -17,7 +17,7 @@ import { registerTokenCommand } from '../../cli/token-command.ts';
 import type { CommandIo } from '../../cli/command-io.ts';
 import { createRestApp, startRestServer } from '../../functions/http/rest/server.ts';
 import type { DriverGateway } from '../../functions/http/rest/gateway.ts';
-import { signToken, verifyToken } from '../../functions/http/auth.ts';
+import { signToken, verifyToken } from '../../lib/http/auth.ts';
 import type { DriverDescription } from '../../protocol/messages.ts';
 
 const SECRET = 'cli-test-secret-0123456789abcdef0123456789ab';

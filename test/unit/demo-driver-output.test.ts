@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LineBuffer, midpointErrorBound, parseDriverLine, parseLogResponse, tailLines } from '../../demo/driver-output.ts';
 import { DemoError, buildPiSubmission, checkDemoSize, type PiSubmissionInput } from '../../demo/pi-demo.ts';
-import { validateCreateSubmissionRequest } from '../../functions/http/rest/protocol.ts';
+import { validateCreateSubmissionRequest } from '../../protocol/rest.ts';
 import { buildDriverDescription } from '../../functions/http/rest/driver-mapping.ts';
 
 test('parseLogResponse reads the byte range and the text of a /log answer', () => {

@@ -22,7 +22,7 @@ import {
   validateCreateSubmissionRequest,
   validateResponse,
   type CreateSubmissionRequest,
-} from '../../functions/http/rest/protocol.ts';
+} from '../../protocol/rest.ts';
 import { buildDriverDescription, commandFromRequest, replacePlaceholder } from '../../functions/http/rest/driver-mapping.ts';
 import { buildCreateSubmissionRequest, filterSystemEnvironment, restBaseUrls } from '../../client/rest-client.ts';
 

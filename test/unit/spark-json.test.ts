@@ -19,7 +19,7 @@ import {
   writeWorkerState,
   MASTER_STATE_FIELDS,
   commandString,
-} from '../../functions/http/spark-json.ts';
+} from '../../protocol/spark-json.ts';
 import {
   appFromHash,
   driverFromHash,
@@ -31,7 +31,7 @@ import {
   type DriverRecord,
   type MasterState,
   type WorkerRecord,
-} from '../../functions/store/read-state.ts';
+} from '../../protocol/records.ts';
 
 const CURR_TIME = 1_700_000_000_123;
 const SUBMIT_DATE = 123456789; // JsonConstants.submitDate = new Date(123456789)

@@ -15,7 +15,7 @@ import {
   RestProtocolError,
   memoryStringToMb,
   type CreateSubmissionRequest,
-} from './protocol.ts';
+} from '../../../protocol/rest.ts';
 
 export interface DriverMappingContext {
   /** the master URL drivers are given when the request sets no spark.master */

@@ -16,7 +16,7 @@ import { listenHttp } from '../../../lib/http-listen.ts';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { bodyLimit } from 'hono/body-limit';
-import { requireScope, assertSafeBind, type AuthVariables } from '../auth.ts';
+import { requireScope, assertSafeBind, type AuthVariables } from '../../../lib/http/auth.ts';
 import { createLogger, type Logger } from '../../../lib/log.ts';
 import { GatewayUnavailableError, type DriverGateway } from './gateway.ts';
 import {
@@ -36,7 +36,7 @@ import {
   toSparkJson,
   validateResponse,
   type RestResponse,
-} from './protocol.ts';
+} from '../../../protocol/rest.ts';
 import { buildDriverDescription } from './driver-mapping.ts';
 
 export interface RestBindings {

@@ -4,11 +4,11 @@
  * HTML (no I/O, `now` passed in).
  */
 import { html } from 'hono/html';
-import type { AppRecord, DriverRecord, ExecutorRecord, MasterState, WorkerRecord } from '../../store/read-state.ts';
-import { resourcesUsed } from '../../store/read-state.ts';
-import { appDuration } from '../spark-json.ts';
-import { formatDate, formatDuration, formatResourceRequirements, formatResources, megabytesToString } from './format.ts';
-import { stateCell, type Html } from './layout.ts';
+import type { AppRecord, DriverRecord, ExecutorRecord, MasterState, WorkerRecord } from '../../../protocol/records.ts';
+import { resourcesUsed } from '../../../protocol/records.ts';
+import { appDuration } from '../../../protocol/spark-json.ts';
+import { formatDate, formatDuration, formatResourceRequirements, formatResources, megabytesToString } from '../../../lib/http/ui/format.ts';
+import { stateCell, type Html } from '../../../lib/http/ui/layout.ts';
 
 export interface PageContext {
   now: number;

@@ -1,6 +1,6 @@
 /**
  * Authentication of the master UI's mutating routes (kill buttons, the queue
- * board). It reuses the REST server's tokens (functions/http/auth.ts: HS256 JWTs
+ * board). It reuses the REST server's tokens (lib/http/auth.ts: HS256 JWTs
  * with scopes) and their one decision function, `authorize`; a browser can also
  * carry its token in an HttpOnly cookie set by `/login`, so a person pastes a
  * token once instead of sending headers.
@@ -12,7 +12,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
-import { authorize, extractToken, verifyToken, type AuthVariables, type Scope } from '../auth.ts';
+import { authorize, extractToken, verifyToken, type AuthVariables, type Scope } from '../../../lib/http/auth.ts';
 
 /** SESSION_COOKIE: the cookie holding the UI token. */
 export const SESSION_COOKIE = 'flint_token';

@@ -19,7 +19,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Context, MiddlewareHandler } from 'hono';
-import { errorResponse, toSparkJson, SPARK_COMPATIBLE_VERSION } from './rest/protocol.ts';
+import { errorResponse, toSparkJson, SPARK_COMPATIBLE_VERSION } from '../../protocol/rest.ts';
 
 export const SCOPES = ['submit', 'kill', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];

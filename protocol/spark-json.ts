@@ -12,8 +12,8 @@
  *    of Spark's Command case class, with secret-looking environment values redacted
  *    as Spark's UI redacts them (spark.redaction.regex).
  */
-import type { AppRecord, DriverRecord, ExecutorRecord, MasterState, ResourceAddresses, WorkerRecord, AppDescriptionView } from '../store/read-state.ts';
-import { resourcesUsed } from '../store/read-state.ts';
+import type { AppRecord, DriverRecord, ExecutorRecord, MasterState, ResourceAddresses, WorkerRecord, AppDescriptionView } from './records.ts';
+import { resourcesUsed } from './records.ts';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };

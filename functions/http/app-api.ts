@@ -15,10 +15,10 @@
  *   POST   /v1/apps/:id/unregister      the same, for clients that cannot send DELETE (busybox wget)
  *
  * With a secret configured, the mutating routes need a bearer token with the
- * `submit` scope (functions/http/auth.ts). Without one the API is open, and
+ * `submit` scope (lib/http/auth.ts). Without one the API is open, and
  * `startAppHttpServer` therefore refuses to listen beyond loopback.
  */
-import { listenHttp } from '../lib/http-listen.ts';
+import { listenHttp } from '../../lib/http-listen.ts';
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -30,14 +30,14 @@ import {
   UnregisterApplication,
   formatIssues,
   z,
-} from '../protocol/messages.ts';
-import { clusterKeys, DEFAULT_CLUSTER, type Keys } from '../protocol/keys.ts';
-import { isApplicationFinished, type ApplicationState } from '../protocol/states.ts';
-import { connectRedisOrCluster, DEFAULT_REDIS_URL, type RedisConnection } from '../lib/redis.ts';
-import { createLogger, type Logger } from '../lib/log.ts';
-import { requireScope, assertSafeBind } from '../functions/http/auth.ts';
-import { AskRejectedError, AskTimeoutError, MasterClient } from './master-client.ts';
-import { decodeAppEventEntry, isStreamId, readAppEventEntries } from './app-client.ts';
+} from '../../protocol/messages.ts';
+import { clusterKeys, DEFAULT_CLUSTER, type Keys } from '../../protocol/keys.ts';
+import { isApplicationFinished, type ApplicationState } from '../../protocol/states.ts';
+import { connectRedisOrCluster, DEFAULT_REDIS_URL, type RedisConnection } from '../../lib/redis.ts';
+import { createLogger, type Logger } from '../../lib/log.ts';
+import { requireScope, assertSafeBind } from '../../lib/http/auth.ts';
+import { AskRejectedError, AskTimeoutError, MasterClient } from '../../client/master-client.ts';
+import { decodeAppEventEntry, isStreamId, readAppEventEntries } from '../../client/app-client.ts';
 
 export interface AppHttpOptions {
   redisUrl?: string;

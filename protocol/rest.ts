@@ -13,7 +13,7 @@
  * docs/rest-submission.md describes the mapping and where Flint deliberately
  * differs from Spark.
  */
-import type { DriverStatusResponse, KillAllDriversResponse, KillDriverResponse, SubmitDriverResponse } from '../../../protocol/messages.ts';
+import type { DriverStatusResponse, KillAllDriversResponse, KillDriverResponse, SubmitDriverResponse } from './messages.ts';
 
 /** PROTOCOL_VERSION: the only version of the protocol (RestSubmissionServer.PROTOCOL_VERSION). */
 export const PROTOCOL_VERSION = 'v1';
