@@ -1,7 +1,8 @@
 /**
  * `flint up`: a complete local cluster in one command — Redis (embedded when none
- * is configured), two master handler processes, two worker agents, the REST
- * submission server, the application HTTP API (loopback) and the web UI — and,
+ * is configured), two master handler processes, two worker agents, and the REST
+ * submission server, the application HTTP API and the web UI, which `up` serves
+ * itself through the master's own entry (startMasterServices, as `flint master`) — and,
  * with `--demo`, the SparkPi-like demo job submitted in cluster mode. Ctrl-C (or the end of the demo) stops everything it started: processes,
  * containers, the embedded Redis and its data, temporary directories, and (on an
  * external Redis) every key of the run's cluster. The command's definition is
@@ -15,19 +16,13 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
-import { Queue } from 'bullmq';
 import { loadConfig, parseConfFlags, type FlintConfig } from '../protocol/config.ts';
 import { clusterKeyPattern, clusterKeys } from '../protocol/keys.ts';
-import { bullConnection, closeBull, connectRedisOrCluster, redactRedisUrl, scanTargets } from '../lib/redis.ts';
+import { connectRedisOrCluster, redactRedisUrl, scanTargets } from '../lib/redis.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../lib/embedded-redis.ts';
-import { MasterClient } from '../client/master-client.ts';
-import { startAppHttpServer } from '../functions/http/app-api.ts';
 import { signToken } from '../lib/http/auth.ts';
-import { createRestApp, startRestServer, type RunningRestServer } from '../functions/http/rest/server.ts';
-import { MasterGateway } from '../functions/http/rest/gateway.ts';
-import { startUiServer, type UiServer } from '../functions/http/ui-server.ts';
-import { pingDocker } from '../workers/runtime/select.ts';
-import { masterUrlFor } from '../functions/store/master-store.ts';
+import { startMasterServices } from '../functions/master-main.ts';
+import { pingDocker } from '../workers/worker-main.ts';
 import type { CommandIo } from './command-io.ts';
 import { runDemoWithProgress } from './demo-progress.ts';
 
@@ -54,7 +49,7 @@ export interface RunningCluster {
   cluster: string;
   redisUrl: string;
   restUrl: string;
-  /** the application HTTP API (functions/http/app-api.ts) on loopback, for drivers */
+  /** the application HTTP API, for drivers */
   appApiUrl: string;
   uiUrl: string;
   /** admin token (printed) */
@@ -106,49 +101,6 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what:
   }
 }
 
-export interface SubmissionServers {
-  restUrl: string;
-  appApiUrl: string;
-  close(): Promise<void>;
-}
-
-/**
- * startSubmissionServers: what clients submit through, in this process — the
- * REST submission server (drivers, `flint submit`) and the application HTTP API
- * on a free loopback port (applications, e.g. the demo's driver) — both guarded by
- * the run's secret. `flint up` calls it, and so do tests that build a cluster in-process.
- */
-export async function startSubmissionServers(options: { redisUrl: string; config: FlintConfig; secret: string; restPort: number }): Promise<SubmissionServers> {
-  const { redisUrl, config, secret } = options;
-  const keys = clusterKeys(config.cluster);
-  const closers: (() => Promise<unknown>)[] = [];
-  const close = async () => {
-    for (const closer of closers.splice(0).reverse()) await closer().catch(() => undefined);
-  };
-  try {
-    const client = new MasterClient(redisUrl, keys.cluster, 'flint-up-rest');
-    closers.push(() => client.close());
-    const probeQueue = new Queue(keys.masterQueue, { connection: bullConnection(redisUrl, { name: 'flint-up-probe' }), prefix: keys.bullPrefix });
-    closers.push(() => closeBull(probeQueue));
-    const restApp = createRestApp({
-      gateway: new MasterGateway(client, probeQueue),
-      auth: { secret },
-      serverSparkVersion: '4.0.0',
-      masterUrl: masterUrlFor(config),
-      restPort: options.restPort,
-      defaultImage: config.get<string | undefined>('spark.flint.rest.defaultDriverImage'),
-    });
-    const rest: RunningRestServer = await startRestServer(restApp, { host: config.get<string>('spark.master.rest.host'), port: options.restPort, secret });
-    closers.push(() => rest.close());
-    const appApi = await startAppHttpServer({ redisUrl, cluster: keys.cluster, auth: { secret }, host: '127.0.0.1', port: 0 });
-    closers.push(() => appApi.close());
-    return { restUrl: rest.url, appApiUrl: appApi.url, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
-}
-
 /** startLocalCluster starts everything and returns once the workers are registered and the servers listen. */
 export async function startLocalCluster(options: UpOptions, io: CommandIo): Promise<RunningCluster> {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -164,9 +116,22 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
     // a fresh cluster name on a shared Redis, so everything of this run can be removed
     const cluster = options.cluster ?? (configuredRedis ? `up-${randomBytes(4).toString('hex')}` : baseConfig.cluster);
     const secret = baseConfig.authSecret ?? randomBytes(32).toString('base64url');
+    // the services `up` serves itself, through the same entry as `flint master`: the REST
+    // server and web UI on the --rest-port/--ui-port, the application API for drivers
+    // (on a free port unless configured)
     const config = loadConfig({
       propertiesFile: options.propertiesFile,
-      overrides: { ...overrides, 'spark.flint.cluster': cluster, 'spark.flint.auth.secret': secret },
+      overrides: {
+        'spark.flint.master.appApi.port': '0',
+        ...overrides,
+        'spark.flint.cluster': cluster,
+        'spark.flint.auth.secret': secret,
+        'spark.master.rest.enabled': 'true',
+        'spark.master.rest.port': String(options.restPort),
+        'spark.flint.master.ui.enabled': 'true',
+        'spark.master.ui.port': String(options.uiPort),
+        'spark.flint.master.appApi.enabled': 'true',
+      },
     });
 
     let redisUrl = configuredRedis;
@@ -219,6 +184,8 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
 
     const common = ['--redis', redisUrl, '--cluster', cluster, ...options.conf.flatMap((c) => ['--conf', c])];
     if (options.propertiesFile) common.push('--properties-file', options.propertiesFile);
+    // the master processes only handle messages: `up` serves the HTTP services itself (below)
+    const handlersOnly = ['spark.master.rest.enabled=false', 'spark.flint.master.ui.enabled=false', 'spark.flint.master.appApi.enabled=false'].flatMap((c) => ['--conf', c]);
     const children: ChildProcess[] = [];
     cleanups.push(async () => {
       // workers first (they kill their executors), then the masters
@@ -230,7 +197,7 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
       return dead ? `a process of the cluster exited early (code ${dead.exitCode}); see its output above` : undefined;
     };
 
-    for (let i = 0; i < options.masters; i++) children.push(startChild(['master', ...common], `master-${i + 1}`));
+    for (let i = 0; i < options.masters; i++) children.push(startChild(['master', ...common, ...handlersOnly], `master-${i + 1}`));
     const keys = clusterKeys(cluster);
     const probe = await connectRedisOrCluster(redisUrl, { name: 'flint-up-probe' });
     cleanups.push(async () => probe.disconnect());
@@ -248,10 +215,9 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
     }
     await waitUntil(async () => (await probe.hlen(keys.schedulable)) >= options.workers, 60_000, `${options.workers} workers to register`, exitedEarly);
 
-    const servers = await startSubmissionServers({ redisUrl, config, secret, restPort: options.restPort });
-    cleanups.push(() => servers.close());
-    const ui: UiServer = await startUiServer({ redisUrl, config, port: options.uiPort, auth: { secret } });
-    cleanups.push(() => ui.close());
+    const services = await startMasterServices({ redisUrl, config });
+    cleanups.push(() => services.close());
+    const servers = { restUrl: services.restUrl!, appApiUrl: services.appApiUrl!, uiUrl: services.uiUrl! };
     const token = signToken(secret, { scope: ['admin'], ttlSeconds: 24 * 3600, subject: 'flint-up' });
     // drivers (the demo's among them) register applications with a token that can do no more
     const driverToken = signToken(secret, { scope: ['submit'], ttlSeconds: 24 * 3600, subject: 'flint-up-driver' });
@@ -260,7 +226,7 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
     io.out(`workers   ${options.workers} agents, ${cores} cores and ${memory} each, work dir ${workDir}`);
     io.out(`rest      ${servers.restUrl}  (flint submit --master ${servers.restUrl} ...)`);
     io.out(`app api   ${servers.appApiUrl}  (drivers register applications here: FLINT_APP_API)`);
-    io.out(`web ui    ${ui.url}  (/json, /metrics)`);
+    io.out(`web ui    ${servers.uiUrl}  (/json, /metrics)`);
     io.out(`token     export FLINT_TOKEN=${token}`);
 
     return {
@@ -268,7 +234,7 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
       redisUrl,
       restUrl: servers.restUrl,
       appApiUrl: servers.appApiUrl,
-      uiUrl: ui.url,
+      uiUrl: servers.uiUrl,
       token,
       driverToken,
       runtime,

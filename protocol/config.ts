@@ -2,9 +2,11 @@
  * Configuration: Spark's keys and defaults, plus Flint's own `spark.flint.*` keys.
  *
  * Sources, later wins: defaults < properties file (`key value` or `key=value`
- * lines, Spark's spark-defaults.conf format) < environment (`FLINT_` + the key
+ * lines, Spark's spark-defaults.conf format: --properties-file, else
+ * $FLINT_CONF_DIR/spark-defaults.conf) < Spark's daemon variables (SPARK_MASTER_HOST,
+ * SPARK_WORKER_CORES, ...: DAEMON_ENV) < environment (`FLINT_` + the key
  * upper-cased with dots as underscores, e.g. FLINT_SPARK_WORKER_TIMEOUT=30s)
- * < explicit overrides (`--conf k=v` flags). Every value is parsed and checked
+ * < explicit overrides (`--conf k=v` flags, and the commands' own flags). Every value is parsed and checked
  * once, here; an invalid value is a start-up error naming the key, the value and
  * the source. Durations accept `ms` strings ("60s", "1m", "500ms") and Spark's
  * plain-number form in the key's own unit (`spark.worker.timeout=60` is seconds).
@@ -13,6 +15,7 @@
  * lists every key below.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import ms from 'ms';
 
 export type ConfigSource = 'default' | 'file' | 'env' | 'flag';
@@ -60,14 +63,14 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.deploy.appIdPattern', spec: { kind: 'string', pattern: /^[A-Za-z0-9._:@/-]*%s[A-Za-z0-9._:@/-]*%0?\d*d[A-Za-z0-9._:@/-]*$/, patternHint: 'a pattern with %s (timestamp) then %d/%04d (number), otherwise only letters, digits and . _ : @ / -' }, default: 'app-%s-%04d', doc: 'Application id format: (yyyyMMddHHmmss, number).' },
   { key: 'spark.deploy.driverIdPattern', spec: { kind: 'string', pattern: /^[A-Za-z0-9._:@/-]*%s[A-Za-z0-9._:@/-]*%0?\d*d[A-Za-z0-9._:@/-]*$/, patternHint: 'a pattern with %s (timestamp) then %d/%04d (number), otherwise only letters, digits and . _ : @ / -' }, default: 'driver-%s-%04d', doc: 'Driver id format: (yyyyMMddHHmmss, number). The driver counter never wraps.' },
   { key: 'spark.master.useAppNameAsAppId.enabled', spec: { kind: 'bool' }, default: 'false', doc: 'Use the lower-cased app name without whitespace as its id.' },
-  { key: 'spark.master.host', spec: { kind: 'string' }, default: '127.0.0.1', doc: 'Host shown in the master URL and used by the web UI and REST server.' },
+  { key: 'spark.master.host', spec: { kind: 'string' }, default: '127.0.0.1', doc: 'Address a `flint master` binds its web UI to (and its REST server and application API unless their own host is set), and the host of the master URL. A non-loopback address requires spark.flint.auth.secret.' },
   { key: 'spark.master.port', spec: { kind: 'int', min: 1, max: 65535 }, default: '7077', doc: 'Port shown in the master URL (spark://host:port) for tools that expect one.' },
-  { key: 'spark.master.ui.port', spec: { kind: 'int', min: 0, max: 65535 }, default: '8080', doc: 'Master web UI port (0 = any free port).' },
+  { key: 'spark.master.ui.port', spec: { kind: 'int', min: 0, max: 65535 }, default: '8080', doc: 'Master web UI port (0 = any free port; the bound URL is logged). The UI binds to spark.master.host.' },
   { key: 'spark.master.ui.title', spec: { kind: 'string' }, default: undefined, doc: 'Master UI title; default "Flint Master at <url>".' },
   { key: 'spark.ui.killEnabled', spec: { kind: 'bool' }, default: 'true', doc: 'Allow killing applications and drivers from the UI.' },
-  { key: 'spark.master.rest.enabled', spec: { kind: 'bool' }, default: 'true', doc: 'Start the REST submission server.' },
-  { key: 'spark.master.rest.host', spec: { kind: 'string' }, default: '127.0.0.1', doc: 'REST server bind address. A non-loopback address requires spark.flint.auth.secret.' },
-  { key: 'spark.master.rest.port', spec: { kind: 'int', min: 0, max: 65535 }, default: '6066', doc: 'REST submission server port (0 = any free port).' },
+  { key: 'spark.master.rest.enabled', spec: { kind: 'bool' }, default: 'true', doc: 'A `flint master` serves Spark\'s REST submission server (Spark 4.1\'s default; it refuses every submission until spark.flint.auth.secret is set).' },
+  { key: 'spark.master.rest.host', spec: { kind: 'string' }, default: undefined, doc: 'REST server bind address; default spark.master.host (as Spark). A non-loopback address requires spark.flint.auth.secret.' },
+  { key: 'spark.master.rest.port', spec: { kind: 'int', min: 0, max: 65535 }, default: '6066', doc: 'REST submission server port (0 = any free port; the bound URL is logged).' },
   { key: 'spark.decommission.enabled', spec: { kind: 'bool' }, default: 'false', doc: 'Allow workers to be decommissioned: an agent then acts on DecommissionWorker (no new executors), and the master UI serves `POST /workers/kill/?host=h` (admin scope; it stands in for Spark\'s spark.master.ui.decommission.allow.mode). Without it that route answers 405.' },
 
   // ---- worker (Spark)
@@ -94,6 +97,11 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.flint.scheduler.maxCommitRetries', spec: { kind: 'int', min: 0, max: 100 }, default: '5', doc: 'Passes retried when a commit finds the snapshot stale (Nomad uses 5).' },
   { key: 'spark.flint.scheduler.leaseTtl', spec: { kind: 'duration', plainUnit: 'ms', min: 100 }, default: '5s', doc: 'Lease of the process running a scheduling pass; another process takes over after it lapses.' },
   { key: 'spark.flint.deploy.driverCoresFraction', spec: { kind: 'number', min: 0.01, max: 1 }, default: '1', doc: 'Guard against drivers starving applications (SPARK-27750): drivers together may hold at most this fraction of alive cores. 1 = Spark\'s behaviour.' },
+  { key: 'spark.flint.master.ui.enabled', spec: { kind: 'bool' }, default: 'true', doc: 'A `flint master` serves the web UI (`/`, `/json`, `/metrics`, Spark\'s `/metrics/master/prometheus` and `/metrics/applications/prometheus`) on spark.master.ui.port, as Spark\'s master always does. Turn it off on processes that should only handle messages (e.g. a second master on the same host).' },
+  { key: 'spark.flint.master.appApi.enabled', spec: { kind: 'bool' }, default: 'false', doc: 'A `flint master` serves the application HTTP API (docs/app-client.md), through which drivers in any language register applications.' },
+  { key: 'spark.flint.master.appApi.host', spec: { kind: 'string' }, default: undefined, doc: 'Application HTTP API bind address; default spark.master.host. A non-loopback address requires spark.flint.auth.secret.' },
+  { key: 'spark.flint.master.appApi.port', spec: { kind: 'int', min: 0, max: 65535 }, default: '6067', doc: 'Application HTTP API port (0 = any free port; the bound URL is logged).' },
+  { key: 'spark.flint.worker.dir', spec: { kind: 'string' }, default: undefined, doc: 'Worker work directory (executor and driver files, logs); default ./work. `--work-dir` and SPARK_WORKER_DIR set it too.' },
   { key: 'spark.flint.auth.secret', spec: { kind: 'string' }, default: undefined, doc: 'HS256 secret for bearer tokens on mutating REST/UI routes. Required to listen on a non-loopback address.' },
   { key: 'spark.flint.rest.defaultDriverImage', spec: { kind: 'string' }, default: undefined, doc: 'Image of drivers submitted without spark.flint.image or a docker:// appResource (lets Spark\'s own REST client submit unchanged).' },
   { key: 'spark.flint.worker.registrationInterval', spec: { kind: 'duration', plainUnit: 's', min: 0.01 }, default: '10s', doc: 'Base of the short registration retry interval (fuzzed ×0.5-1.5); the long one is 6× this.' },
@@ -104,7 +112,31 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.flint.worker.stopGracePeriod', spec: { kind: 'duration', plainUnit: 'ms', min: 0 }, default: '10s', doc: 'Grace period between SIGTERM and SIGKILL when an executor is killed.' },
   { key: 'spark.flint.worker.relistInterval', spec: { kind: 'duration', plainUnit: 'ms', min: 100 }, default: '2s', doc: 'Full container relist period (Docker events can be missed).' },
   { key: 'spark.flint.worker.imageAllowList', spec: { kind: 'string' }, default: undefined, doc: 'Comma-separated image name prefixes executors may use; unset allows any local image.' },
+
+  // ---- TLS (Spark's spark.ssl.* options; see docs/security.md "TLS")
+  ...sslKeys('spark.ssl', 'every Flint HTTP server', 'false'),
+  ...sslKeys('spark.ssl.standalone', 'the standalone daemons\' servers (REST, master UI, application API, worker UI); unset options fall back to spark.ssl.*', undefined),
 ];
+
+/**
+ * sslKeys: Spark's SSL options under one namespace. Flint reads the ones Node's
+ * TLS can honour: PEM key and chain (Spark 4's privateKey/certChain), or a PKCS#12
+ * keyStore; JKS is refused at start-up with how to convert it.
+ */
+function sslKeys(ns: string, scope: string, enabledDefault: string | undefined): KeySpec[] {
+  return [
+    { key: `${ns}.enabled`, spec: { kind: 'bool' }, default: enabledDefault, doc: `Serve HTTPS on ${scope}.` },
+    { key: `${ns}.privateKey`, spec: { kind: 'string' }, default: undefined, doc: 'PEM file of the private key (with certChain; or use keyStore).' },
+    { key: `${ns}.privateKeyPassword`, spec: { kind: 'string' }, default: undefined, doc: 'Passphrase of an encrypted privateKey.' },
+    { key: `${ns}.certChain`, spec: { kind: 'string' }, default: undefined, doc: 'PEM file of the server certificate, then its intermediates.' },
+    { key: `${ns}.keyStore`, spec: { kind: 'string' }, default: undefined, doc: 'PKCS#12 file holding key and certificate chain (instead of privateKey/certChain).' },
+    { key: `${ns}.keyStorePassword`, spec: { kind: 'string' }, default: undefined, doc: 'Password of the keyStore.' },
+    { key: `${ns}.keyStoreType`, spec: { kind: 'enum', values: ['PKCS12', 'JKS'], upperCase: true }, default: undefined, doc: 'PKCS12 (JKS, Spark\'s default, cannot be read by Node: convert it with `keytool -importkeystore -deststoretype PKCS12`).' },
+    { key: `${ns}.protocol`, spec: { kind: 'enum', values: ['TLSv1.2', 'TLSv1.3'] }, default: undefined, doc: 'Lowest TLS version accepted (default TLSv1.2).' },
+    { key: `${ns}.enabledAlgorithms`, spec: { kind: 'string' }, default: undefined, doc: 'Comma-separated cipher suites (OpenSSL names); default Node\'s.' },
+    { key: `${ns}.trustStore`, spec: { kind: 'string' }, default: undefined, doc: 'PEM file of the CA certificates Flint\'s clients (`flint submit`, `status`, `kill`, the REST client) trust for this server, besides the system\'s; `--ca-file` overrides it.' },
+  ];
+}
 
 const SPEC_BY_KEY = new Map<string, KeySpec>();
 for (const spec of CONFIG_KEYS) {
@@ -237,8 +269,27 @@ export interface FlintConfig {
 
 export type WorkerSelectionPolicy = 'CORES_FREE_ASC' | 'CORES_FREE_DESC' | 'MEMORY_FREE_ASC' | 'MEMORY_FREE_DESC' | 'WORKER_ID';
 
+/**
+ * DAEMON_ENV: Spark's daemon variables (spark-env.sh) and the key each sets. They
+ * layer above the properties file and below FLINT_* variables and flags.
+ */
+export const DAEMON_ENV: Readonly<Record<string, string>> = {
+  SPARK_MASTER_HOST: 'spark.master.host',
+  SPARK_MASTER_PORT: 'spark.master.port',
+  SPARK_MASTER_WEBUI_PORT: 'spark.master.ui.port',
+  SPARK_WORKER_CORES: 'spark.worker.cores',
+  SPARK_WORKER_MEMORY: 'spark.worker.memory',
+  SPARK_WORKER_DIR: 'spark.flint.worker.dir',
+  SPARK_WORKER_WEBUI_PORT: 'spark.worker.ui.port',
+};
+
+/** CONF_DIR_ENV: the variable naming the conf directory (Spark's SPARK_CONF_DIR); its spark-defaults.conf is read. */
+export const CONF_DIR_ENV = 'FLINT_CONF_DIR';
+/** DEFAULTS_FILE: the properties file read from the conf directory, as Spark's. */
+export const DEFAULTS_FILE = 'spark-defaults.conf';
+
 export interface LoadConfigOptions {
-  /** path of a properties file (spark-defaults.conf format) */
+  /** path of a properties file (spark-defaults.conf format); replaces $FLINT_CONF_DIR/spark-defaults.conf, as Spark's --properties-file does */
   propertiesFile?: string;
   /** environment to read FLINT_* variables from (default: process.env) */
   env?: Record<string, string | undefined>;
@@ -262,16 +313,24 @@ export function loadConfig(options: LoadConfigOptions = {}): FlintConfig {
     raw[canonical] = value;
     origin[canonical] = source;
   };
-  if (options.propertiesFile) {
-    let text: string;
-    try {
-      text = readFileSync(options.propertiesFile, 'utf8');
-    } catch (error) {
-      throw new ConfigError(`cannot read properties file ${options.propertiesFile}: ${(error as Error).message}`);
-    }
-    for (const [k, v] of Object.entries(parsePropertiesText(text, options.propertiesFile))) put(k, v, 'file');
-  }
   const env = options.env ?? process.env;
+  const confDir = env[CONF_DIR_ENV];
+  const propertiesFile = options.propertiesFile ?? (confDir ? join(confDir, DEFAULTS_FILE) : undefined);
+  if (propertiesFile) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(propertiesFile, 'utf8');
+    } catch (error) {
+      // a conf directory without spark-defaults.conf is fine (Spark ships only a template); a named file must exist
+      const missingDefaults = options.propertiesFile === undefined && (error as NodeJS.ErrnoException).code === 'ENOENT';
+      if (!missingDefaults) throw new ConfigError(`cannot read properties file ${propertiesFile}: ${(error as Error).message}`);
+    }
+    if (text !== undefined) for (const [k, v] of Object.entries(parsePropertiesText(text, propertiesFile))) put(k, v, 'file');
+  }
+  for (const [name, key] of Object.entries(DAEMON_ENV)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') put(key, value, 'env');
+  }
   for (const spec of CONFIG_KEYS) {
     for (const key of [spec.key, ...(spec.aliases ?? [])]) {
       const value = env[envNameFor(key)];

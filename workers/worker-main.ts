@@ -16,6 +16,9 @@ import { redactRedisUrl } from '../lib/redis.ts';
 import type { Runtime } from './runtime/types.ts';
 import { ProcessRuntime } from './runtime/process.ts';
 import { selectRuntime } from './runtime/select.ts';
+
+/** pingDocker, for `flint up`'s choice of runtime (cli/ reaches the worker only through this entry). */
+export { pingDocker } from './runtime/select.ts';
 import { startAgent, type AgentHandle, type AgentOptions } from './agent.ts';
 import { defaultCores, defaultMemoryMb, parseLabelFlags, parseResourceFlags } from './host-defaults.ts';
 

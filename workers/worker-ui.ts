@@ -13,6 +13,7 @@
  * rendered job logs unescaped).
  */
 import { listenHttp } from '../lib/http-listen.ts';
+import type { ServerTls } from '../lib/http/tls.ts';
 import { Hono, type Context } from 'hono';
 import { html } from 'hono/html';
 import { open, realpath, stat } from 'node:fs/promises';
@@ -330,9 +331,9 @@ export interface WorkerUiServer {
   close(): Promise<void>;
 }
 
-/** startWorkerUi serves the worker UI (loopback by default; port 0 = any free port). */
-export async function startWorkerUi(source: WorkerUiSource, options: { host?: string; port?: number } = {}): Promise<WorkerUiServer> {
+/** startWorkerUi serves the worker UI (loopback by default; port 0 = any free port; HTTPS with `tls`). */
+export async function startWorkerUi(source: WorkerUiSource, options: { host?: string; port?: number; tls?: ServerTls } = {}): Promise<WorkerUiServer> {
   const app = createWorkerUiApp(source);
   const host = options.host ?? '127.0.0.1';
-  return listenHttp(app.fetch, { host, port: options.port ?? 0, what: 'worker web UI' });
+  return listenHttp(app.fetch, { host, port: options.port ?? 0, what: 'worker web UI', tls: options.tls });
 }

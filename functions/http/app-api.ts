@@ -19,6 +19,7 @@
  * `startAppHttpServer` therefore refuses to listen beyond loopback.
  */
 import { listenHttp } from '../../lib/http-listen.ts';
+import type { ServerTls } from '../../lib/http/tls.ts';
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -358,12 +359,12 @@ export interface RunningAppHttpServer {
  * startAppHttpServer serves the app API with @hono/node-server. It refuses a
  * non-loopback host without a secret (assertSafeBind). Port 0 picks a free port.
  */
-export async function startAppHttpServer(options: AppHttpOptions & { host?: string; port?: number }): Promise<RunningAppHttpServer> {
+export async function startAppHttpServer(options: AppHttpOptions & { host?: string; port?: number; tls?: ServerTls }): Promise<RunningAppHttpServer> {
   const host = options.host ?? '127.0.0.1';
   assertSafeBind(host, options.auth?.secret);
   const api = createAppHttpApp(options);
   try {
-    const server = await listenHttp(api.app.fetch, { host, port: options.port ?? 0, what: 'app API' });
+    const server = await listenHttp(api.app.fetch, { host, port: options.port ?? 0, what: 'application HTTP API', tls: options.tls });
     return {
       url: server.url,
       port: server.port,

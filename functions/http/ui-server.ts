@@ -6,7 +6,8 @@
  * over the master's BullMQ queue. Listens on loopback unless told otherwise, and
  * refuses a non-loopback address without spark.flint.auth.secret (auth.ts).
  */
-import { listenHttp } from '../../lib/http-listen.ts';
+import { hostForUrl, listenHttp } from '../../lib/http-listen.ts';
+import type { ServerTls } from '../../lib/http/tls.ts';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Queue } from 'bullmq';
 import { createBullBoard } from '@bull-board/api';
@@ -34,6 +35,12 @@ export interface UiServerOptions {
   port?: number;
   /** token secret (default spark.flint.auth.secret) */
   auth?: { secret?: string };
+  /** the REST server's URL shown on the pages and in /json (default from spark.master.rest.*, when enabled) */
+  restUrl?: string;
+  /** serve HTTPS (lib/http/tls.ts) */
+  tls?: ServerTls;
+  /** the process's metrics, shared with its functions host's observers (default: a registry of the UI's own) */
+  metrics?: FlintMetrics;
   /** mount bull-board at /queues (default true) */
   queueBoard?: boolean;
   log?: Logger;
@@ -50,7 +57,7 @@ export interface UiServer {
 /** restUrlFor: Spark's restUri, when the REST server is enabled. */
 export function restUrlFor(config: FlintConfig): string | undefined {
   if (!config.get<boolean>('spark.master.rest.enabled')) return undefined;
-  return `spark://${config.get<string>('spark.master.host')}:${config.get<number>('spark.master.rest.port')}`;
+  return `spark://${hostForUrl(config.get<string>('spark.master.host'))}:${config.get<number>('spark.master.rest.port')}`;
 }
 
 export async function startUiServer(options: UiServerOptions): Promise<UiServer> {
@@ -63,7 +70,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   const redis = await connectRedisOrCluster(redisUrl, { name: 'flint-ui' });
   const client = new MasterClient(redisUrl, config.cluster, 'flint-ui');
   const queue = new Queue(keys.masterQueue, { connection: bullConnection(redisUrl, { name: 'flint-ui-queue' }), prefix: keys.bullPrefix });
-  const metrics = createFlintMetrics({ redis, keys, queue });
+  const metrics = options.metrics ?? createFlintMetrics({ redis, keys, queue });
   const events = new ClusterEventFeed({ redisUrl, streamKey: keys.clusterEvents, log });
   const closers: (() => Promise<unknown>)[] = [
     () => events.stop(),
@@ -88,7 +95,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       redis,
       keys,
       masterUrl,
-      restUrl: restUrlFor(config),
+      restUrl: options.restUrl ?? restUrlFor(config),
       title: config.get<string | undefined>('spark.master.ui.title'),
       killEnabled: config.get<boolean>('spark.ui.killEnabled'),
       decommissionEnabled: config.get<boolean>('spark.decommission.enabled'),
@@ -105,7 +112,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     });
 
     const port = options.port ?? config.get<number>('spark.master.ui.port');
-    const server = await listenHttp(app.fetch, { host, port, what: 'master web UI' });
+    const server = await listenHttp(app.fetch, { host, port, what: 'master web UI', tls: options.tls });
     const url = server.url;
     log.info({ url, masterUrl }, 'master web UI listening');
     return {

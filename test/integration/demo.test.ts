@@ -1,7 +1,7 @@
 /**
  * The Pi demo in cluster mode on an in-process cluster: a master host, a real
  * worker agent, and the REST server plus the application HTTP API started the
- * way `flint up` starts them (startSubmissionServers). The driver is submitted
+ * way `flint up` and `flint master` start them (startMasterServices). The driver is submitted
  * through the REST server and runs on the worker; it registers its application
  * through the app API, and its executors compute the slices.
  *
@@ -27,7 +27,7 @@ import { ProcessRuntime } from '../../workers/runtime/process.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { loadConfig } from '../../protocol/config.ts';
 import { clusterKeys } from '../../protocol/keys.ts';
-import { startSubmissionServers } from '../../cli/up.ts';
+import { startMasterServices } from '../../functions/master-main.ts';
 import { DEMO_IMAGE } from '../../demo/image.ts';
 import { DemoError, runPiDemo, type PiDemoEvent, type PiDemoOptions } from '../../demo/pi-demo.ts';
 import { REDIS_URL } from '../helpers/env.ts';
@@ -74,7 +74,18 @@ async function withDemoCluster(runtime: 'docker' | 'process', body: (c: DemoClus
         : new ProcessRuntime({ stateDir: join(workDir.path, '.flint-process-runtime'), pollIntervalMs: 100 }),
     onFatal: (message) => fatal.push(message),
   });
-  const servers = await startSubmissionServers({ redisUrl: REDIS_URL, config, secret, restPort: 0 });
+  // the REST server and the application API, started as `flint master` and `flint up` start them
+  const serviceConfig = loadConfig({
+    env: {},
+    overrides: {
+      ...config.raw,
+      'spark.master.rest.port': '0',
+      'spark.flint.master.ui.enabled': 'false',
+      'spark.flint.master.appApi.enabled': 'true',
+      'spark.flint.master.appApi.port': '0',
+    },
+  });
+  const servers = await startMasterServices({ redisUrl: REDIS_URL, config: serviceConfig });
   try {
     await body({
       cluster,
@@ -83,9 +94,9 @@ async function withDemoCluster(runtime: 'docker' | 'process', body: (c: DemoClus
       fatal,
       demo: {
         runtime,
-        restUrl: servers.restUrl,
+        restUrl: servers.restUrl!,
         token: signToken(secret, { scope: ['submit', 'kill'], ttlSeconds: 600, subject: 'demo-test' }),
-        appApiUrl: servers.appApiUrl,
+        appApiUrl: servers.appApiUrl!,
         driverToken: signToken(secret, { scope: ['submit'], ttlSeconds: 600, subject: 'demo-test-driver' }),
       },
     });

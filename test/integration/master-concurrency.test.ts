@@ -43,7 +43,9 @@ after(async () => {
 });
 
 function startMasterProcess(cluster: string): ChildProcess {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'flint.js'), 'master', '--redis', REDIS_URL, '--cluster', cluster, '--conf', 'spark.flint.reaper.interval=200ms'], {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'flint.js'), 'master', '--redis', REDIS_URL, '--cluster', cluster, '--conf', 'spark.flint.reaper.interval=200ms',
+    // several masters on one host: these only handle messages (no REST server or UI ports to share)
+    '--conf', 'spark.master.rest.enabled=false', '--conf', 'spark.flint.master.ui.enabled=false'], {
     cwd: ROOT,
     env: { ...process.env, FLINT_LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'inherit'],

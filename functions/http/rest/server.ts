@@ -13,6 +13,7 @@
  *   anything else                        no token        400 ErrorResponse (468 for an unknown version)
  */
 import { listenHttp } from '../../../lib/http-listen.ts';
+import type { ServerTls } from '../../../lib/http/tls.ts';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { bodyLimit } from 'hono/body-limit';
@@ -176,10 +177,10 @@ export interface RunningRestServer {
 }
 
 /**
- * startRestServer listens with @hono/node-server after assertSafeBind (no
- * non-loopback address without a secret). Port 0 picks a free port.
+ * startRestServer listens (lib/http-listen.ts, HTTPS with `tls`) after
+ * assertSafeBind (no non-loopback address without a secret). Port 0 picks a free port.
  */
-export async function startRestServer(app: Hono<RestEnv> | Hono, options: { host: string; port: number; secret?: string }): Promise<RunningRestServer> {
+export async function startRestServer(app: Hono<RestEnv> | Hono, options: { host: string; port: number; secret?: string; tls?: ServerTls }): Promise<RunningRestServer> {
   assertSafeBind(options.host, options.secret);
-  return listenHttp(app.fetch, { host: options.host, port: options.port, what: 'REST server' });
+  return listenHttp(app.fetch, { host: options.host, port: options.port, what: 'REST server', tls: options.tls });
 }
