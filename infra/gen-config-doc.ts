@@ -10,7 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CONFIG_KEYS, envNameFor } from '../protocol/config.ts';
+import { CONFIG_KEYS, DAEMON_ENV, envNameFor } from '../protocol/config.ts';
 
 type ConfigKey = (typeof CONFIG_KEYS)[number];
 
@@ -20,6 +20,7 @@ export const CONFIG_DOC_PATH = join(dirname(fileURLToPath(import.meta.url)), '..
 const INT_MAX = '2147483647';
 
 const SECTIONS: ReadonlyArray<{ title: string; matches: (key: string) => boolean }> = [
+  { title: 'TLS (Spark\'s `spark.ssl.*`)', matches: (key) => key.startsWith('spark.ssl.') },
   { title: 'Master and deploy (Spark)', matches: (key) => !key.startsWith('spark.worker.') && !key.startsWith('spark.flint.') },
   { title: 'Worker (Spark)', matches: (key) => key.startsWith('spark.worker.') },
   { title: 'Flint', matches: (key) => key.startsWith('spark.flint.') },
@@ -82,12 +83,26 @@ export function renderConfigDoc(): string {
     '',
     'Later sources win, key by key:',
     '',
-    '1. **Defaults**: the table below (Spark\'s defaults for Spark\'s keys).',
-    '2. **Properties file**: Spark\'s `spark-defaults.conf` format, one `key value` or',
-    '   `key=value` per line; lines starting with `#` or `!` are comments.',
-    '3. **Environment**: `FLINT_` + the key upper-cased with dots as underscores, e.g.',
+    '1. **Defaults**: the tables below (Spark\'s defaults for Spark\'s keys).',
+    '2. **Properties file**: `--properties-file <path>`, else `$FLINT_CONF_DIR/spark-defaults.conf`',
+    '   (Flint\'s `SPARK_CONF_DIR`; a conf directory without that file is fine). Spark\'s',
+    '   `spark-defaults.conf` format: one `key value` or `key=value` per line; lines starting',
+    '   with `#` or `!` are comments. As in Spark, `--properties-file` replaces the conf',
+    '   directory\'s file rather than adding to it.',
+    '3. **Spark\'s daemon variables** (what `spark-env.sh` sets): ' +
+      Object.entries(DAEMON_ENV)
+        .map(([name, key]) => `\`${name}\` → \`${key}\``)
+        .join(', ') +
+      '. An empty variable is ignored.',
+    '4. **Environment**: `FLINT_` + the key upper-cased with dots as underscores, e.g.',
     '   `FLINT_SPARK_WORKER_TIMEOUT=30s`. An empty variable is ignored.',
-    '4. **Flags**: `--conf key=value`, repeatable.',
+    '5. **Flags**: `--conf key=value` (repeatable), and the commands\' own flags, which win',
+    '   over `--conf`: `flint master --host/--port/--webui-port`, `flint worker',
+    '   --cores/--memory/--work-dir/--port`.',
+    '',
+    'Spark differs in one place: its master and worker read `spark.master.ui.port` /',
+    '`spark.worker.ui.port` from the properties file *after* the command line, so the file',
+    'beats `--webui-port`; in Flint a flag always wins.',
     '',
     'An alias (e.g. `spark.deploy.spreadOutApps` for `spark.deploy.spreadOut`) sets its key',
     'in whichever source it appears. Keys Flint does not know are kept as they are and',

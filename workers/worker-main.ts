@@ -13,6 +13,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { DEFAULT_REDIS_URL, loadConfig, parseConfFlags, parseMemoryMb, type FlintConfig } from '../protocol/config.ts';
 import { createLogger } from '../lib/log.ts';
 import { redactRedisUrl } from '../lib/redis.ts';
+import { serverTlsFromConfig, type ServerTls } from '../lib/http/tls.ts';
 import type { Runtime } from './runtime/types.ts';
 import { ProcessRuntime } from './runtime/process.ts';
 import { selectRuntime } from './runtime/select.ts';
@@ -58,6 +59,8 @@ export interface WorkerSettings {
   killOnExit: boolean;
   id?: string;
   imageAllowList?: string[];
+  /** HTTPS for the worker UI, from spark.ssl[.standalone].* (lib/http/tls.ts); undefined serves plain HTTP */
+  tls?: ServerTls;
 }
 
 function positiveInt(text: string, flag: string): number {
@@ -66,9 +69,10 @@ function positiveInt(text: string, flag: string): number {
 }
 
 /**
- * workerSettings resolves flags, configuration (--properties-file, FLINT_* env,
- * --conf) and host defaults: flags win over configuration, configuration over
- * defaults (all processors; max(total memory − 1g, 512m); ./work).
+ * workerSettings resolves flags, configuration (--properties-file or
+ * $FLINT_CONF_DIR/spark-defaults.conf, SPARK_WORKER_CORES/MEMORY/DIR/WEBUI_PORT,
+ * FLINT_* env, --conf) and host defaults: flags win over configuration,
+ * configuration over defaults (all processors; max(total memory − 1g, 512m); ./work).
  */
 export function workerSettings(flags: WorkerFlags, env: Record<string, string | undefined> = process.env, cwd = process.cwd()): WorkerSettings {
   const overrides = parseConfFlags(flags.conf ?? []);
@@ -80,7 +84,7 @@ export function workerSettings(flags: WorkerFlags, env: Record<string, string | 
   const config = loadConfig({ propertiesFile: flags.propertiesFile, env, overrides });
   const cores = flags.cores !== undefined ? positiveInt(flags.cores, '--cores') : (config.get<number | undefined>('spark.worker.cores') ?? defaultCores());
   const memoryMB = flags.memory !== undefined ? parseMemoryFlag(flags.memory) : (config.get<number | undefined>('spark.worker.memory') ?? defaultMemoryMb());
-  const workDirFlag = flags.workDir ?? './work';
+  const workDirFlag = flags.workDir ?? config.get<string | undefined>('spark.flint.worker.dir') ?? './work';
   const allowList = config.get<string | undefined>('spark.flint.worker.imageAllowList');
   return {
     config,
@@ -97,6 +101,7 @@ export function workerSettings(flags: WorkerFlags, env: Record<string, string | 
     network: config.get<'host' | 'none'>('spark.flint.worker.network'),
     killOnExit: flags.killOnExit === true,
     id: flags.id,
+    tls: serverTlsFromConfig(config),
     imageAllowList: allowList
       ?.split(',')
       .map((prefix) => prefix.trim())

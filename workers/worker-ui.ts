@@ -1,6 +1,7 @@
 /**
  * The worker's web UI as a hono app: Spark's WorkerPage, the worker's `/json`
- * (JsonProtocol.writeWorkerState) and its log pages, `/logPage/` (HTML, paged by
+ * (JsonProtocol.writeWorkerState), Spark's worker metrics source at
+ * `/metrics/prometheus`, and its log pages, `/logPage/` (HTML, paged by
  * byte offset) and `/log` (plain text). It takes a `WorkerUiSource` (the agent's
  * view of what it runs), so the same app serves a real agent and tests.
  *
@@ -21,6 +22,7 @@ import { join, sep } from 'node:path';
 import type { AppDescriptionView, ResourceAddresses } from '../protocol/records.ts';
 import { writeWorkerState, type ExecutorRunnerView } from '../protocol/spark-json.ts';
 import { renderPage, stateCell, CONTENT_SECURITY_POLICY, type Html } from '../lib/http/ui/layout.ts';
+import { renderSparkInstance, SPARK_METRICS_CONTENT_TYPE } from '../lib/http/spark-metrics.ts';
 import { bytesToString, formatResources, megabytesToString } from '../lib/http/ui/format.ts';
 
 type MaybePromise<T> = T | Promise<T>;
@@ -215,6 +217,21 @@ function runnerView(e: WorkerExecutorView): ExecutorRunnerView {
   return { execId: e.execId, appId: e.appId, memoryMB: e.memoryMB, resources: e.resources, appDesc: e.appDesc };
 }
 
+/**
+ * workerSourceText: Spark's WorkerSource (`executors`, `coresUsed`, `memUsed_MB`,
+ * `coresFree`, `memFree_MB`) as lib/http/spark-metrics.ts renders it.
+ */
+export function workerSourceText(w: { workerId: string; cores: number; memoryMB: number; coresUsed: number; memoryUsed: number; executors: number }): string {
+  const labels = { worker_id: w.workerId };
+  return renderSparkInstance('worker', "Spark's worker source (WorkerSource); metric is Spark's metric name.", [
+    { source: 'worker', metric: 'executors', value: w.executors, labels },
+    { source: 'worker', metric: 'coresUsed', value: w.coresUsed, labels },
+    { source: 'worker', metric: 'memUsed_MB', value: w.memoryUsed, labels },
+    { source: 'worker', metric: 'coresFree', value: w.cores - w.coresUsed, labels },
+    { source: 'worker', metric: 'memFree_MB', value: w.memoryMB - w.memoryUsed, labels },
+  ]);
+}
+
 /** createWorkerUiApp builds the worker UI's hono app over `source`. */
 export function createWorkerUiApp(source: WorkerUiSource): Hono {
   const app = new Hono();
@@ -285,6 +302,15 @@ export function createWorkerUiApp(source: WorkerUiSource): Hono {
         finishedExecutors: finishedExecutors.map(runnerView),
       }),
     );
+  });
+
+  // Spark's WorkerSource at the PrometheusServlet's default path
+  app.get('/metrics/prometheus', async (c) => {
+    const [coresUsed, memoryUsed, executors] = await Promise.all([source.coresUsed(), source.memoryUsed(), source.executors()]);
+    c.header('Cache-Control', 'no-store');
+    return c.body(workerSourceText({ workerId: source.workerId, cores: source.cores, memoryMB: source.memoryMB, coresUsed, memoryUsed, executors: executors.length }), 200, {
+      'Content-Type': SPARK_METRICS_CONTENT_TYPE,
+    });
   });
 
   app.get('/logPage/', async (c) => {

@@ -7,7 +7,8 @@
  * Most cases drive the hono app in-process (`app.request()`) with a small
  * in-memory DriverGateway written below. That gateway exists to exercise the
  * HTTP protocol; it is not a stand-in for Redis or the master (MasterGateway is
- * exercised against the real Redis at the end of this file).
+ * exercised against the real Redis at the end of this file, in-process and against
+ * `flint master` and `flint worker` processes started as an operator starts them).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +23,7 @@ import { loadConfig } from '../../protocol/config.ts';
 import { startMaster } from '../../functions/host.ts';
 import { REDIS_URL } from '../helpers/env.ts';
 import { cleanupCluster, uniqueCluster } from '../helpers/isolation.ts';
+import { startProcessCluster } from '../helpers/flint-cluster.ts';
 import type { DriverDescription, DriverStatusResponse } from '../../protocol/messages.ts';
 import type { DriverState } from '../../protocol/states.ts';
 
@@ -405,7 +407,49 @@ test('MasterGateway on Redis with no master consuming: readyz is 503, asks are 5
   }
 });
 
-test('end to end with a real master on Redis: create, status, kill, killall, clear through the REST server', async () => {
+/**
+ * exerciseRealMaster: create, status, kill, killall, clear through Spark's REST
+ * client against a server whose master runs on Redis and has no worker that fits
+ * GOOD_REQUEST's 256 MB driver, so a driver waits until killed.
+ */
+async function exerciseRealMaster(client: RestSubmissionClient): Promise<string> {
+  assert.equal((await client.readyz()).status, 200, 'a master consumes the queue');
+
+  const created = await client.createSubmission(GOOD_REQUEST);
+  assert.equal(created.status, 200);
+  const createBody = created.body as { success: boolean; submissionId: string; message: string };
+  assert.equal(createBody.success, true);
+  assert.match(createBody.submissionId, /^driver-\d{14}-\d{4}$/);
+  assert.equal(createBody.message, `Driver successfully submitted as ${createBody.submissionId}`);
+  const id = createBody.submissionId;
+
+  // No worker has room for it: the driver waits.
+  const waiting = await client.requestSubmissionStatus(id);
+  assert.equal(waiting.status, 200);
+  assert.equal((waiting.body as { success: boolean }).success, true);
+  assert.equal((waiting.body as { driverState: string }).driverState, 'SUBMITTED');
+
+  const killed = await client.killSubmission(id);
+  assert.deepEqual([killed.status, (killed.body as { success: boolean }).success], [200, true]);
+  const afterKill = await client.requestSubmissionStatus(id);
+  assert.equal((afterKill.body as { driverState: string }).driverState, 'KILLED');
+
+  const again = await client.killSubmission(id);
+  assert.equal((again.body as { success: boolean; message: string }).success, false);
+  assert.equal((again.body as { message: string }).message, `Driver ${id} has already finished or does not exist`);
+
+  const second = (await client.createSubmission(GOOD_REQUEST)).body as { submissionId: string };
+  assert.equal((await client.killAllSubmissions()).status, 200);
+  assert.equal(((await client.requestSubmissionStatus(second.submissionId)).body as { driverState: string }).driverState, 'KILLED');
+
+  const cleared = await client.clear();
+  assert.deepEqual(cleared.body, { action: 'ClearResponse', message: '', serverSparkVersion: '4.0.0', success: true });
+  const gone = await client.requestSubmissionStatus(id);
+  assert.equal((gone.body as { success: boolean }).success, false, 'cleared drivers are forgotten');
+  return id;
+}
+
+test('end to end with a real master on Redis: create, status, kill, killall, clear through the REST server (in-process)', async () => {
   const cluster = uniqueCluster('rest-master');
   const config = loadConfig({ env: {}, overrides: { 'spark.flint.cluster': cluster } });
   const master = await startMaster({ redisUrl: REDIS_URL, config, concurrency: 4 });
@@ -416,45 +460,37 @@ test('end to end with a real master on Redis: create, status, kill, killall, cle
     { host: '127.0.0.1', port: 0, secret: SECRET },
   );
   try {
-    const client = new RestSubmissionClient(server.url, { token: ADMIN });
-    assert.equal((await client.readyz()).status, 200, 'a master consumes the queue');
-
-    const created = await client.createSubmission(GOOD_REQUEST);
-    assert.equal(created.status, 200);
-    const createBody = created.body as { success: boolean; submissionId: string; message: string };
-    assert.equal(createBody.success, true);
-    assert.match(createBody.submissionId, /^driver-\d{14}-\d{4}$/);
-    assert.equal(createBody.message, `Driver successfully submitted as ${createBody.submissionId}`);
-    const id = createBody.submissionId;
-
-    // No worker is registered: the driver waits.
-    const waiting = await client.requestSubmissionStatus(id);
-    assert.equal(waiting.status, 200);
-    assert.equal((waiting.body as { success: boolean }).success, true);
-    assert.equal((waiting.body as { driverState: string }).driverState, 'SUBMITTED');
-
-    const killed = await client.killSubmission(id);
-    assert.deepEqual([killed.status, (killed.body as { success: boolean }).success], [200, true]);
-    const afterKill = await client.requestSubmissionStatus(id);
-    assert.equal((afterKill.body as { driverState: string }).driverState, 'KILLED');
-
-    const again = await client.killSubmission(id);
-    assert.equal((again.body as { success: boolean; message: string }).success, false);
-    assert.equal((again.body as { message: string }).message, `Driver ${id} has already finished or does not exist`);
-
-    const second = (await client.createSubmission(GOOD_REQUEST)).body as { submissionId: string };
-    assert.equal((await client.killAllSubmissions()).status, 200);
-    assert.equal(((await client.requestSubmissionStatus(second.submissionId)).body as { driverState: string }).driverState, 'KILLED');
-
-    const cleared = await client.clear();
-    assert.deepEqual(cleared.body, { action: 'ClearResponse', message: '', serverSparkVersion: '4.0.0', success: true });
-    const gone = await client.requestSubmissionStatus(id);
-    assert.equal((gone.body as { success: boolean }).success, false, 'cleared drivers are forgotten');
+    await exerciseRealMaster(new RestSubmissionClient(server.url, { token: ADMIN }));
   } finally {
     await server.close();
     await gateway.close();
     await master.stop();
     await cleanupCluster(redis, cluster);
+    await redis.quit();
+  }
+});
+
+test('the same against `flint master` (REST and UI on) plus `flint worker` processes, without flint up; /json shows the cluster', async () => {
+  const redis = new Redis(REDIS_URL);
+  const cluster = uniqueCluster('rest-procs');
+  // the worker has 128 MB: the 256 MB driver of GOOD_REQUEST waits, as in the in-process case
+  const procs = await startProcessCluster(redis, { cluster, redisUrl: REDIS_URL, secret: SECRET, workers: [{ cores: 2, memory: '128m' }] });
+  try {
+    // Spark's client speaks spark://host:port for an http server
+    const client = new RestSubmissionClient(procs.urls.rest.replace('http://', 'spark://'), { token: ADMIN });
+    const id = await exerciseRealMaster(client);
+    const json = (await (await fetch(`${procs.urls.ui}/json`)).json()) as { url: string; aliveworkers: number; cores: number; memory: number; workers: { state: string }[]; completeddrivers: { id: string }[] };
+    assert.equal(json.aliveworkers, 1);
+    assert.deepEqual([json.cores, json.memory], [2, 128]);
+    assert.equal(json.url, 'spark://127.0.0.1:7077');
+    const page = await (await fetch(`${procs.urls.ui}/`)).text();
+    assert.match(page, new RegExp(`<span id="rest-url">spark://127\\.0\\.0\\.1:${new URL(procs.urls.rest).port}</span>`), 'the UI shows the REST server this process bound');
+    assert.ok(!json.completeddrivers.some((d) => d.id === id), 'cleared drivers are gone from /json too');
+    // a bad request gets Spark's answer from the process as from the in-process server
+    const bad = await fetch(`${procs.urls.rest}/v1/submissions/create`, { method: 'POST', body: '{"action":"CreateSubmissionRequest"', headers: { Authorization: `Bearer ${ADMIN}` } });
+    await expectError(bad, 400, /^Malformed request/);
+  } finally {
+    await procs.stop();
     await redis.quit();
   }
 });

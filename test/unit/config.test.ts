@@ -203,6 +203,46 @@ describe('layering: defaults < file < env < flags', () => {
     assert.equal(fromFlags.origin['spark.worker.timeout'], 'flag');
   });
 
+  test('FLINT_CONF_DIR/spark-defaults.conf < Spark\'s daemon variables < FLINT_* < flags; --properties-file replaces the conf dir\'s file', async (t) => {
+    const dir = await makeTempDir('config-confdir');
+    t.after(dir.cleanup);
+    await writeFile(join(dir.path, 'spark-defaults.conf'), 'spark.master.host 198.51.100.7\nspark.worker.cores 3\nspark.master.ui.port 9090\nspark.deploy.maxDrivers 4\n');
+    const fromDir = load({ env: { FLINT_CONF_DIR: dir.path } });
+    assert.deepEqual([fromDir.get('spark.master.host'), fromDir.get('spark.worker.cores'), fromDir.get('spark.master.ui.port')], ['198.51.100.7', 3, 9090]);
+    assert.equal(fromDir.origin['spark.master.host'], 'file');
+
+    const daemon = {
+      FLINT_CONF_DIR: dir.path,
+      SPARK_MASTER_HOST: '198.51.100.8',
+      SPARK_MASTER_PORT: '7177',
+      SPARK_MASTER_WEBUI_PORT: '0',
+      SPARK_WORKER_CORES: '5',
+      SPARK_WORKER_MEMORY: '2g',
+      SPARK_WORKER_DIR: '/srv/flint/work',
+      SPARK_WORKER_WEBUI_PORT: '18081',
+    };
+    const fromDaemon = load({ env: daemon });
+    assert.deepEqual(
+      ['spark.master.host', 'spark.master.port', 'spark.master.ui.port', 'spark.worker.cores', 'spark.worker.memory', 'spark.flint.worker.dir', 'spark.worker.ui.port'].map((k) => fromDaemon.get(k)),
+      ['198.51.100.8', 7177, 0, 5, 2048, '/srv/flint/work', 18081],
+    );
+    assert.equal(fromDaemon.origin['spark.worker.cores'], 'env');
+    assert.equal(fromDaemon.maxDrivers, 4, 'keys no variable sets still come from the file');
+
+    const flintEnv = load({ env: { ...daemon, FLINT_SPARK_WORKER_CORES: '6' } });
+    assert.equal(flintEnv.get('spark.worker.cores'), 6, 'FLINT_* wins over SPARK_WORKER_CORES');
+    assert.equal(load({ env: daemon, overrides: { 'spark.worker.cores': '7' } }).get('spark.worker.cores'), 7, 'flags win over both');
+
+    const other = join(dir.path, 'other.conf');
+    await writeFile(other, 'spark.worker.cores 9\n');
+    const replaced = load({ env: { FLINT_CONF_DIR: dir.path }, propertiesFile: other });
+    assert.equal(replaced.get('spark.worker.cores'), 9);
+    assert.equal(replaced.maxDrivers, INT_MAX, '--properties-file replaces spark-defaults.conf, as in Spark');
+
+    assert.equal(load({ env: { FLINT_CONF_DIR: join(dir.path, 'empty') } }).workerTimeoutMs, 60_000, 'a conf dir without spark-defaults.conf is fine');
+    assert.throws(() => load({ env: { SPARK_WORKER_CORES: 'many' } }), /spark\.worker\.cores="many" \(from env\): 'many' is not an integer/);
+  });
+
   test('a missing properties file is a ConfigError naming the path', () => {
     assert.throws(() => load({ propertiesFile: '/nonexistent/flint/spark-defaults.conf' }), (error: unknown) => {
       assert.ok(error instanceof ConfigError);

@@ -10,7 +10,9 @@
  *   GET  /app/?appId=           application page               no token
  *   GET  /worker/?workerId=     the master's view of a worker  no token
  *   GET  /events                server-sent cluster events     no token
- *   GET  /metrics               Prometheus exposition          no token
+ *   GET  /metrics               Flint's Prometheus series      no token
+ *   GET  /metrics/master/prometheus, /metrics/applications/prometheus
+ *                               Spark's master and application sources (spark-sources.ts)  no token
  *   GET  /login, POST /login    token → HttpOnly cookie
  *   POST /logout
  *   POST /app/kill/             KillApplication                kill scope
@@ -22,6 +24,8 @@
  * content, which the live script swaps in when the cluster event stream moves.
  */
 import { Hono, type Context } from 'hono';
+import { SPARK_METRICS_CONTENT_TYPE } from '../../../lib/http/spark-metrics.ts';
+import { applicationsSourceText, masterSourceText } from '../spark-sources.ts';
 import { html } from 'hono/html';
 import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
@@ -205,6 +209,16 @@ export function createMasterUiApp(bindings: MasterUiBindings): Hono<UiEnv> {
   app.get('/metrics', async (c) => {
     if (!bindings.metrics) return c.text('metrics are not enabled on this server', 404);
     return c.body(await bindings.metrics.render(), 200, { 'Content-Type': bindings.metrics.contentType });
+  });
+
+  // Spark's PrometheusServlet paths on the master UI (instances `master` and `applications`)
+  app.get('/metrics/master/prometheus', async (c) => {
+    c.header('Cache-Control', 'no-store');
+    return c.body(masterSourceText(await readState(false)), 200, { 'Content-Type': SPARK_METRICS_CONTENT_TYPE });
+  });
+  app.get('/metrics/applications/prometheus', async (c) => {
+    c.header('Cache-Control', 'no-store');
+    return c.body(applicationsSourceText(await readState(false)), 200, { 'Content-Type': SPARK_METRICS_CONTENT_TYPE });
   });
 
   app.get('/login', (c) => {
