@@ -3,7 +3,8 @@
 #
 # Safe to run any number of times, as root, on a fresh Debian 12 machine or on
 # one where everything already runs; each step checks first and prints one line.
-#   1. Debian packages: redis-server docker.io busybox-static chromium (only the missing ones)
+#   1. Debian packages: redis-server docker.io busybox-static chromium prometheus (only the missing ones;
+#      prometheus for promtool; no package's own service is started)
 #   2. dockerd, when /var/run/docker.sock does not answer (no bridge, no iptables)
 #   3. Redis on 127.0.0.1:6379 with infra/redis.conf, unless one answers there or
 #      FLINT_REDIS_URL / FLINT_TEST_REDIS_URL points elsewhere
@@ -19,7 +20,8 @@ DOCKERD_LOG="${FLINT_DOCKERD_LOG:-/var/log/flint-dockerd.log}"
 # FLINT_REDIS_DATA_DIR overrides the `dir` of infra/redis.conf.
 REDIS_DATA_DIR="${FLINT_REDIS_DATA_DIR:-/var/lib/flint-redis}"
 WAIT_SECONDS="${FLINT_SETUP_WAIT_SECONDS:-60}"
-APT_PACKAGES=(redis-server docker.io busybox-static chromium)
+# prometheus: its promtool checks every metrics endpoint (test/integration/spark-metrics.test.ts)
+APT_PACKAGES=(redis-server docker.io busybox-static chromium prometheus)
 IMAGE_HASH_LABEL=flint.content-hash
 
 say() { printf 'setup: %s\n' "$*"; }

@@ -46,6 +46,7 @@ export interface PassObservation {
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed', 'paused'] as const;
 const WORKER_STATES = ['ALIVE', 'DEAD', 'DECOMMISSIONED', 'UNKNOWN'] as const;
 const FINISHED = new Set(['FAILED', 'LOST', 'EXITED']);
+const MB = 1024 * 1024;
 
 export interface FlintMetrics {
   registry: Registry;
@@ -83,7 +84,8 @@ export function createFlintMetrics(options: FlintMetricsOptions): FlintMetrics {
   const rejectedPlacements = new Counter({ name: 'flint_placements_rejected_total', help: 'Placements a commit refused because the snapshot was stale.', registers: [registry] });
   const workers = new Gauge({ name: 'flint_workers', help: 'Known workers by state.', labelNames: ['state'] as const, registers: [registry] });
   const cores = new Gauge({ name: 'flint_cores', help: 'Cores of ALIVE workers.', labelNames: ['kind'] as const, registers: [registry] });
-  const memory = new Gauge({ name: 'flint_memory_mb', help: 'Memory of ALIVE workers, in MB.', labelNames: ['kind'] as const, registers: [registry] });
+  // bytes, Prometheus's base unit (promtool rejects a _mb suffix)
+  const memory = new Gauge({ name: 'flint_memory_bytes', help: 'Memory of ALIVE workers, in bytes.', labelNames: ['kind'] as const, registers: [registry] });
   const launches = new Counter({
     name: 'flint_container_launches_total',
     help: 'Executor containers that reached RUNNING (started) or ended before ever running (failed), seen on the cluster event stream by this process.',
@@ -122,9 +124,9 @@ export function createFlintMetrics(options: FlintMetricsOptions): FlintMetrics {
     cores.set({ kind: 'total' }, total);
     cores.set({ kind: 'used' }, used);
     cores.set({ kind: 'free' }, total - used);
-    memory.set({ kind: 'total' }, memTotal);
-    memory.set({ kind: 'used' }, memUsed);
-    memory.set({ kind: 'free' }, memTotal - memUsed);
+    memory.set({ kind: 'total' }, memTotal * MB);
+    memory.set({ kind: 'used' }, memUsed * MB);
+    memory.set({ kind: 'free' }, (memTotal - memUsed) * MB);
     // Redis holds the cluster-wide count: the counter mirrors it (reset + inc keeps it a counter type).
     deadLetters.reset();
     deadLetters.inc(Number(stats[0] ?? 0) || 0);

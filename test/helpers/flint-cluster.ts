@@ -7,6 +7,8 @@
  * and the cluster's keys, whatever state the test left them in.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, readdir, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { clusterKeys } from '../../protocol/keys.ts';
 import { REPO_ROOT } from './flint-process.ts';
@@ -51,6 +53,48 @@ export async function stopFlint(proc: FlintChild, graceMs = 15_000): Promise<num
   }
 }
 
+/**
+ * removeClusterCgroups removes the (empty) cgroups the process runtime made for
+ * `cluster`'s tasks (`<controller>/flint/<cluster>/...`, cgroup v1 or v2), deepest
+ * first, killing any process still in one (an agent that failed to stop its task
+ * must not leave it running past the test). Returns what it had to kill or leave.
+ */
+export async function removeClusterCgroups(cluster: string, root = '/sys/fs/cgroup'): Promise<string[]> {
+  const left: string[] = [];
+  const remove = async (dir: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) if (entry.isDirectory()) await remove(join(dir, entry.name));
+    // a task the agent failed to stop is this test's process: kill it so its cgroup can go
+    const procs = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
+    for (const pid of procs.split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+        left.push(`${dir} (killed leftover pid ${pid})`);
+      } catch {
+        // already gone
+      }
+    }
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const removed = await rmdir(dir).then(
+        () => true,
+        () => false,
+      );
+      if (removed) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    left.push(dir);
+  };
+  const controllers = await readdir(root, { withFileTypes: true }).catch(() => []);
+  await remove(join(root, 'flint', cluster));
+  for (const controller of controllers) if (controller.isDirectory()) await remove(join(root, controller.name, 'flint', cluster));
+  return left;
+}
+
 /** MasterUrls: what a `flint master` printed it serves. */
 export interface MasterUrls {
   rest?: string;
@@ -62,6 +106,11 @@ export interface MasterUrls {
 export function printedUrls(output: string): MasterUrls {
   const find = (what: string) => new RegExp(`: ${what} on (https?://\\S+)`).exec(output)?.[1];
   return { rest: find('REST submission server'), ui: find('web UI'), appApi: find('application HTTP API') };
+}
+
+/** printedWorkerUi: the web UI URL a `flint worker` printed once registered. */
+export function printedWorkerUi(output: string): string | undefined {
+  return /registered .* web UI (https?:\/\/\S+)/.exec(output)?.[1];
 }
 
 /** waitForMasterUrls waits until the master printed every service it was asked for (or fails with its output). */
@@ -85,6 +134,8 @@ export interface ProcessClusterOptions {
   /** worker cores and memory, one entry per worker (default one worker, 2 cores, 512m) */
   workers?: { cores: number; memory: string }[];
   env?: Record<string, string>;
+  /** extra arguments of `flint master` (e.g. --http 127.0.0.1:0) */
+  masterArgs?: string[];
 }
 
 export interface ProcessCluster {
@@ -111,11 +162,13 @@ export async function startProcessCluster(redis: Redis, options: ProcessClusterO
   const common = ['--redis', options.redisUrl, '--cluster', options.cluster];
   const dirs: TempDir[] = [];
   const workers: FlintChild[] = [];
-  const master = spawnFlint(['master', ...common, ...confArgs], { label: 'master', env: options.env });
+  const master = spawnFlint(['master', ...common, ...confArgs, ...(options.masterArgs ?? [])], { label: 'master', env: options.env });
   const stop = async () => {
     await Promise.all(workers.map((worker) => stopFlint(worker)));
     await stopFlint(master);
     for (const dir of dirs) await dir.cleanup();
+    const left = await removeClusterCgroups(options.cluster);
+    if (left.length) process.stderr.write(`flint-cluster: the workers left task cgroups behind: ${left.join('; ')}\n`);
     await cleanupCluster(redis, options.cluster);
   };
   try {

@@ -49,7 +49,7 @@ function value(text: string, name: string, labels: Record<string, string> = {}):
 
 test('/metrics exposes every series and they follow the cluster', async () => {
   const empty = await scrape();
-  for (const name of ['flint_workers', 'flint_cores', 'flint_memory_mb', 'flint_container_launches_total', 'flint_dead_letters_total', 'flint_placements_total', 'flint_queue_depth']) {
+  for (const name of ['flint_workers', 'flint_cores', 'flint_memory_bytes', 'flint_container_launches_total', 'flint_dead_letters_total', 'flint_placements_total', 'flint_queue_depth']) {
     assert.ok(value(empty, name) !== undefined, `${name} missing from:\n${empty}`);
   }
   assert.match(empty, /# TYPE flint_handler_duration_seconds histogram/);
@@ -77,7 +77,7 @@ test('/metrics exposes every series and they follow the cluster', async () => {
   assert.equal(value(text, 'flint_workers', { state: 'ALIVE' }), 2);
   assert.equal(value(text, 'flint_workers', { state: 'DEAD' }), 0);
   assert.equal(value(text, 'flint_cores', { kind: 'total' }), 6);
-  assert.equal(value(text, 'flint_memory_mb', { kind: 'total' }), 6144);
+  assert.equal(value(text, 'flint_memory_bytes', { kind: 'total' }), 6144 * 1024 * 1024);
   // the failed executor gave its core back, and the scheduler may have placed a replacement: used + free = total
   const used = value(text, 'flint_cores', { kind: 'used' })!;
   assert.ok(used >= 5 && used <= 6, `cores used ${used}`);
