@@ -7,7 +7,9 @@ import type { Command } from 'commander';
 import { processIo, type CommandIo } from './command-io.ts';
 import type { ConnectionFlags } from './status-kill.ts';
 
-const MASTER_HELP = 'REST server of the master: http://host:6066 or spark://host:6066; default $FLINT_MASTER, else spark.master.rest.host:port';
+const MASTER_HELP = 'REST server of the master: http://host:6066, https://host:6066 or spark://host:6066; default $FLINT_MASTER, else spark.master.rest.host:port';
+/** CA_HELP: the --ca-file option's help, shared with `flint submit`. */
+export const CA_HELP = 'PEM file of CA certificates to trust for an https:// master, besides the system\'s (default spark.ssl.standalone.trustStore)';
 
 /** registerStatusCommand adds `flint status <submissionId>`. */
 export function registerStatusCommand(program: Command, io: CommandIo = processIo()): Command {
@@ -17,6 +19,7 @@ export function registerStatusCommand(program: Command, io: CommandIo = processI
     .argument('<submissionId>', 'the id `flint submit` printed (driver-...)')
     .option('--master <url>', MASTER_HELP)
     .option('--json', "print the server's SubmissionStatusResponse JSON")
+    .option('--ca-file <pem>', CA_HELP)
     .addHelpText('after', '\nExit codes: 0 found, 1 not found or unreachable, 2 bad arguments.')
     .action(async (submissionId: string, flags: ConnectionFlags & { json?: boolean }) => {
       const { runStatus } = await import('./status-kill.ts');
@@ -32,6 +35,7 @@ export function registerKillCommand(program: Command, io: CommandIo = processIo(
     .argument('<submissionId>', 'the id `flint submit` printed (driver-...)')
     .option('--master <url>', MASTER_HELP)
     .option('--token <token>', 'bearer token with the kill scope (default $FLINT_TOKEN); mint one with `flint token --scope kill`')
+    .option('--ca-file <pem>', CA_HELP)
     .addHelpText('after', '\nExit codes: 0 kill requested, 1 refused (unknown or finished driver, bad token) or unreachable, 2 bad arguments.')
     .action(async (submissionId: string, flags: ConnectionFlags) => {
       const { runKill } = await import('./status-kill.ts');

@@ -6,22 +6,23 @@
  */
 import { ConfigError } from '../protocol/config.ts';
 import { RestClientError, RestSubmissionClient, isErrorResponse, restBaseUrls } from '../client/rest-client.ts';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, oneLine, resolveMaster, resolveToken, type CommandIo } from './command-io.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, oneLine, resolveCa, resolveMaster, resolveToken, type CommandIo } from './command-io.ts';
 import { toSparkJson } from '../protocol/rest.ts';
 
 /** ConnectionFlags: --master and --token, as commander hands them to the actions. */
 export interface ConnectionFlags {
   master?: string;
   token?: string;
+  caFile?: string;
 }
 
 function connect(command: string, flags: ConnectionFlags, io: CommandIo): RestSubmissionClient | undefined {
   try {
     const master = resolveMaster(flags.master, io.env);
     restBaseUrls(master);
-    return new RestSubmissionClient(master, { token: resolveToken(flags.token, io.env) });
+    return new RestSubmissionClient(master, { token: resolveToken(flags.token, io.env), ca: resolveCa(flags.caFile, io.env) });
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof RestClientError) {
+    if (error instanceof ConfigError || error instanceof RestClientError || error instanceof UsageError) {
       io.err(`flint ${command}: ${oneLine(error.message)}`);
       return undefined;
     }

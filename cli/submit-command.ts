@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { DOCKER_RESOURCE_SCHEME, FLINT_IMAGE_PROPERTY } from '../protocol/rest.ts';
 import { collectRepeatable, processIo, type CommandIo } from './command-io.ts';
+import { CA_HELP } from './status-kill-command.ts';
 import type { SubmitFlags } from './submit.ts';
 
 /** registerSubmitCommand adds `flint submit` to the program (which it switches to positional options, as spark-submit parses). */
@@ -19,7 +20,7 @@ export function registerSubmitCommand(program: Command, io: CommandIo = processI
     .usage('[options] <appResource> [appArgs...]')
     .argument('<appResource>', `the application: ${DOCKER_RESOURCE_SCHEME}<image> runs the driver in that image (or give --image)`)
     .argument('[appArgs...]', "the application's arguments: the driver container's command (see docs/rest-submission.md)")
-    .option('--master <url>', 'REST server of the master: http://host:6066 or spark://host:6066 (spark:// means http); default $FLINT_MASTER, else spark.master.rest.host:port')
+    .option('--master <url>', 'REST server of the master: http://host:6066, https://host:6066 or spark://host:6066 (spark:// means http); default $FLINT_MASTER, else spark.master.rest.host:port')
     .addOption(new Option('--deploy-mode <mode>', 'where the driver runs; only "cluster" (on a worker) is supported').default('cluster'))
     .option('--name <name>', 'application name (spark.app.name); default: --class, else the image or file name of appResource')
     .option('--class <mainClass>', "main class or program: the driver's first argument unless it is a Java class name")
@@ -32,6 +33,7 @@ export function registerSubmitCommand(program: Command, io: CommandIo = processI
     .option('--supervise', 'restart the driver if it fails with a non-zero exit code (spark.driver.supervise)')
     .option('--conf <key=value>', 'a Spark property, repeatable (e.g. --conf spark.flint.command=\'["/bin/sh","-c"]\')', collectRepeatable, [])
     .option('--token <token>', 'bearer token with the submit scope (default $FLINT_TOKEN); mint one with `flint token --scope submit`')
+    .option('--ca-file <pem>', CA_HELP)
     .passThroughOptions()
     .showHelpAfterError()
     .addHelpText(

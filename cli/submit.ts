@@ -16,6 +16,7 @@ import {
   EXIT_USAGE,
   UsageError,
   oneLine,
+  resolveCa,
   resolveMaster,
   resolveToken,
   type CommandIo,
@@ -35,14 +36,17 @@ export interface SubmitFlags {
   supervise?: boolean;
   conf: string[];
   token?: string;
+  caFile?: string;
 }
 
 /** runSubmit builds the request, sends it, prints the submission id; returns the exit code. */
 export async function runSubmit(appResource: string, appArgs: readonly string[], flags: SubmitFlags, io: CommandIo): Promise<number> {
   let request: CreateSubmissionRequest;
   let master: string;
+  let ca: Buffer | undefined;
   try {
     master = resolveMaster(flags.master, io.env);
+    ca = resolveCa(flags.caFile, io.env);
     restBaseUrls(master);
     request = buildSubmitRequest(appResource, appArgs, flags, master, io.env);
   } catch (error) {
@@ -52,7 +56,7 @@ export async function runSubmit(appResource: string, appArgs: readonly string[],
     }
     throw error;
   }
-  const client = new RestSubmissionClient(master, { token: resolveToken(flags.token, io.env) });
+  const client = new RestSubmissionClient(master, { token: resolveToken(flags.token, io.env), ca });
   try {
     const { status, body } = await client.createSubmission(request);
     if (isErrorResponse(body)) {

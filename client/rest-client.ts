@@ -3,7 +3,8 @@
  * (functions/http/rest/server.ts), used by `flint submit`, `flint status` and
  * `flint kill`. Requests are built with the server's own protocol module, so
  * they have exactly the shape a Spark client sends; a bearer token is added
- * when given.
+ * when given. https:// masters are verified against the system's CAs, plus a
+ * given CA bundle (`ca`).
  */
 import {
   PROTOCOL_VERSION,
@@ -18,6 +19,7 @@ import {
   type ReadyzResponse,
   type SubmissionStatusResponse,
 } from '../protocol/rest.ts';
+import { fetchTrusting, type FetchLike } from './trusting-fetch.ts';
 
 export class RestClientError extends Error {
   override name = 'RestClientError';
@@ -96,19 +98,21 @@ export interface RestClientOptions {
   token?: string;
   /** per-request timeout (default 30 s) */
   timeoutMs?: number;
-  fetch?: typeof fetch;
+  /** PEM CA certificates trusted for https:// masters besides the system's (e.g. the CA that signed the masters' certificates) */
+  ca?: string | Buffer;
+  fetch?: FetchLike;
 }
 
 export class RestSubmissionClient {
   private readonly baseUrls: string[];
-  private readonly fetchImpl: typeof fetch;
+  private readonly fetchImpl: FetchLike;
 
   constructor(
     master: string,
     private readonly options: RestClientOptions = {},
   ) {
     this.baseUrls = restBaseUrls(master);
-    this.fetchImpl = options.fetch ?? fetch;
+    this.fetchImpl = options.fetch ?? (options.ca !== undefined ? fetchTrusting(options.ca) : fetch);
   }
 
   createSubmission(request: CreateSubmissionRequest): Promise<RestResult<CreateSubmissionResponse>> {
@@ -174,7 +178,11 @@ function decodeResponse<T>(text: string, status: number, url: string): T | Error
 function describeFetchError(error: unknown): string {
   const err = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (err.name === 'TimeoutError') return 'timed out';
-  return err.cause?.code ?? err.cause?.message ?? err.message ?? String(error);
+  const code = err.cause?.code;
+  if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT_ALTNAME/.test(code)) {
+    return `${code}: the server's certificate is not trusted (give the CA that signed it with --ca-file, or spark.ssl.standalone.trustStore)`;
+  }
+  return code ?? err.cause?.message ?? err.message ?? String(error);
 }
 
 /** isErrorResponse narrows a RestResult body to an ErrorResponse. */
