@@ -93,7 +93,7 @@ test('two hosts in network namespaces: submit on A runs on B, B shows it; A dies
       FLINT_SPARK_FLINT_REDIS_URL: started.url,
       FLINT_SPARK_FLINT_CLUSTER: cluster,
       FLINT_SPARK_FLINT_AUTH_SECRET: SECRET,
-      FLINT_SPARK_WORKER_TIMEOUT: '4s',
+      FLINT_SPARK_WORKER_TIMEOUT: '6s',
       ...Object.fromEntries(Object.entries(FAST_CONF).map(([key, value]) => [`FLINT_${key.replace(/[.-]/g, '_').toUpperCase()}`, value])),
     };
     const startHost = async (host: NetnsHost, worker: { cores: string; memory: string }) => {
@@ -187,8 +187,7 @@ test('two hosts in network namespaces: submit on A runs on B, B shows it; A dies
     assert.ok(of(/bin\/flint\.js master/) === 1 && of(/bin\/flint\.js worker/) === 1 && of(/sleep 300/) >= 1, `A's master, worker and executor were killed:\n${killed.join('\n')}`);
     assert.deepEqual(net.pids(hostA), [], 'nothing of A runs any more');
 
-    // B keeps serving, and A's worker is declared DEAD within the timeout (4 s) plus the reaper's interval
-    const deadline = Date.now() + 20_000;
+    // B keeps serving, and A's worker is declared DEAD once silent for spark.worker.timeout (6 s)
     const declaredDead = await waitFor(
       async () => {
         const json = await jsonOf<MasterJson>(`${b.urls.ui}/json`);
@@ -196,7 +195,6 @@ test('two hosts in network namespaces: submit on A runs on B, B shows it; A dies
       },
       { timeoutMs: 20_000, message: 'B\'s UI shows A\'s worker DEAD' },
     );
-    assert.ok(Date.now() <= deadline);
     assert.equal(declaredDead.workers.find((w) => w.id === workerB)?.state, 'ALIVE');
     // A's executor was LOST; its replacement runs on B, and the app holds its 2 cores again
     await waitFor(async () => (await executorsOn(b.workerUi)) === 2, { timeoutMs: 30_000, message: 'the lost executor replaced on B' });
