@@ -35,7 +35,7 @@ export interface MasterHost {
   scheduler: SchedulingLoop;
   /** handle runs one message through validation and its handler (the queue path and the HTTP adapter share it) */
   handle(type: string, body: unknown, requestId: string): Promise<unknown>;
-  /** reapOnce runs the worker-timeout check now (tests, and the periodic duty) */
+  /** reapOnce runs the worker-timeout and application-lease checks now (tests, and the periodic duty) */
   reapOnce(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -141,8 +141,24 @@ export async function startMaster(options: MasterHostOptions): Promise<MasterHos
         if (!result.more) break;
         result = await store.reapWorkers(Date.now(), { graceGapMs });
       }
+      await expireAppLeases();
     } finally {
       await redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, store.keys.reaperLease, token);
+    }
+  }
+
+  /**
+   * expireAppLeases: the app side of the same check (Spark's onDisconnected →
+   * finishApplication): every app whose client lease lapsed is finished.
+   */
+  async function expireAppLeases(): Promise<void> {
+    const graceGapMs = Math.max(config.appTimeoutMs / 2, config.reaperIntervalMs * 5);
+    for (;;) {
+      const result = await store.expireAppLeases(Date.now(), { graceGapMs });
+      if (result.graced) log.warn({ apps: result.graced }, 'application-lease check resumed after a gap: every application gets a fresh lease');
+      for (const appId of result.expired) log.warn({ appId }, `Finishing application ${appId}: its client did not renew its lease for ${config.appTimeoutMs} ms`);
+      if (result.expired.length) scheduler.kick();
+      if (!result.more) return;
     }
   }
 

@@ -1,6 +1,6 @@
 /**
  * gen-config-doc: writes docs/configuration.md, the reference of every key in
- * protocol/config.ts `CONFIG_KEYS`, so the doc can never drift from the code.
+ * protocol/config.ts `CONFIG_KEYS` (and of the application properties, `APP_CONF_KEYS`), so the doc can never drift from the code.
  *
  *   node --import tsx infra/gen-config-doc.ts          # rewrite docs/configuration.md
  *   node --import tsx infra/gen-config-doc.ts --check  # exit 1 if it is out of date
@@ -10,7 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CONFIG_KEYS, DAEMON_ENV, envNameFor } from '../protocol/config.ts';
+import { APP_CONF_KEYS, CONFIG_KEYS, DAEMON_ENV, envNameFor } from '../protocol/config.ts';
 
 type ConfigKey = (typeof CONFIG_KEYS)[number];
 
@@ -126,6 +126,21 @@ export function renderConfigDoc(): string {
     for (const entry of entries) lines.push(row(entry));
     lines.push('');
   }
+  lines.push(
+    '## Application properties',
+    '',
+    'An application sets these in its own `conf` (its SparkConf, in the application',
+    'description given to `AppClient` or `POST /v1/apps`), not in a Flint process\'s',
+    'configuration. An invalid value is refused at registration with a message naming the',
+    'key ([docs/app-client.md](app-client.md)).',
+    '',
+    '| key | default | accepts | meaning |',
+    '|---|---|---|---|',
+  );
+  for (const entry of APP_CONF_KEYS) {
+    lines.push(`| \`${entry.key}\` | ${cell(describeDefault(entry))} | ${cell(describeType(entry))} | ${cell(entry.doc)} |`);
+  }
+  lines.push('');
   return lines.join('\n');
 }
 

@@ -92,6 +92,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   // ---- Flint
   { key: 'spark.flint.cluster', spec: { kind: 'string', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHint: '1-64 letters, digits, - or _' }, default: 'default', doc: 'Cluster name: the Redis hash tag of every key, so several clusters can share one Redis.' },
   { key: 'spark.flint.redis.url', spec: { kind: 'string', pattern: /^(rediss?|sentinel|rediss?-cluster):\/\//, patternHint: 'redis://, rediss://, sentinel://host:port[,host:port]/masterName or redis-cluster://host:port[,host:port]' }, default: undefined, doc: 'Redis to keep state in: one Redis (redis://, rediss:// for TLS), the primary that Sentinels name (sentinel://), or a Redis Cluster (redis-cluster://, rediss-cluster:// for TLS; list a few nodes, the rest are discovered). On a Redis Cluster each Flint cluster lives in one hash slot; several Flint clusters spread over the shards. Unset: `flint up` starts an embedded Redis; other commands use redis://127.0.0.1:6379.' },
+  { key: 'spark.flint.app.timeout', spec: { kind: 'duration', plainUnit: 's', min: 1000 }, default: '60s', doc: 'An application whose client renewed its lease for this long is finished (FINISHED, executors killed, cores freed): Spark finishes an app when its driver disconnects; Flint\'s clients hold a lease instead (the AppClient renews every timeout/4; the app API on each request made with the app\'s token, while an event stream is open, and on POST /v1/apps/:id/heartbeat). 60 s, as spark.worker.timeout: a crashed driver frees its cluster within a minute, and a client survives three missed renewals (a GC pause, a Redis failover).' },
   { key: 'spark.flint.reaper.interval', spec: { kind: 'duration', plainUnit: 'ms', min: 10 }, default: '1s', doc: 'How often any master process checks for silent workers (Spark: 60 s; Flint detects within timeout + this).' },
   { key: 'spark.flint.master.concurrency', spec: { kind: 'int', min: 1, max: 1000 }, default: '32', doc: 'Messages one master process handles at once.' },
   { key: 'spark.flint.scheduler.maxCommitRetries', spec: { kind: 'int', min: 0, max: 100 }, default: '5', doc: 'Passes retried when a commit finds the snapshot stale (Nomad uses 5).' },
@@ -102,6 +103,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.flint.master.appApi.host', spec: { kind: 'string' }, default: undefined, doc: 'Application HTTP API bind address; default spark.master.host. A non-loopback address requires spark.flint.auth.secret.' },
   { key: 'spark.flint.master.appApi.port', spec: { kind: 'int', min: 0, max: 65535 }, default: '6067', doc: 'Application HTTP API port (0 = any free port; the bound URL is logged).' },
   { key: 'spark.flint.worker.dir', spec: { kind: 'string' }, default: undefined, doc: 'Worker work directory (executor and driver files, logs); default ./work. `--work-dir` and SPARK_WORKER_DIR set it too.' },
+  { key: 'spark.flint.appApi.maxStreams', spec: { kind: 'int', min: 1, max: 1000000 }, default: '1000', doc: 'Event streams (GET /v1/apps/:id/events) one app API process serves at once; past it a new stream gets 429. All of a process\'s streams share one blocking Redis reader.' },
   { key: 'spark.flint.auth.secret', spec: { kind: 'string' }, default: undefined, doc: 'HS256 secret for bearer tokens on mutating REST/UI routes. Required to listen on a non-loopback address.' },
   { key: 'spark.flint.rest.defaultDriverImage', spec: { kind: 'string' }, default: undefined, doc: 'Image of drivers submitted without spark.flint.image or a docker:// appResource (lets Spark\'s own REST client submit unchanged).' },
   { key: 'spark.flint.worker.registrationInterval', spec: { kind: 'duration', plainUnit: 's', min: 0.01 }, default: '10s', doc: 'Base of the short registration retry interval (fuzzed ×0.5-1.5); the long one is 6× this.' },
@@ -136,6 +138,85 @@ function sslKeys(ns: string, scope: string, enabledDefault: string | undefined):
     { key: `${ns}.enabledAlgorithms`, spec: { kind: 'string' }, default: undefined, doc: 'Comma-separated cipher suites (OpenSSL names); default Node\'s.' },
     { key: `${ns}.trustStore`, spec: { kind: 'string' }, default: undefined, doc: 'PEM file of the CA certificates Flint\'s clients (`flint submit`, `status`, `kill`, the REST client) trust for this server, besides the system\'s; `--ca-file` overrides it.' },
   ];
+}
+
+/**
+ * APP_CONF_KEYS: the Spark properties Flint reads from an application's own `conf`
+ * (its SparkConf in the ApplicationDescription), not from a Flint process's
+ * configuration. Spark's HeartbeatReceiver keys keep Spark's names, units and defaults.
+ */
+export const APP_CONF_KEYS: readonly KeySpec[] = [
+  { key: 'spark.flint.executor.heartbeat.enabled', spec: { kind: 'bool' }, default: 'false', doc: 'Executors of this application send heartbeats to the app API, and silent ones are killed and replaced (Spark\'s HeartbeatReceiver). Off by default: executors are arbitrary commands that may not heartbeat.' },
+  { key: 'spark.flint.executor.heartbeat.url', spec: { kind: 'string', pattern: /^https?:\/\/[^\s]{1,2000}$/, patternHint: 'an http:// or https:// URL of an app API' }, default: undefined, doc: 'Base URL of the app API executors send heartbeats to; the app API that registers the application fills in its own URL when this is unset.' },
+  { key: 'spark.executor.heartbeatInterval', spec: { kind: 'duration', plainUnit: 'ms', min: 10 }, default: '10s', doc: 'Interval between an executor\'s heartbeats (the first comes after a random delay of one to two intervals, as in Spark).' },
+  { key: 'spark.network.timeout', spec: { kind: 'duration', plainUnit: 's', min: 100 }, default: '120s', doc: 'An executor silent for longer than this is killed and replaced, and the app is told executorLost(id, "Executor heartbeat timed out after N ms"). Must be greater than spark.executor.heartbeatInterval.' },
+  { key: 'spark.network.timeoutInterval', spec: { kind: 'duration', plainUnit: 'ms', min: 10 }, default: '60s', doc: 'How often the application\'s heartbeat receiver looks for silent executors: an executor is expired within spark.network.timeout + this.' },
+  { key: 'spark.executor.heartbeat.maxFailures', spec: { kind: 'int', min: 1 }, default: '60', doc: 'An executor whose heartbeats fail this many times in a row exits with code 56 (Spark\'s ExecutorExitCode.HEARTBEAT_FAILURE).' },
+  { key: 'spark.flint.driver.id', spec: { kind: 'string', pattern: /^[A-Za-z0-9._:@/-]{1,256}$/, patternHint: 'a driver id' }, default: undefined, doc: 'The cluster-mode driver this application belongs to (a driver finds its id in FLINT_DRIVER_ID; the AppClient sets this from it): the application ends when that driver ends. The driver must be active when the application registers.' },
+];
+
+/** HEARTBEAT_FAILURE_EXIT_CODE: Spark's ExecutorExitCode.HEARTBEAT_FAILURE. */
+export const HEARTBEAT_FAILURE_EXIT_CODE = 56;
+
+/** ExecutorHeartbeatConf: an application's HeartbeatReceiver settings, in ms. */
+export interface ExecutorHeartbeatConf {
+  intervalMs: number;
+  timeoutMs: number;
+  checkIntervalMs: number;
+  maxFailures: number;
+  /** spark.flint.executor.heartbeat.url, when the application set it */
+  url?: string;
+}
+
+/** AppConfSettings: what Flint reads from an application's conf. */
+export interface AppConfSettings {
+  /** set when spark.flint.executor.heartbeat.enabled is true */
+  heartbeat?: ExecutorHeartbeatConf;
+  /** spark.flint.driver.id */
+  driverId?: string;
+}
+
+const APP_SPEC_BY_KEY = new Map(APP_CONF_KEYS.map((spec) => [spec.key, spec]));
+
+/**
+ * parseAppConf reads the keys of APP_CONF_KEYS from an application's conf, with
+ * Spark's defaults; an invalid value throws a ConfigError naming the key (the app API
+ * answers it with 400, the master refuses the registration with it). Other keys are
+ * not read. Example: {'spark.flint.executor.heartbeat.enabled': 'true',
+ * 'spark.network.timeout': '3s'} → heartbeat {intervalMs: 10000, ...}: refused, because
+ * the timeout is not greater than the interval.
+ */
+export function parseAppConf(conf: Readonly<Record<string, string>>): AppConfSettings {
+  const value = <T>(key: string): T => {
+    const spec = APP_SPEC_BY_KEY.get(key)!;
+    const raw = Object.prototype.hasOwnProperty.call(conf, key) ? conf[key]! : spec.default;
+    if (raw === undefined) return undefined as T;
+    try {
+      return parseValue(spec, raw) as T;
+    } catch (error) {
+      throw new ConfigError(`conf ${key}=${JSON.stringify(raw)}: ${(error as Error).message}`);
+    }
+  };
+  const settings: AppConfSettings = {};
+  const driverId = value<string | undefined>('spark.flint.driver.id');
+  if (driverId !== undefined) settings.driverId = driverId;
+  if (value<boolean>('spark.flint.executor.heartbeat.enabled')) {
+    const heartbeat: ExecutorHeartbeatConf = {
+      intervalMs: value('spark.executor.heartbeatInterval'),
+      timeoutMs: value('spark.network.timeout'),
+      checkIntervalMs: value('spark.network.timeoutInterval'),
+      maxFailures: value('spark.executor.heartbeat.maxFailures'),
+    };
+    const url = value<string | undefined>('spark.flint.executor.heartbeat.url');
+    if (url !== undefined) heartbeat.url = url.replace(/\/+$/, '');
+    if (heartbeat.timeoutMs <= heartbeat.intervalMs) {
+      throw new ConfigError(
+        `conf spark.network.timeout=${heartbeat.timeoutMs}ms must be greater than spark.executor.heartbeatInterval=${heartbeat.intervalMs}ms (an executor would be expired between two heartbeats)`,
+      );
+    }
+    settings.heartbeat = heartbeat;
+  }
+  return settings;
 }
 
 const SPEC_BY_KEY = new Map<string, KeySpec>();
@@ -263,6 +344,8 @@ export interface FlintConfig {
   cluster: string;
   redisUrl: string | undefined;
   reaperIntervalMs: number;
+  /** spark.flint.app.timeout */
+  appTimeoutMs: number;
   driverCoresFraction: number;
   authSecret: string | undefined;
 }
@@ -378,6 +461,7 @@ export function loadConfig(options: LoadConfigOptions = {}): FlintConfig {
     cluster: get('spark.flint.cluster'),
     redisUrl: get('spark.flint.redis.url'),
     reaperIntervalMs: get('spark.flint.reaper.interval'),
+    appTimeoutMs: get('spark.flint.app.timeout'),
     driverCoresFraction: get('spark.flint.deploy.driverCoresFraction'),
     authSecret: get('spark.flint.auth.secret'),
   };

@@ -60,7 +60,7 @@ export function clusterKeys(cluster: string = DEFAULT_CLUSTER) {
     schedulable: `${ns}:workers:schedulable`,
 
     // ---- applications
-    /** hash: id, clientId, desc(JSON), state, coresGranted, requestedCores, executorLimit, retryCount, nextExecutorId, startTime, endTime, submitDate, seq, priority */
+    /** hash: id, clientId, desc(JSON), state, coresGranted, requestedCores, executorLimit, retryCount, nextExecutorId, startTime, endTime, submitDate, seq, priority; driverId (cluster mode); heartbeat (JSON {url, intervalMs, maxFailures}), hbTimeoutMs, hbCheckMs (executor heartbeats on); endReason */
     app: (appId: string) => `${ns}:app:${appId}`,
     /** hash execId → JSON {id, workerId, cores, memoryMB, resources, state, exitStatus?, message?} */
     appExecutors: (appId: string) => `${ns}:app:${appId}:executors`,
@@ -72,6 +72,27 @@ export function clusterKeys(cluster: string = DEFAULT_CLUSTER) {
     appsCompleted: `${ns}:apps:completed`,
     /** hash clientId → appId: a repeated RegisterApplication from one client is idempotent */
     appsByClient: `${ns}:apps:by-client`,
+    /**
+     * zset of active app ids → when the app's client last renewed its lease (ms, Redis's
+     * clock); the master finishes an app whose lease lapsed for spark.flint.app.timeout
+     */
+    appLeases: `${ns}:apps:leases`,
+    /** ms timestamp of the last lease check (failover grace, as reaperLastRun) */
+    appLeaseCheckLastRun: `${ns}:apps:leases:last-run`,
+    /**
+     * hash of an app's secrets: key (hex; the app token and the executors' heartbeat tokens
+     * derive from it), registrar (SHA-256 of the registering credential). Under `secret:` so
+     * that read-only roles can be kept away from every secret by one key pattern.
+     */
+    appSecret: (appId: string) => `${ns}:secret:app:${appId}`,
+    /** zset execId → last heartbeat (ms, Redis's clock) of the app's RUNNING executors (heartbeats on) */
+    appExecutorBeats: (appId: string) => `${ns}:app:${appId}:executor-beats`,
+    /** hash execId → ms the app's heartbeat receiver claimed the executor's expiry (one expiry, however many receivers) */
+    appExecutorExpiries: (appId: string) => `${ns}:app:${appId}:executor-expiries`,
+    /** hash execId → JSON {at, metrics} of the executor's latest heartbeat that carried metrics */
+    appExecutorMetrics: (appId: string) => `${ns}:app:${appId}:executor-metrics`,
+    /** zset of app ids with executor heartbeats on → when its receiver check is next due (ms, Redis's clock) */
+    executorBeatChecks: `${ns}:apps:executor-beat-checks`,
 
     // ---- drivers
     /** hash: id, desc(JSON), state, workerId, exception, startTime, submitDate, seq, resources(JSON), relaunchedAs */
@@ -82,6 +103,8 @@ export function clusterKeys(cluster: string = DEFAULT_CLUSTER) {
     driversActive: `${ns}:drivers:active`,
     /** list of completed driver ids, oldest first */
     driversCompleted: `${ns}:drivers:completed`,
+    /** set of the app ids a (cluster-mode) driver registered: they end when it ends */
+    driverApps: (driverId: string) => `${ns}:driver:${driverId}:apps`,
 
     /** string, expiring: the result of a non-idempotent request (e.g. RequestSubmitDriver) by its job id */
     requestResult: (requestId: string) => `${ns}:request:${requestId}`,

@@ -22,6 +22,22 @@ const posInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
 const stringMap = z.record(z.string(), z.string());
 
+/** MAX_APP_CONF_ENTRIES / MAX_APP_CONF_VALUE: bounds of an application's `conf` (its SparkConf). */
+export const MAX_APP_CONF_ENTRIES = 256;
+export const MAX_APP_CONF_VALUE = 4096;
+
+/**
+ * AppConf: an application's Spark properties (its SparkConf), as strings. Keys are
+ * property names; the ones Flint reads (protocol/config.ts APP_CONF_KEYS) are
+ * checked by `parseAppConf`, the rest travel with the application unread.
+ */
+export const AppConf = z
+  .record(
+    z.string().min(1).max(256).regex(/^[A-Za-z0-9._-]+$/, 'a property name must contain only letters, digits and . _ -'),
+    z.string().max(MAX_APP_CONF_VALUE),
+  )
+  .refine((conf) => Object.keys(conf).length <= MAX_APP_CONF_ENTRIES, { message: `at most ${MAX_APP_CONF_ENTRIES} properties` });
+
 export const ResourceRequirement = z.object({ name: z.string().min(1), amount: posInt });
 export type ResourceRequirement = z.infer<typeof ResourceRequirement>;
 
@@ -49,6 +65,8 @@ export const ApplicationDescription = z.object({
   /** Priority queue on top of Spark's FIFO: higher first, FIFO within a priority. */
   priority: z.number().int().min(-1000).max(1000).default(0),
   labels: stringMap.default({}),
+  /** conf: the application's Spark properties (spark.executor.heartbeatInterval, spark.flint.executor.heartbeat.enabled, ...). */
+  conf: AppConf.optional(),
 });
 export type ApplicationDescription = z.infer<typeof ApplicationDescription>;
 
@@ -144,6 +162,21 @@ export const RegisterWorkerFailed = z.object({ message: z.string() });
 export const MasterInStandby = z.object({});
 export const ReconnectWorker = z.object({ masterUrl: z.string() });
 
+/**
+ * ExecutorHeartbeat: where and how an executor of an application with
+ * `spark.flint.executor.heartbeat.enabled` sends its heartbeats: the app API's base
+ * URL, a token valid for this executor of this application only (computed by the
+ * master's commit; the agent never holds an application key), Spark's
+ * spark.executor.heartbeatInterval and spark.executor.heartbeat.maxFailures.
+ */
+export const ExecutorHeartbeat = z.object({
+  url: z.string().min(1).max(2048),
+  token: z.string().min(1).max(256),
+  intervalMs: posInt,
+  maxFailures: posInt,
+});
+export type ExecutorHeartbeat = z.infer<typeof ExecutorHeartbeat>;
+
 export const LaunchExecutor = z.object({
   masterUrl: z.string(),
   appId: id,
@@ -154,6 +187,7 @@ export const LaunchExecutor = z.object({
   memoryMB: posInt,
   resources: Resources.default({}),
   epoch: posInt,
+  heartbeat: ExecutorHeartbeat.optional(),
 });
 export const KillExecutor = z.object({ masterUrl: z.string(), appId: id, execId: nonNegInt, epoch: posInt });
 export const LaunchDriver = z.object({
@@ -172,11 +206,23 @@ export const RegisterApplication = z.object({
   appDescription: ApplicationDescription,
   /** Spark dedups registrations by the driver's RPC address; Flint by this client-chosen id. */
   clientId: id,
+  /**
+   * registrar: SHA-256 (hex) of the credential the registration came with (the app API's
+   * caller), unset for none. A repeated registration with the same clientId gets the app's
+   * token only from the same credential (docs/security.md).
+   */
+  registrar: z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 in hex').optional(),
 });
-export const RegisteredApplication = z.object({ appId: id, masterUrl: z.string() });
+/** RegisteredApplication: the reply; `leaseTimeoutMs` is spark.flint.app.timeout (renew the lease well within it). */
+export const RegisteredApplication = z.object({ appId: id, masterUrl: z.string(), leaseTimeoutMs: posInt.optional() });
 export const UnregisterApplication = z.object({ appId: id });
 export const RequestExecutors = z.object({ appId: id, requestedTotal: nonNegInt });
-export const KillExecutors = z.object({ appId: id, executorIds: z.array(z.string()) });
+/**
+ * KillExecutors: Spark's. `message`, when set, is why the application's heartbeat
+ * receiver gives the executors up ("Executor heartbeat timed out after N ms"): the
+ * master then reports each killed executor to the app as ExecutorLost with it.
+ */
+export const KillExecutors = z.object({ appId: id, executorIds: z.array(z.string()), message: z.string().min(1).max(1024).optional() });
 /** KillApplication: the master UI's "kill" (removeApplication(app, KILLED)). */
 export const KillApplication = z.object({ appId: id });
 
@@ -195,6 +241,8 @@ export const ExecutorUpdated = z.object({
   oomKilled: z.boolean().optional(),
   workerHost: z.string().optional(),
 });
+/** ExecutorLost: the app's heartbeat receiver expired the executor (Spark's executorLost); the master killed it. */
+export const ExecutorLost = z.object({ id: nonNegInt, message: z.string(), workerHost: z.string().optional() });
 export const WorkerRemoved = z.object({ id, host: z.string(), message: z.string() });
 export const ApplicationRemoved = z.object({ message: z.string() });
 
@@ -276,6 +324,7 @@ export const AppEvents = {
   RegisteredApplication,
   ExecutorAdded,
   ExecutorUpdated,
+  ExecutorLost,
   WorkerRemoved,
   ApplicationRemoved,
 } as const;

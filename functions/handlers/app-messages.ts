@@ -2,14 +2,30 @@
  * Handlers for application client → master messages: RegisterApplication,
  * UnregisterApplication, RequestExecutors, KillExecutors, and the UI's KillApplication.
  */
+import { parseAppConf, type AppConfSettings } from '../../protocol/config.ts';
 import { HandlerRejection, type Handler } from './context.ts';
 
-/** registerApplication → RegisteredApplication {appId, masterUrl}; idempotent per clientId. */
+/**
+ * registerApplication → RegisteredApplication {appId, masterUrl, leaseTimeoutMs};
+ * idempotent per clientId. The app's conf is read here (an invalid HeartbeatReceiver
+ * setting refuses the registration, naming the key); a new app gets a random key in
+ * the store (its token and its executors' heartbeat tokens derive from it) and a client lease.
+ */
 export const registerApplication: Handler<'RegisterApplication'> = async (ctx, message) => {
   const desc = message.appDescription;
   const explicitId = ctx.config.useAppNameAsAppId ? desc.name.toLowerCase().replace(/\s+/g, '') : undefined;
   if (explicitId !== undefined && !/^[A-Za-z0-9._:@/-]+$/.test(explicitId)) {
     throw new HandlerRejection(`application name '${desc.name}' cannot be used as an app id (spark.master.useAppNameAsAppId.enabled)`);
+  }
+  let settings: AppConfSettings;
+  try {
+    settings = parseAppConf(desc.conf ?? {});
+  } catch (error) {
+    throw new HandlerRejection((error as Error).message);
+  }
+  const heartbeat = settings.heartbeat;
+  if (heartbeat && !heartbeat.url) {
+    throw new HandlerRejection('conf spark.flint.executor.heartbeat.url is required with spark.flint.executor.heartbeat.enabled (register through the app API, which sets it, or set it to an app API\'s URL)');
   }
   const result = await ctx.store.registerApplication(
     message.clientId,
@@ -18,15 +34,22 @@ export const registerApplication: Handler<'RegisterApplication'> = async (ctx, m
       explicitId,
       requestedCores: desc.maxCores ?? ctx.config.defaultCores,
       executorLimit: desc.initialExecutorLimit ?? -1,
+      registrar: message.registrar ?? '',
+      driverId: settings.driverId,
+      heartbeat: heartbeat && {
+        launch: { url: heartbeat.url!, intervalMs: heartbeat.intervalMs, maxFailures: heartbeat.maxFailures },
+        timeoutMs: heartbeat.timeoutMs,
+        checkIntervalMs: heartbeat.checkIntervalMs,
+      },
     },
     ctx.now,
   );
   if ('error' in result) throw new HandlerRejection(result.error);
   if (!result.duplicate) {
-    ctx.log.info({ appId: result.appId, name: desc.name }, 'application registered');
+    ctx.log.info({ appId: result.appId, name: desc.name, driverId: settings.driverId, heartbeats: heartbeat !== undefined }, 'application registered');
     ctx.kickScheduler();
   }
-  return { appId: result.appId, masterUrl: ctx.masterUrl };
+  return { appId: result.appId, masterUrl: ctx.masterUrl, leaseTimeoutMs: ctx.config.appTimeoutMs };
 };
 
 /** unregisterApplication: the app finished (FINISHED; no ApplicationRemoved is sent). */
@@ -64,7 +87,10 @@ export const killExecutors: Handler<'KillExecutors'> = async (ctx, message) => {
     if (/^\d+$/.test(id)) ids.push(Number(id));
     else ctx.log.error({ appId: message.appId, executorId: id }, `Encountered executor with a non-integer ID: ${id}. Ignoring`);
   }
-  const known = await ctx.store.killExecutors(message.appId, ids, ctx.now);
-  if (known) ctx.kickScheduler();
+  const known = await ctx.store.killExecutors(message.appId, ids, ctx.now, message.message ?? '');
+  if (known) {
+    if (message.message) ctx.log.warn({ appId: message.appId, executorIds: ids }, `Removing executors ${ids.join(', ')} of ${message.appId}: ${message.message}`);
+    ctx.kickScheduler();
+  }
   return known;
 };

@@ -10,6 +10,7 @@ import type { ApplicationDescription, DriverDescription, RegisterWorker, Executo
 import type { ExecutorPlacement, DriverPlacement } from '../core/types.ts';
 import { callScript, loadScripts, type MasterScriptConfig, type ScriptName } from './scripts.ts';
 import { recordHeartbeat, type HeartbeatOutcome } from './heartbeat.ts';
+import { newAppKey } from '../../lib/http/app-tokens.ts';
 
 export type RegisterWorkerResult =
   | { type: 'RegisteredWorker'; epoch: number; duplicate: boolean }
@@ -82,7 +83,18 @@ export class MasterStore {
   async registerApplication(
     clientId: string,
     desc: ApplicationDescription,
-    options: { explicitId?: string; requestedCores: number; executorLimit: number },
+    options: {
+      explicitId?: string;
+      requestedCores: number;
+      executorLimit: number;
+      /** the new app's key (kept only if the app is new; default: a fresh random one) */
+      appKey?: string;
+      /** SHA-256 of the registering credential, '' (default) for none */
+      registrar?: string;
+      driverId?: string;
+      /** executor heartbeats: what LaunchExecutor carries, and the receiver's timeout and check interval */
+      heartbeat?: { launch: { url: string; intervalMs: number; maxFailures: number }; timeoutMs: number; checkIntervalMs: number };
+    },
     now: number,
   ): Promise<{ appId: string; duplicate: boolean } | { error: string }> {
     const text = await this.call<string>('register-application', now, [
@@ -92,12 +104,28 @@ export class MasterStore {
       options.requestedCores,
       options.executorLimit,
       desc.priority ?? 0,
+      options.appKey ?? newAppKey(),
+      options.registrar ?? '',
+      options.driverId ?? '',
+      options.heartbeat ? JSON.stringify(options.heartbeat.launch) : '',
+      options.heartbeat?.timeoutMs ?? 0,
+      options.heartbeat?.checkIntervalMs ?? 0,
     ]);
     return JSON.parse(text);
   }
 
   async removeApplication(appId: string, state: 'FINISHED' | 'KILLED' | 'FAILED', now: number): Promise<boolean> {
     return (await this.call<number>('remove-application', now, [appId, state])) === 1;
+  }
+
+  /**
+   * expireAppLeases finishes the apps whose client lease lapsed for spark.flint.app.timeout
+   * (Redis's clock decides). `graceGapMs`: after a gap in the checks longer than this,
+   * every lease is renewed instead (clients could not renew while Redis was away).
+   */
+  async expireAppLeases(now: number, options: { graceGapMs: number; limit?: number }): Promise<{ expired: string[]; more: boolean; graced?: number }> {
+    const text = await this.call<string>('expire-app-leases', now, [this.config.appTimeoutMs, options.limit ?? 200, options.graceGapMs]);
+    return JSON.parse(text) as { expired: string[]; more: boolean; graced?: number };
   }
 
   async executorStateChanged(message: ExecutorStateChanged, now: number): Promise<ExecutorStateOutcome> {
@@ -117,8 +145,9 @@ export class MasterStore {
     return (await this.call<number>('request-executors', now, [appId, total])) === 1;
   }
 
-  async killExecutors(appId: string, executorIds: number[], now: number): Promise<boolean> {
-    return (await this.call<number>('kill-executors', now, [appId, JSON.stringify(executorIds)])) === 1;
+  /** killExecutors: `message` (the heartbeat receiver's reason) reports each kill to the app as ExecutorLost. */
+  async killExecutors(appId: string, executorIds: number[], now: number, message = ''): Promise<boolean> {
+    return (await this.call<number>('kill-executors', now, [appId, JSON.stringify(executorIds), message])) === 1;
   }
 
   async workerLatestState(

@@ -25,6 +25,7 @@ export const SCRIPT_NAMES = [
   'kill-executors',
   'worker-latest-state',
   'reap-workers',
+  'expire-app-leases',
   'commit-placements',
   'submit-driver',
   'kill-driver',

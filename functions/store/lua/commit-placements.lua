@@ -10,6 +10,9 @@
   Effects per accepted placement: capacity deducted, executor/driver recorded
   (LAUNCHING / RUNNING), LaunchExecutor / LaunchDriver written to the worker's inbox,
   ExecutorAdded written to the app's stream. Executor ids come from the app's counter.
+  An app with executor heartbeats on gets, in each LaunchExecutor, where to send them and
+  a token for that executor only (HMAC-SHA1 of `executor\n<appId>/<execId>` under the
+  app's key from secret:app:<id>): the agent never sees the key.
   Cost: each worker and app touched is read once and written once per call (their
   running totals live in Lua tables meanwhile); per placement only the two stream
   entries are written. One cluster event summarises the batch.
@@ -61,15 +64,37 @@ local function encodeTaken(taken)
   return cjson.encode(taken)
 end
 
+-- hmacSha1Hex: HMAC-SHA1 (RFC 2104) over Redis's sha1hex, for executors' heartbeat tokens
+-- (lib/http/app-tokens.ts computes and checks the same text with node:crypto).
+local function hexToBytes(hex)
+  return (string.gsub(hex, '..', function(pair) return string.char(tonumber(pair, 16)) end))
+end
+local function hmacSha1Hex(key, message)
+  if #key > 64 then key = hexToBytes(redis.sha1hex(key)) end
+  key = key .. string.rep('\0', 64 - #key)
+  local inner, outer = {}, {}
+  for i = 1, 64 do
+    local b = string.byte(key, i)
+    inner[i] = string.char(bit.bxor(b, 0x36))
+    outer[i] = string.char(bit.bxor(b, 0x5c))
+  end
+  return redis.sha1hex(table.concat(outer) .. hexToBytes(redis.sha1hex(table.concat(inner) .. message)))
+end
+
 local apps, appOrder = {}, {}
 local function loadApp(id)
   local a = apps[id]
   if a then return a end
-  local r = redis.call('HMGET', K.app(id), 'state', 'coresGranted', 'requestedCores', 'executorLimit', 'liveExecutors', 'desc', 'nextExecutorId')
+  local r = redis.call('HMGET', K.app(id), 'state', 'coresGranted', 'requestedCores', 'executorLimit', 'liveExecutors', 'desc', 'nextExecutorId', 'heartbeat')
   a = { state = r[1], executorFields = {} }
   if r[1] then
     a.granted, a.requested, a.limit = tonumber(r[2]), tonumber(r[3]), tonumber(r[4])
     a.live, a.desc, a.nextId = tonumber(r[5]), r[6], tonumber(r[7])
+    if r[8] then
+      -- heartbeats on: each LaunchExecutor carries {url, intervalMs, maxFailures} and its executor's token
+      a.heartbeatOpen = string.sub(r[8], 1, -2)
+      a.key = redis.call('HGET', K.appSecret(id), 'key') or ''
+    end
   end
   apps[id] = a
   appOrder[#appOrder + 1] = id
@@ -119,9 +144,13 @@ for _, p in ipairs(cjson.decode(ARGV[5])) do
       fields[#fields + 1] = string.format(
         '{"id":%d,"workerId":"%s","epoch":%d,"cores":%d,"memoryMB":%d,"resources":%s,"state":"LAUNCHING","host":%s,"hostPort":%s,"startTime":%d}',
         execId, p.workerId, w.epoch, p.cores, p.memoryMB, resources, w.hostJson, w.hostPortJson, NOW)
+      local heartbeat = ''
+      if a.heartbeatOpen then
+        heartbeat = ',"heartbeat":' .. a.heartbeatOpen .. ',"token":"fe1.' .. hmacSha1Hex(a.key, 'executor\n' .. p.appId .. '/' .. execId) .. '"}'
+      end
       sendWorker(p.workerId, 'LaunchExecutor', string.format(
-        '{"masterUrl":%s,"appId":"%s","execId":%d,"rpId":0,"appDesc":%s,"cores":%d,"memoryMB":%d,"resources":%s,"epoch":%d}',
-        MASTER_URL_JSON, p.appId, execId, a.desc, p.cores, p.memoryMB, resources, w.epoch))
+        '{"masterUrl":%s,"appId":"%s","execId":%d,"rpId":0,"appDesc":%s,"cores":%d,"memoryMB":%d,"resources":%s,"epoch":%d%s}',
+        MASTER_URL_JSON, p.appId, execId, a.desc, p.cores, p.memoryMB, resources, w.epoch, heartbeat))
       emitApp(p.appId, 'ExecutorAdded', string.format(
         '{"id":%d,"workerId":"%s","hostPort":%s,"cores":%d,"memoryMB":%d}',
         execId, p.workerId, w.hostPortJson, p.cores, p.memoryMB))

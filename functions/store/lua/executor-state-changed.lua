@@ -7,6 +7,8 @@
   replies true), 'stale' (report from another worker or an older registration),
   'duplicate' (already in that state, or already finished: at-least-once delivery),
   'invalid-transition' (e.g. RUNNING → LAUNCHING).
+  An executor of an app with heartbeats on is registered with the app's receiver
+  (app:<id>:executor-beats) when it becomes RUNNING, and forgotten when it finishes.
 ]]
 local appId, execId, state = ARGV[4], ARGV[5], ARGV[6]
 local message = ARGV[7] ~= '' and ARGV[7] or nil
@@ -39,6 +41,10 @@ if not isExecutorFinished(state) then
   if state == 'RUNNING' then
     exec.runningSince = NOW
     redis.call('HSET', K.app(appId), 'retryCount', 0)
+    -- the app's heartbeat receiver registers it (Spark's HeartbeatReceiver.addExecutor): silent from now on, it expires
+    if redis.call('HEXISTS', K.app(appId), 'hbTimeoutMs') == 1 then
+      redis.call('ZADD', K.appExecutorBeats(appId), 'NX', redisNowMs(), tostring(exec.id))
+    end
   elseif state == 'DECOMMISSIONED' then
     -- reported by the worker itself: it leaves its app's grant, as in decommission-worker
     redis.call('HINCRBY', K.app(appId), 'coresGranted', -exec.cores)

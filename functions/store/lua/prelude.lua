@@ -163,6 +163,14 @@ local function finishExecutor(appId, exec, state, message, exitStatus, oomKilled
   exec.exitStatus = exitStatus
   exec.oomKilled = oomKilled
   exec.endTime = NOW
+  -- the app's heartbeat receiver forgets it (its last beat stays on the record for the UI)
+  local execKey = tostring(exec.id)
+  local lastBeat = redis.call('ZSCORE', K.appExecutorBeats(appId), execKey)
+  if lastBeat then
+    exec.lastHeartbeat = tonumber(lastBeat)
+    redis.call('ZREM', K.appExecutorBeats(appId), execKey)
+    redis.call('HDEL', K.appExecutorExpiries(appId), execKey)
+  end
   writeExecutor(appId, exec)
   releaseFromWorker(exec.workerId, K.workerExecutors(exec.workerId), appId .. '/' .. exec.id, exec.cores, exec.memoryMB, exec.resources)
   -- a DECOMMISSIONED executor already left its app's grant when it was decommissioned
@@ -174,10 +182,11 @@ local function finishExecutor(appId, exec, state, message, exitStatus, oomKilled
 end
 
 -- killExecutor: Spark's Master.killExecutor — KILLED at once, KillExecutor to the worker.
-local function killExecutor(appId, exec)
+-- `message` (optional) says why, e.g. the app's heartbeat receiver's "Executor heartbeat timed out after N ms".
+local function killExecutor(appId, exec, message)
   local workerState = redis.call('HGET', K.worker(exec.workerId), 'state')
   local held = redis.call('SISMEMBER', K.workerExecutors(exec.workerId), appId .. '/' .. exec.id) == 1
-  finishExecutor(appId, exec, 'KILLED', 'killed by the master', nil, nil)
+  finishExecutor(appId, exec, 'KILLED', message or 'killed by the master', nil, nil)
   if held and workerState ~= 'DEAD' then
     sendWorker(exec.workerId, 'KillExecutor', J({
       {'masterUrl', js(CONF.masterUrl)}, {'appId', js(appId)}, {'execId', js(exec.id)}, {'epoch', js(exec.epoch)},
@@ -190,7 +199,8 @@ local function deleteAppKeys(appId)
   if clientId and redis.call('HGET', K.appsByClient, clientId) == appId then
     redis.call('HDEL', K.appsByClient, clientId)
   end
-  redis.call('DEL', K.app(appId), K.appExecutors(appId), K.appEvents(appId))
+  redis.call('DEL', K.app(appId), K.appExecutors(appId), K.appEvents(appId), K.appSecret(appId),
+    K.appExecutorBeats(appId), K.appExecutorExpiries(appId), K.appExecutorMetrics(appId))
 end
 
 -- trimCompleted drops max(retained/10, 1) of the oldest once the list is full, as Spark does.
@@ -205,11 +215,20 @@ local function trimCompleted(listKey, retained, deleteKeys)
 end
 
 -- removeApplication: Spark's Master.removeApplication. Returns false if the app is not active.
-local function removeApplication(appId, state)
-  local current = redis.call('HGET', K.app(appId), 'state')
+-- `reason` (optional): why the master ended it (a lapsed client lease, its driver ended); it is
+-- kept on the app as endReason and sent in ApplicationRemoved even for FINISHED, because the
+-- client did not ask for it.
+local function removeApplication(appId, state, reason)
+  local a = redis.call('HMGET', K.app(appId), 'state', 'driverId')
+  local current = a[1]
   if not current or not isAppActive(current) then return false end
   redis.call('HSET', K.app(appId), 'state', state, 'endTime', NOW)
+  if reason then redis.call('HSET', K.app(appId), 'endReason', reason) end
   redis.call('ZREM', K.appsWaiting, appId)
+  -- its client lease and its heartbeat receiver end with it
+  redis.call('ZREM', K.appLeases, appId)
+  redis.call('ZREM', K.executorBeatChecks, appId)
+  if a[2] then redis.call('SREM', K.driverApps(a[2]), appId) end
   local workers = {}
   local all = redis.call('HVALS', K.appExecutors(appId))
   for _, raw in ipairs(all) do
@@ -222,7 +241,9 @@ local function removeApplication(appId, state)
       sendWorker(workerId, 'ApplicationFinished', J({{'id', js(appId)}}))
     end
   end
-  if state ~= 'FINISHED' then
+  if reason then
+    emitApp(appId, 'ApplicationRemoved', J({{'message', js(state .. ': ' .. reason)}}))
+  elseif state ~= 'FINISHED' then
     emitApp(appId, 'ApplicationRemoved', J({{'message', js(state)}}))
   end
   trimCompleted(K.appsCompleted, CONF.retainedApps, deleteAppKeys)
@@ -233,7 +254,7 @@ local function removeApplication(appId, state)
 end
 
 local function deleteDriverKeys(driverId)
-  redis.call('DEL', K.driver(driverId))
+  redis.call('DEL', K.driver(driverId), K.driverApps(driverId))
 end
 
 -- removeDriver: Spark's Master.removeDriver. Returns false if the driver is not active.
@@ -247,6 +268,13 @@ local function removeDriver(driverId, state, exception)
   if d[1] and d[1] ~= '' then
     releaseFromWorker(d[1], K.workerDrivers(d[1]), driverId, tonumber(d[2]), tonumber(d[3]), cjson.decode(d[4] or '{}'))
   end
+  -- the applications the driver registered end with it (Spark: the driver disconnects, finishApplication)
+  local appState = 'FINISHED'
+  if state == 'KILLED' then appState = 'KILLED' end
+  for _, appId in ipairs(redis.call('SMEMBERS', K.driverApps(driverId))) do
+    removeApplication(appId, appState, 'its driver ' .. driverId .. ' ended (' .. state .. ')')
+  end
+  redis.call('DEL', K.driverApps(driverId))
   trimCompleted(K.driversCompleted, CONF.retainedDrivers, deleteDriverKeys)
   redis.call('RPUSH', K.driversCompleted, driverId)
   emitCluster('DriverStateChanged', J({{'driverId', js(driverId)}, {'state', js(state)}}))

@@ -4,14 +4,29 @@
   ARGV[6] explicit app id or '' (spark.master.useAppNameAsAppId.enabled)
   ARGV[7] requested cores (maxCores or spark.deploy.defaultCores)
   ARGV[8] executor limit (-1 = unlimited)  ARGV[9] priority
-  Returns JSON {"appId":..., "duplicate":bool}. A repeated registration from the same
-  client returns the same id (Spark silently drops a second registration from one
-  driver address; Flint answers it idempotently instead).
+  ARGV[10] a new application key (hex; kept only if the app is new)
+  ARGV[11] registrar: SHA-256 of the registering credential, or ''
+  ARGV[12] driver id the app belongs to (spark.flint.driver.id), or ''
+  ARGV[13] executor heartbeats: JSON {url, intervalMs, maxFailures} for LaunchExecutor, or '' (off)
+  ARGV[14] spark.network.timeout (ms)  ARGV[15] spark.network.timeoutInterval (ms)  (with ARGV[13])
+  Keys: the app's hash and secret, apps:waiting, apps:by-client, apps:leases,
+  apps:executor-beat-checks, driver:<id>:apps; the app's event stream and the cluster's.
+  Returns JSON {"appId":..., "duplicate":bool} or {"error":...}. A repeated registration
+  from the same client returns the same id and renews the app's lease (Spark silently
+  drops a second registration from one driver address; Flint answers it idempotently).
+  A new app's client lease starts now (Redis's clock): the master finishes the app when it
+  lapses for spark.flint.app.timeout (expire-app-leases.lua).
+  Events: RegisteredApplication (app), ApplicationRegistered (cluster).
 ]]
 local clientId = ARGV[4]
 local existing = redis.call('HGET', K.appsByClient, clientId)
 if existing then
+  redis.call('ZADD', K.appLeases, 'XX', redisNowMs(), existing)
   return J({{'appId', js(existing)}, {'duplicate', 'true'}})
+end
+local driverId = ARGV[12]
+if driverId ~= '' and redis.call('SISMEMBER', K.driversActive, driverId) == 0 then
+  return J({{'error', js('spark.flint.driver.id names driver ' .. driverId .. ', which is not running (finished or unknown)')}})
 end
 local n = redis.call('INCR', K.appSeq) - 1
 local appId = ARGV[6]
@@ -30,6 +45,17 @@ redis.call('HSET', K.app(appId),
   'state', 'WAITING', 'coresGranted', 0, 'requestedCores', ARGV[7], 'executorLimit', ARGV[8],
   'liveExecutors', 0, 'retryCount', 0, 'nextExecutorId', 0, 'startTime', NOW, 'endTime', -1,
   'seq', n, 'priority', priority)
+redis.call('HSET', K.appSecret(appId), 'key', ARGV[10], 'registrar', ARGV[11])
+local now = redisNowMs()
+redis.call('ZADD', K.appLeases, now, appId)
+if driverId ~= '' then
+  redis.call('HSET', K.app(appId), 'driverId', driverId)
+  redis.call('SADD', K.driverApps(driverId), appId)
+end
+if ARGV[13] ~= '' then
+  redis.call('HSET', K.app(appId), 'heartbeat', ARGV[13], 'hbTimeoutMs', ARGV[14], 'hbCheckMs', ARGV[15])
+  redis.call('ZADD', K.executorBeatChecks, now + tonumber(ARGV[15]), appId)
+end
 -- scheduling order: higher priority first, then FIFO by registration
 redis.call('ZADD', K.appsWaiting, -priority * 1e12 + n, appId)
 redis.call('HSET', K.appsByClient, clientId, appId)
