@@ -9,6 +9,15 @@
  *   connection; each entry → raw 'event' + the listener call Spark makes for it.
  *   stop()  ── dead("Application has been stopped.") + UnregisterApplication
  *
+ * Liveness (Spark finishes an app when its driver disconnects): while it runs, the
+ * client renews the app's lease every leaseTimeoutMs/4 (spark.flint.app.timeout, from
+ * the master's reply); a client that dies stops renewing and the master finishes the
+ * app. With spark.flint.executor.heartbeat.enabled in the app's conf, the client also
+ * runs the app's HeartbeatReceiver (client/heartbeat-receiver.ts): silent executors are
+ * killed and replaced, and the listener hears `executorLost(id, "Executor heartbeat
+ * timed out after N ms")`. In a cluster-mode driver (FLINT_DRIVER_ID in the
+ * environment) the app is linked to the driver and ends when it ends.
+ *
  * The cursor `lastEventId` is the id of the last entry delivered. It is kept in
  * memory across Redis reconnects (ioredis re-sends the pending XREAD with the same
  * cursor), and an application that persists it can pass it back (with the same
@@ -34,9 +43,11 @@ import {
 import { decodeAppEvent, type RawStreamEntry } from '../protocol/streams.ts';
 import { clusterKeys, fullExecutorId, DEFAULT_CLUSTER, type Keys } from '../protocol/keys.ts';
 import { isExecutorFinished } from '../protocol/states.ts';
+import { parseAppConf, type AppConfSettings } from '../protocol/config.ts';
 import { connectRedisOrCluster, DEFAULT_REDIS_URL, type RedisConnection } from '../lib/redis.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { MasterClient, AskRejectedError } from './master-client.ts';
+import { HeartbeatReceiver, LeaseKeeper } from './heartbeat-receiver.ts';
 
 // ---------------------------------------------------------------- types
 
@@ -72,6 +83,13 @@ export interface AppClientListener {
   /** executorRemoved: the executor reached a finished state (KILLED, FAILED, LOST, EXITED). */
   executorRemoved?(fullId: string, message: string, exitStatus: number | undefined, workerHost: string | undefined, oomKilled: boolean): void;
   executorDecommissioned?(fullId: string, info: ExecutorDecommissionInfo): void;
+  /**
+   * executorLost: the app's heartbeat receiver expired the executor (Spark's
+   * HeartbeatReceiver → executorLost with "Executor heartbeat timed out after N ms");
+   * the master killed it and places a replacement. Such an executor is reported here
+   * and not through executorRemoved.
+   */
+  executorLost?(fullId: string, message: string, workerHost: string | undefined): void;
   workerRemoved?(workerId: string, host: string, message: string): void;
 }
 
@@ -101,6 +119,18 @@ export interface AppClientOptions {
   askTimeoutMs?: number;
   /** eventBlockMs: how long one XREAD blocks before re-checking whether the client is stopping. */
   eventBlockMs?: number;
+  /**
+   * heartbeatUrl: the app API executors send heartbeats to (spark.flint.executor.heartbeat.url),
+   * needed when the app's conf turns executor heartbeats on and does not name one.
+   */
+  heartbeatUrl?: string;
+  /**
+   * driverId: the cluster-mode driver this app belongs to (spark.flint.driver.id); default
+   * FLINT_DRIVER_ID from the environment, which a worker gives every driver. null: none.
+   */
+  driverId?: string | null;
+  /** leaseRenewMs: how often the client lease is renewed (default: a quarter of the master's spark.flint.app.timeout). */
+  leaseRenewMs?: number;
   logger?: Logger;
 }
 
@@ -213,6 +243,7 @@ export type ListenerCall =
   | { kind: 'executorAdded'; fullId: string; workerId: string; hostPort: string; cores: number; memoryMB: number }
   | { kind: 'executorRemoved'; fullId: string; message: string; exitStatus: number | undefined; workerHost: string | undefined; oomKilled: boolean }
   | { kind: 'executorDecommissioned'; fullId: string; message: string; workerHost: string | undefined }
+  | { kind: 'executorLost'; fullId: string; message: string; workerHost: string | undefined }
   | { kind: 'workerRemoved'; workerId: string; host: string; message: string }
   | { kind: 'dead'; reason: string };
 
@@ -238,6 +269,8 @@ export function listenerCallFor(appId: string, event: AppEventRecord): ListenerC
       if (state === 'DECOMMISSIONED') return { kind: 'executorDecommissioned', fullId, message: message ?? '', workerHost };
       return undefined;
     }
+    case 'ExecutorLost':
+      return { kind: 'executorLost', fullId: fullExecutorId(appId, event.body.id), message: event.body.message, workerHost: event.body.workerHost || undefined };
     case 'WorkerRemoved':
       return { kind: 'workerRemoved', workerId: event.body.id, host: event.body.host, message: event.body.message };
     case 'ApplicationRemoved':
@@ -258,6 +291,9 @@ export function invokeListener(listener: AppClientListener, call: Exclude<Listen
       return;
     case 'executorDecommissioned':
       listener.executorDecommissioned?.(call.fullId, { message: call.message, workerHost: call.workerHost });
+      return;
+    case 'executorLost':
+      listener.executorLost?.(call.fullId, call.message, call.workerHost);
       return;
     case 'workerRemoved':
       listener.workerRemoved?.(call.workerId, call.host, call.message);
@@ -320,6 +356,27 @@ export function parseAppDescription(input: unknown): ApplicationDescription {
 }
 
 /**
+ * withClientConf completes an app's conf as the client knows it: the driver link
+ * (unless the conf has one) and the heartbeat URL (unless the conf has one), then
+ * checks it the way the master will (an invalid value names its key).
+ */
+export function withClientConf(desc: ApplicationDescription, extra: { driverId?: string; heartbeatUrl?: string }): { desc: ApplicationDescription; settings: AppConfSettings } {
+  const conf = { ...(desc.conf ?? {}) };
+  if (extra.driverId && conf['spark.flint.driver.id'] === undefined) conf['spark.flint.driver.id'] = extra.driverId;
+  if (extra.heartbeatUrl && conf['spark.flint.executor.heartbeat.url'] === undefined) conf['spark.flint.executor.heartbeat.url'] = extra.heartbeatUrl;
+  let settings: AppConfSettings;
+  try {
+    settings = parseAppConf(conf);
+  } catch (error) {
+    throw new AppClientError(`invalid application description: ${(error as Error).message}`);
+  }
+  if (settings.heartbeat && !settings.heartbeat.url) {
+    throw new AppClientError('invalid application description: spark.flint.executor.heartbeat.enabled needs spark.flint.executor.heartbeat.url (or the heartbeatUrl option): the app API your executors send heartbeats to');
+  }
+  return { desc: Object.keys(conf).length > 0 ? { ...desc, conf } : desc, settings };
+}
+
+/**
  * AppClient: register, follow events, request and kill executors, stop.
  * Use either the `listener` (Spark's callbacks), `on('event')`, or `for await
  * (const e of client)`; all three see every event once, in stream order.
@@ -336,8 +393,14 @@ export class AppClient extends EventEmitter<AppClientEvents> {
   private readonly log: Logger;
   private readonly clock: RegistrationClock;
   private readonly master: MasterClient;
+  private readonly settings: AppConfSettings;
+  private readonly leaseRenewMs?: number;
   private readonly stopSignal = new AbortController();
   private reader?: RedisConnection;
+  private commands?: Promise<RedisConnection>;
+  private lease?: LeaseKeeper;
+  private releaseLease?: () => void;
+  private receiver?: HeartbeatReceiver;
   private readLoop?: Promise<void>;
   private registration?: Promise<RegistrationOutcome>;
   private cursor: string;
@@ -352,7 +415,14 @@ export class AppClient extends EventEmitter<AppClientEvents> {
 
   constructor(options: AppClientOptions, deps: { clock?: RegistrationClock; master?: MasterClient } = {}) {
     super();
-    this.appDescription = parseAppDescription(options.appDescription);
+    const driverId = options.driverId === null ? undefined : (options.driverId ?? process.env.FLINT_DRIVER_ID ?? undefined);
+    const completed = withClientConf(parseAppDescription(options.appDescription), { driverId: driverId || undefined, heartbeatUrl: options.heartbeatUrl });
+    this.appDescription = completed.desc;
+    this.settings = completed.settings;
+    if (options.leaseRenewMs !== undefined && !(Number.isFinite(options.leaseRenewMs) && options.leaseRenewMs > 0)) {
+      throw new AppClientError(`leaseRenewMs must be > 0, got ${options.leaseRenewMs}`);
+    }
+    this.leaseRenewMs = options.leaseRenewMs;
     const clientId = options.clientId ?? randomUUID();
     const clientIdCheck = RegisterApplication.shape.clientId.safeParse(clientId);
     if (!clientIdCheck.success) throw new AppClientError(`invalid clientId '${clientId}': ${formatIssues(clientIdCheck.error)}`);
@@ -440,6 +510,7 @@ export class AppClient extends EventEmitter<AppClientEvents> {
       return undefined;
     }
     this.watchConnection(this.reader);
+    this.startLiveness(appId, outcome.reply.leaseTimeoutMs);
     this.log.info({ appId, attempts: outcome.attempts }, 'registered');
     this.safely(() => this.listener.connected?.(appId));
     this.emit('connected', appId);
@@ -500,6 +571,7 @@ export class AppClient extends EventEmitter<AppClientEvents> {
     this.stopSignal.abort();
     this.endIterators();
     await this.registration;
+    await this.stopLiveness();
     this.reader?.disconnect();
     await this.readLoop;
     await this.master.close();
@@ -512,6 +584,7 @@ export class AppClient extends EventEmitter<AppClientEvents> {
     // registrationTimeoutMs); wait for it so the app is unregistered, not leaked.
     const outcome = await this.registration;
     const appId = this.currentAppId ?? (outcome?.ok ? outcome.reply.appId : undefined);
+    await this.stopLiveness();
     if (appId && !this.removedByMaster) {
       try {
         await this.master.ask('UnregisterApplication', { appId }, this.askTimeoutMs);
@@ -537,6 +610,35 @@ export class AppClient extends EventEmitter<AppClientEvents> {
   }
 
   // ---- internals
+
+  /**
+   * startLiveness: renew the app's lease every quarter of the master's timeout (so
+   * three renewals may fail before the master gives up on this client), and run the
+   * app's heartbeat receiver when its conf turns executor heartbeats on.
+   */
+  private startLiveness(appId: string, leaseTimeoutMs: number | undefined): void {
+    const commands = (this.commands ??= connectRedisOrCluster(this.redisUrl, { name: `flint-app-client-${this.clientId}-lease`.slice(0, 100) }));
+    commands.catch(() => undefined); // each use reports its own failure
+    const redis = () => commands;
+    const period = this.leaseRenewMs ?? Math.max(Math.floor((leaseTimeoutMs ?? 60_000) / 4), 50);
+    this.lease = new LeaseKeeper(redis, this.keys, this.log, period);
+    this.releaseLease = this.lease.hold(appId);
+    if (this.settings.heartbeat) {
+      this.receiver = new HeartbeatReceiver({ redis, keys: this.keys, master: this.master, log: this.log, appId, askTimeoutMs: this.askTimeoutMs });
+      this.receiver.start();
+    }
+  }
+
+  private async stopLiveness(): Promise<void> {
+    this.releaseLease?.();
+    this.lease?.stop();
+    await this.receiver?.stop();
+    if (this.commands) {
+      const commands = this.commands;
+      this.commands = undefined;
+      await commands.then((redis) => redis.quit()).catch(() => undefined);
+    }
+  }
 
   /**
    * followEvents: the event loop. The cursor moves before the event is handed out,
@@ -583,6 +685,7 @@ export class AppClient extends EventEmitter<AppClientEvents> {
     if (call.kind === 'dead') {
       this.removedByMaster = true;
       this.markDead(call.reason);
+      void this.stopLiveness();
       return;
     }
     this.safely(() => invokeListener(this.listener, call));

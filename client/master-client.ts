@@ -67,12 +67,24 @@ export class MasterClient {
    * finished. So the job's state is also read now and then (right away, then backing
    * off from 250 ms to 2 s) until the ask settles. A refusal (the job failed for good)
    * raises AskRejectedError; no reply in time raises AskTimeoutError.
+   * `requestId` makes the ask idempotent (Idempotency-Key): see below.
    */
-  async ask<R, T extends MasterInboundType = MasterInboundType>(type: T, body: MasterInboundMessage<T>, timeoutMs = 10_000): Promise<R> {
+  async ask<R, T extends MasterInboundType = MasterInboundType>(
+    type: T,
+    body: MasterInboundMessage<T>,
+    timeoutMs = 10_000,
+    options: { requestId?: string } = {},
+  ): Promise<R> {
     const parsed = parseMessage(MasterInbound, type, body);
     if (!parsed.ok) throw new Error(`refusing to send an invalid message: ${parsed.reason}`);
+    if (options.requestId !== undefined && !/^[A-Za-z0-9_-]{1,100}$/.test(options.requestId)) {
+      throw new Error(`invalid request id '${options.requestId}': use 1-100 letters, digits, '-' or '_'`);
+    }
     const events = await this.queueEvents();
-    const jobId = `ask-${randomUUID()}`;
+    // a request id makes the ask idempotent: a retry joins the first job (still queued, or
+    // done and kept for removeOnComplete's age) instead of adding a second one, and the
+    // handler sees the same ctx.requestId (e.g. submit-driver.lua remembers its answer a day)
+    const jobId = options.requestId !== undefined ? `req-${options.requestId}` : `ask-${randomUUID()}`;
     let settled = false;
     let settle!: (outcome: { ok: true; value: unknown } | { ok: false; error: Error }) => void;
     const outcome = new Promise<{ ok: true; value: unknown } | { ok: false; error: Error }>((resolve) => {

@@ -197,6 +197,8 @@ export function parseAppConf(conf: Readonly<Record<string, string>>): AppConfSet
       throw new ConfigError(`conf ${key}=${JSON.stringify(raw)}: ${(error as Error).message}`);
     }
   };
+  // every key Flint knows is checked when present, whether or not it is used
+  for (const spec of APP_CONF_KEYS) if (Object.prototype.hasOwnProperty.call(conf, spec.key)) value(spec.key);
   const settings: AppConfSettings = {};
   const driverId = value<string | undefined>('spark.flint.driver.id');
   if (driverId !== undefined) settings.driverId = driverId;

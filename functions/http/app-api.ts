@@ -3,8 +3,10 @@
  * a Flint application: every route translates to one AppClient ↔ Master message
  * or to a read of the app's state, and the event stream becomes server-sent events.
  *
- *   POST   /v1/apps                     RegisterApplication (body: ApplicationDescription + clientId?) → 201 {appId}
- *   GET    /v1/apps/:id                 the app's state (its hash and executors)
+ *   POST   /v1/apps                     RegisterApplication (body: ApplicationDescription + clientId?;
+ *                                       Idempotency-Key header) → 201 {appId, appToken, leaseTimeoutMs, ...}
+ *   GET    /v1/apps/:id                 the app's state (env and secret-looking values redacted unless owner/admin)
+ *   POST   /v1/apps/:id/heartbeat       renew the app's client lease
  *   GET    /v1/apps/:id/events          SSE of the app's event stream; `id:` = stream id, resumable
  *                                       with Last-Event-ID (or ?lastEventId=); ends after
  *                                       ApplicationRemoved, or once the app is finished and drained
@@ -13,16 +15,23 @@
  *   POST   /v1/apps/:id/kill            KillApplication
  *   DELETE /v1/apps/:id                 UnregisterApplication
  *   POST   /v1/apps/:id/unregister      the same, for clients that cannot send DELETE (busybox wget)
+ *   POST   /v1/apps/:id/executors/:execId/heartbeat
+ *                                       an executor's heartbeat (its own token; optional {metrics})
  *
- * With a secret configured, the mutating routes need a bearer token with the
- * `submit` scope (lib/http/auth.ts). Without one the API is open, and
- * `startAppHttpServer` therefore refuses to listen beyond loopback.
+ * Who may call what is app-api-access.ts: registration needs a `submit` token when
+ * spark.flint.auth.secret is set (open on loopback without one); everything that acts
+ * on one application needs that application's token (returned at registration) or a
+ * cluster token with the `kill`/`admin` scope. Each request made with the app's token
+ * renews the app's client lease, and so does every open event stream of its owner.
+ * The process also runs the HeartbeatReceiver (client/heartbeat-receiver.ts) for the
+ * apps whose executors heartbeat, and serves every event stream through one shared
+ * Redis reader (app-event-hub.ts), at most spark.flint.appApi.maxStreams at once.
  */
-import { listenHttp } from '../../lib/http-listen.ts';
 import type { ServerTls } from '../../lib/http/tls.ts';
-import { randomUUID } from 'node:crypto';
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { createHash, randomUUID } from 'node:crypto';
+import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { listenHttp } from '../../lib/http-listen.ts';
 import {
   ApplicationDescription,
   KillExecutors,
@@ -32,31 +41,49 @@ import {
   formatIssues,
   z,
 } from '../../protocol/messages.ts';
-import { clusterKeys, DEFAULT_CLUSTER, type Keys } from '../../protocol/keys.ts';
-import { isApplicationFinished, type ApplicationState } from '../../protocol/states.ts';
+import { clusterKeys, DEFAULT_CLUSTER } from '../../protocol/keys.ts';
+import type { ApplicationState } from '../../protocol/states.ts';
 import { connectRedisOrCluster, DEFAULT_REDIS_URL, type RedisConnection } from '../../lib/redis.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
-import { requireScope, assertSafeBind } from '../../lib/http/auth.ts';
+import { assertSafeBind, authorize } from '../../lib/http/auth.ts';
+import { appToken, credentialHash } from '../../lib/http/app-tokens.ts';
 import { AskRejectedError, AskTimeoutError, MasterClient } from '../../client/master-client.ts';
-import { decodeAppEventEntry, isStreamId, readAppEventEntries } from '../../client/app-client.ts';
+import { AppClientError, isStreamId, readAppEventEntries, withClientConf } from '../../client/app-client.ts';
+import { ExecutorBeatBatcher, HeartbeatReceiver, LeaseKeeper, RECEIVER_TICK_MS } from '../../client/heartbeat-receiver.ts';
+import { AppEventHub } from './app-event-hub.ts';
+import { followAppEvents } from './app-events-sse.ts';
+import { appStateFromHash } from './app-state-view.ts';
+
+export { followAppEvents, appStateFromHash };
+import { AppKeys, decideAppAccess, isExecutorCredential, isOwnerOrAdmin, isRefusal, readCredential, redactDescription, type Credential } from './app-api-access.ts';
 
 export interface AppHttpOptions {
   redisUrl?: string;
   cluster?: string;
-  /** auth.secret: spark.flint.auth.secret; when set, mutating routes need a `submit` token. */
+  /** auth.secret: spark.flint.auth.secret; when set, registering needs a `submit` token and cluster tokens are accepted. */
   auth?: { secret?: string; now?: () => number };
   /** askTimeoutMs: how long a route waits for the master's reply (default 10 s). */
   askTimeoutMs?: number;
-  /** pollMs: how long one blocking read of an event stream waits before re-checking the app (default 2 s). */
+  /** pollMs: how often an open event stream re-checks its app's state (default 2 s). */
   pollMs?: number;
   /** keepAliveMs: an SSE comment is written after this much silence, so proxies keep the connection (default 15 s). */
   keepAliveMs?: number;
+  /** maxStreams: spark.flint.appApi.maxStreams, event streams served at once (default 1000). */
+  maxStreams?: number;
+  /** publicUrl: where executors reach this API (the default spark.flint.executor.heartbeat.url); startAppHttpServer sets its own. */
+  publicUrl?: string;
+  /** receiverTickMs: how often this process runs the executor-expiry check (default 500 ms; 0 = never). */
+  receiverTickMs?: number;
+  /** leaseRenewMs: how often open event streams renew their app's lease (default 1 s; keep well under spark.flint.app.timeout). */
+  leaseRenewMs?: number;
   logger?: Logger;
 }
 
 export interface AppHttp {
   app: Hono;
-  /** close releases the master client, the state connection and every open event stream. */
+  /** setPublicUrl: the URL executors reach this API at, once it is known (after listening). */
+  setPublicUrl(url: string): void;
+  /** close releases the master client, the state connection, the receiver and every open event stream. */
   close(): Promise<void>;
 }
 
@@ -66,41 +93,54 @@ const RequestExecutorsBody = z.object({ total: RequestExecutors.shape.requestedT
 const KillExecutorsBody = z.object({ executorIds: z.array(z.union([z.string(), z.number().int()])).max(10_000) });
 const appIdSchema = UnregisterApplication.shape.appId;
 
+/** IDEMPOTENCY_KEY: printable ASCII, as most APIs that take the header accept it. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+/** MAX_METRICS_BYTES: the largest metrics payload one heartbeat may carry. */
+export const MAX_METRICS_BYTES = 4096;
+
 class HttpError extends Error {
   constructor(
-    readonly status: 400 | 404 | 409 | 413 | 422 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 422 | 429 | 503,
     message: string,
   ) {
     super(message);
   }
 }
 
-/** createAppHttpApp builds the hono app; its connections open lazily, on the first request that needs them. */
+/** createAppHttpApp builds the hono app; its connections open lazily, on the first request (or receiver tick) that needs them. */
 export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
   const redisUrl = options.redisUrl ?? DEFAULT_REDIS_URL;
   const keys = clusterKeys(options.cluster ?? DEFAULT_CLUSTER);
+  const secret = options.auth?.secret;
+  const now = options.auth?.now ?? Date.now;
   const askTimeoutMs = options.askTimeoutMs ?? 10_000;
   const pollMs = options.pollMs ?? 2_000;
   const keepAliveMs = options.keepAliveMs ?? 15_000;
   const log = options.logger ?? createLogger('app-http', { cluster: keys.cluster });
-  const readers = new Set<RedisConnection>();
+  let publicUrl = options.publicUrl?.replace(/\/+$/, '');
   let master: MasterClient | undefined;
   let state: Promise<RedisConnection> | undefined;
   let closed = false;
 
   const masterClient = () => (master ??= new MasterClient(redisUrl, keys.cluster, 'flint-app-http'));
   const stateRedis = () => (state ??= connectRedisOrCluster(redisUrl, { name: 'flint-app-http-state' }));
+  const appKeys = new AppKeys(stateRedis, keys);
+  const lease = new LeaseKeeper(stateRedis, keys, log, options.leaseRenewMs ?? 1_000);
+  const beats = new ExecutorBeatBatcher(stateRedis, keys);
+  const hub = new AppEventHub({
+    connect: () => connectRedisOrCluster(redisUrl, { name: 'flint-app-http-events', blocking: true }),
+    blockMs: Math.min(pollMs, 1_000),
+    maxStreams: options.maxStreams ?? 1000,
+    log,
+  });
+  const receiverTickMs = options.receiverTickMs ?? RECEIVER_TICK_MS;
+  const receiver =
+    receiverTickMs > 0
+      ? new HeartbeatReceiver({ redis: stateRedis, keys, master: { ask: (...args) => masterClient().ask(...args) }, log, tickMs: receiverTickMs, askTimeoutMs })
+      : undefined;
+  receiver?.start();
 
   const app = new Hono();
-  const mutating: MiddlewareHandler = options.auth?.secret
-    ? (requireScope('submit', {
-        secret: options.auth.secret,
-        now: options.auth.now,
-        onDenied: (c, status, message) => c.json({ error: message }, status),
-      }) as unknown as MiddlewareHandler)
-    : async function openRoute(_c, next) {
-        await next();
-      };
 
   app.onError((error, c) => {
     if (error instanceof HttpError) return c.json({ error: error.message }, error.status);
@@ -110,78 +150,192 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
     return c.json({ error: `internal error: ${error.message}` }, 500);
   });
 
-  app.post('/v1/apps', mutating, async (c) => {
+  /** credentialOf: the request's credential; a malformed or invalid one is a 401 here. */
+  const credentialOf = (c: Context): Credential => {
+    const credential = readCredential(c.req.header('authorization'), secret, now());
+    if (isRefusal(credential)) {
+      c.header('WWW-Authenticate', 'Bearer realm="flint", error="invalid_token"');
+      throw new HttpError(credential.status, credential.message);
+    }
+    return credential;
+  };
+
+  /** requireApp: the caller may act on `appId` (its owner, or a cluster token with one of `scopes`); an owner renews the lease. */
+  const requireApp = async (c: Context, appId: string, scopes: ('kill' | 'admin')[]): Promise<{ owner: boolean }> => {
+    const access = await decideAppAccess(credentialOf(c), appId, scopes, appKeys);
+    if (!access.ok) {
+      if (access.status === 401) c.header('WWW-Authenticate', 'Bearer realm="flint"');
+      throw new HttpError(access.status, access.message);
+    }
+    if (access.owner) lease.touch(appId);
+    return { owner: access.owner };
+  };
+
+  app.post('/v1/apps', async (c) => {
+    let registrar: string | undefined;
+    if (secret) {
+      const decision = authorize(c.req.header('authorization'), 'submit', secret, now());
+      if (!decision.ok) {
+        c.header('WWW-Authenticate', 'Bearer realm="flint"');
+        throw new HttpError(decision.status, decision.message);
+      }
+    }
+    const credential = credentialOf(c);
+    if (credential.kind === 'app' || credential.kind === 'executor') throw new HttpError(403, 'An application or executor token cannot register applications.');
+    if (credential.kind === 'cluster') registrar = credentialHash(credential.token);
+
     const body = await jsonBody(c, RegisterAppBody);
-    const { clientId = randomUUID(), ...appDescription } = body;
-    const reply = await masterClient().ask<{ appId: string; masterUrl: string }>('RegisterApplication', { clientId, appDescription }, askTimeoutMs);
-    return c.json({ appId: reply.appId, clientId, masterUrl: reply.masterUrl }, 201);
+    const { clientId: givenClientId, ...description } = body;
+    const idempotencyKey = c.req.header('idempotency-key');
+    let requestId: string | undefined;
+    let clientId = givenClientId;
+    if (idempotencyKey !== undefined) {
+      if (!IDEMPOTENCY_KEY.test(idempotencyKey)) throw new HttpError(400, 'invalid Idempotency-Key: use 1-255 printable ASCII characters');
+      if (givenClientId !== undefined) throw new HttpError(400, 'send either a clientId or an Idempotency-Key header, not both');
+      // scoped to the caller: two callers with the same key get two applications
+      requestId = createHash('sha256').update(`${registrar ?? ''}\n${idempotencyKey}`).digest('hex').slice(0, 40);
+      clientId = `idem-${requestId}`;
+    }
+    clientId ??= randomUUID();
+    let appDescription: ApplicationDescription;
+    try {
+      appDescription = withClientConf(description, { heartbeatUrl: publicUrl }).desc;
+    } catch (error) {
+      if (error instanceof AppClientError) throw new HttpError(400, error.message);
+      throw error;
+    }
+    const reply = await masterClient().ask<{ appId: string; masterUrl: string; leaseTimeoutMs?: number }>(
+      'RegisterApplication',
+      { clientId, appDescription, registrar },
+      askTimeoutMs,
+      { requestId: requestId && `reg-${requestId}` },
+    );
+    const appSecret = await appKeys.get(reply.appId, true);
+    if (!appSecret) throw new HttpError(404, `application '${reply.appId}' is already forgotten (trimmed from the completed list)`);
+    if (appSecret.registrar !== (registrar ?? '')) {
+      throw new HttpError(409, `clientId '${clientId}' belongs to an application registered with another credential; use a clientId of your own`);
+    }
+    lease.touch(reply.appId);
+    return c.json(
+      { appId: reply.appId, clientId, masterUrl: reply.masterUrl, appToken: appToken(appSecret.key, reply.appId), leaseTimeoutMs: reply.leaseTimeoutMs },
+      201,
+    );
   });
 
   app.get('/v1/apps/:id', async (c) => {
     const appId = appIdParam(c);
+    const view = await isOwnerOrAdmin(credentialOf(c), appId, appKeys);
+    if (view.owner) lease.touch(appId);
     const redis = await stateRedis();
-    const [hash, executors] = await Promise.all([redis.hgetall(keys.app(appId)), redis.hgetall(keys.appExecutors(appId))]);
+    const [hash, executors, beatsWithScores, metrics] = (await redis
+      .pipeline()
+      .hgetall(keys.app(appId))
+      .hgetall(keys.appExecutors(appId))
+      .zrange(keys.appExecutorBeats(appId), '0', '-1', 'WITHSCORES')
+      .hgetall(keys.appExecutorMetrics(appId))
+      .exec())!.map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    }) as [Record<string, string>, Record<string, string>, string[], Record<string, string>];
     if (!hash || Object.keys(hash).length === 0) throw new HttpError(404, `unknown application '${appId}'`);
-    return c.json(appStateFromHash(hash, executors));
+    const body = appStateFromHash(hash, executors, { beats: beatsWithScores, metrics });
+    if (!view.full) body.desc = redactDescription(body.desc);
+    return c.json(body);
   });
 
-  app.post('/v1/apps/:id/executors', mutating, async (c) => {
+  app.post('/v1/apps/:id/heartbeat', async (c) => {
     const appId = appIdParam(c);
+    const { owner } = await requireApp(c, appId, []);
+    if (!owner) throw new HttpError(403, "Only the application's own token renews its lease.");
+    const held = await lease.renew([appId]);
+    if (held === 0) throw new HttpError(404, `unknown or finished application '${appId}'`);
+    return c.json({ ok: true, appId });
+  });
+
+  app.post('/v1/apps/:id/executors', async (c) => {
+    const appId = appIdParam(c);
+    await requireApp(c, appId, ['admin']);
     const { total } = await jsonBody(c, RequestExecutorsBody);
     const known = await masterClient().ask<boolean>('RequestExecutors', { appId, requestedTotal: total }, askTimeoutMs);
     return known ? c.json({ ok: true, appId, requestedTotal: total }) : unknownApp(c, appId);
   });
 
-  app.post('/v1/apps/:id/kill-executors', mutating, async (c) => {
+  app.post('/v1/apps/:id/kill-executors', async (c) => {
     const appId = appIdParam(c);
+    await requireApp(c, appId, ['kill', 'admin']);
     const { executorIds } = await jsonBody(c, KillExecutorsBody);
     const ids = KillExecutors.shape.executorIds.parse(executorIds.map(String));
     const known = await masterClient().ask<boolean>('KillExecutors', { appId, executorIds: ids }, askTimeoutMs);
     return known ? c.json({ ok: true, appId }) : unknownApp(c, appId);
   });
 
-  app.post('/v1/apps/:id/kill', mutating, async (c) => {
+  app.post('/v1/apps/:id/kill', async (c) => {
     const appId = appIdParam(c);
+    await requireApp(c, appId, ['kill', 'admin']);
     const removed = await masterClient().ask<boolean>('KillApplication', { appId }, askTimeoutMs);
     return removed ? c.json({ ok: true, appId }) : unknownApp(c, appId);
   });
 
   const unregister = async (c: Context) => {
     const appId = appIdParam(c);
+    await requireApp(c, appId, ['kill', 'admin']);
     const removed = await masterClient().ask<boolean>('UnregisterApplication', { appId }, askTimeoutMs);
     return removed ? c.json({ ok: true, appId }) : unknownApp(c, appId);
   };
-  app.delete('/v1/apps/:id', mutating, unregister);
-  app.post('/v1/apps/:id/unregister', mutating, unregister);
+  app.delete('/v1/apps/:id', unregister);
+  app.post('/v1/apps/:id/unregister', unregister);
+
+  // The hot path (acceptance: 20,000 beats/s per process): no zod, the key from the cache,
+  // one HMAC, and the beat joins this event-loop turn's batch (one script call for all).
+  app.post('/v1/apps/:id/executors/:execId/heartbeat', async (c) => {
+    const appId = appIdParam(c);
+    const execText = c.req.param('execId') ?? '';
+    if (!/^\d{1,9}$/.test(execText)) throw new HttpError(400, `invalid executor id '${execText}': expected a non-negative integer`);
+    const execId = Number(execText);
+    const credential = credentialOf(c);
+    if (credential.kind === 'none') throw new HttpError(401, "Missing bearer token: a heartbeat needs the executor's token (FLINT_HEARTBEAT_TOKEN).");
+    if (!(await isExecutorCredential(credential, appId, execId, appKeys))) {
+      throw new HttpError(403, `The token is not executor ${appId}/${execId}'s heartbeat token.`);
+    }
+    const metrics = await metricsOf(c);
+    const outcome = await beats.record({ appId, execId, metrics });
+    if (outcome === 'unknown') throw new HttpError(404, `unknown or finished executor ${appId}/${execId}`);
+    return c.json({ ok: true, registered: outcome === 'recorded' });
+  });
 
   app.get('/v1/apps/:id/events', async (c) => {
     const appId = appIdParam(c);
     // A browser's EventSource resends Last-Event-ID on reconnect; it wins over the query.
     const after = c.req.header('last-event-id') ?? c.req.query('lastEventId') ?? '0';
     if (!isStreamId(after)) throw new HttpError(400, `invalid Last-Event-ID '${after}': expected a stream id such as 1700000000000-0`);
+    const { owner } = await requireApp(c, appId, ['admin']);
     const redis = await stateRedis();
     if ((await redis.exists(keys.app(appId), keys.appEvents(appId))) === 0) throw new HttpError(404, `unknown application '${appId}'`);
     if (closed) throw new HttpError(503, 'the server is shutting down');
-    const reader = await connectRedisOrCluster(redisUrl, { name: `flint-app-http-events-${appId}`.slice(0, 100), blocking: true });
-    readers.add(reader);
+    if (!hub.reserve()) {
+      c.header('Retry-After', '1');
+      throw new HttpError(429, `this app API serves ${options.maxStreams ?? 1000} event streams at once (spark.flint.appApi.maxStreams); try again later`);
+    }
+    const releaseLease = owner ? lease.hold(appId) : () => undefined;
+    c.header('Cache-Control', 'no-store');
+    c.header('X-Accel-Buffering', 'no');
     return streamSSE(c, async (stream) => {
       let done = false;
+      let following: { close(): void } | undefined;
       const release = () => {
         done = true;
-        readers.delete(reader);
-        reader.disconnect();
+        following?.close();
       };
       stream.onAbort(release);
       c.req.raw.signal?.addEventListener('abort', release, { once: true });
       try {
         await followAppEvents({
-          reader,
-          keys,
-          appId,
           after,
           pollMs,
           keepAliveMs,
           isDone: () => done || stream.aborted || closed,
+          readNow: (cursor) => readAppEventEntries(redis, keys.appEvents(appId), cursor, { blockMs: 0 }),
+          follow: (cursor) => (following = hub.join(keys.appEvents(appId), cursor)),
           appState: async () => (await redis.hget(keys.app(appId), 'state')) as ApplicationState | null,
           send: (event) => stream.writeSSE(event),
           comment: (text) => stream.write(`: ${text}\n\n`).then(() => undefined),
@@ -190,6 +344,8 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
         if (!done) log.warn({ appId, err: (error as Error).message }, 'event stream ended by an error');
       } finally {
         release();
+        releaseLease();
+        hub.unreserve();
       }
     });
   });
@@ -198,127 +354,20 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
 
   return {
     app,
+    setPublicUrl(url: string) {
+      publicUrl = url.replace(/\/+$/, '');
+    },
     async close() {
       closed = true;
-      for (const reader of readers) reader.disconnect();
-      readers.clear();
+      lease.stop();
+      await receiver?.stop();
+      await hub.close();
       const pending: Promise<unknown>[] = [];
       if (master) pending.push(master.close());
       if (state) pending.push(state.then((redis) => redis.quit()).catch(() => undefined));
       await Promise.allSettled(pending);
     },
   };
-}
-
-export interface FollowAppEventsOptions {
-  reader: RedisConnection;
-  keys: Keys;
-  appId: string;
-  after: string;
-  pollMs: number;
-  keepAliveMs: number;
-  isDone(): boolean;
-  appState(): Promise<ApplicationState | null>;
-  send(event: { id: string; event: string; data: string }): Promise<void>;
-  comment(text: string): Promise<void>;
-}
-
-/**
- * followAppEvents: the SSE loop. Reads without blocking until the stream is
- * drained; then, if the app is finished (or gone), ends; otherwise blocks for
- * `pollMs` and writes a keep-alive comment after `keepAliveMs` of silence.
- * It ends right after ApplicationRemoved. Returns the last id sent.
- */
-export async function followAppEvents(options: FollowAppEventsOptions): Promise<string> {
-  const { reader, keys, appId } = options;
-  const streamKey = keys.appEvents(appId);
-  let cursor = options.after;
-  let lastWrite = Date.now();
-  let drained = false;
-  while (!options.isDone()) {
-    const entries = await readAppEventEntries(reader, streamKey, cursor, { blockMs: drained ? options.pollMs : 0 });
-    if (entries.length === 0) {
-      if (!drained) {
-        drained = true;
-        const state = await options.appState();
-        if (state === null || isApplicationFinished(state)) return cursor;
-      } else {
-        const state = await options.appState();
-        if (state === null || isApplicationFinished(state)) {
-          drained = false; // one more non-blocking read, for events written with the final state
-          continue;
-        }
-        if (Date.now() - lastWrite >= options.keepAliveMs) {
-          await options.comment('keep-alive');
-          lastWrite = Date.now();
-        }
-      }
-      continue;
-    }
-    drained = false;
-    for (const entry of entries) {
-      cursor = entry[0];
-      const decoded = decodeAppEventEntry(entry);
-      if (!decoded.ok) {
-        await options.send({ id: cursor, event: 'invalid', data: JSON.stringify(decoded.invalid) });
-        continue;
-      }
-      await options.send({ id: cursor, event: decoded.event.type, data: JSON.stringify(decoded.event.body) });
-      if (decoded.event.type === 'ApplicationRemoved') return cursor;
-    }
-    lastWrite = Date.now();
-  }
-  return cursor;
-}
-
-const NUMERIC_APP_FIELDS = [
-  'coresGranted',
-  'requestedCores',
-  'executorLimit',
-  'liveExecutors',
-  'retryCount',
-  'nextExecutorId',
-  'startTime',
-  'endTime',
-  'seq',
-  'priority',
-] as const;
-
-/** HIDDEN_APP_FIELDS: bookkeeping that is not the app's state (the clientId is the registration's idempotency key). */
-const HIDDEN_APP_FIELDS = new Set(['clientId']);
-
-/**
- * appStateFromHash: the app hash (strings) → JSON for GET /v1/apps/:id: numbers
- * as numbers, `desc` parsed, executors parsed and ordered by id.
- */
-export function appStateFromHash(hash: Record<string, string>, executors: Record<string, string> = {}): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [field, value] of Object.entries(hash)) {
-    if (HIDDEN_APP_FIELDS.has(field)) continue;
-    if ((NUMERIC_APP_FIELDS as readonly string[]).includes(field)) {
-      const n = Number(value);
-      out[field] = Number.isFinite(n) ? n : value;
-    } else if (field === 'desc') {
-      out[field] = parseJsonOr(value);
-    } else {
-      out[field] = value;
-    }
-  }
-  out.executors = Object.entries(executors)
-    .map(([id, raw]) => {
-      const parsed = parseJsonOr(raw);
-      return parsed !== null && typeof parsed === 'object' ? { id: Number(id), ...(parsed as object) } : { id: Number(id), raw };
-    })
-    .sort((a, b) => a.id - b.id);
-  return out;
-}
-
-function parseJsonOr(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
 function appIdParam(c: Context): string {
@@ -345,6 +394,29 @@ async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.i
   return parsed.data;
 }
 
+/**
+ * metricsOf: a heartbeat's optional body, `{"metrics": <JSON object>}`, as the JSON
+ * text of the metrics ('' for none); at most MAX_METRICS_BYTES.
+ */
+async function metricsOf(c: Context): Promise<string> {
+  const text = await c.req.text();
+  if (text.trim() === '') return '';
+  if (text.length > MAX_METRICS_BYTES + 64) throw new HttpError(413, `a heartbeat body may carry at most ${MAX_METRICS_BYTES} bytes of metrics`);
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, `heartbeat body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new HttpError(400, 'heartbeat body must be a JSON object such as {"metrics": {...}}');
+  const metrics = (data as { metrics?: unknown }).metrics;
+  if (metrics === undefined) return '';
+  if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) throw new HttpError(400, 'metrics must be a JSON object');
+  const encoded = JSON.stringify(metrics);
+  if (encoded.length > MAX_METRICS_BYTES) throw new HttpError(413, `a heartbeat body may carry at most ${MAX_METRICS_BYTES} bytes of metrics`);
+  return encoded;
+}
+
 function unknownApp(c: Context, appId: string): Response {
   return c.json({ error: `unknown or finished application '${appId}'` }, 404);
 }
@@ -358,6 +430,7 @@ export interface RunningAppHttpServer {
 /**
  * startAppHttpServer serves the app API with @hono/node-server. It refuses a
  * non-loopback host without a secret (assertSafeBind). Port 0 picks a free port.
+ * Unless `publicUrl` says otherwise, executors send heartbeats to the URL it listens on.
  */
 export async function startAppHttpServer(options: AppHttpOptions & { host?: string; port?: number; tls?: ServerTls }): Promise<RunningAppHttpServer> {
   const host = options.host ?? '127.0.0.1';
@@ -365,6 +438,7 @@ export async function startAppHttpServer(options: AppHttpOptions & { host?: stri
   const api = createAppHttpApp(options);
   try {
     const server = await listenHttp(api.app.fetch, { host, port: options.port ?? 0, what: 'application HTTP API', tls: options.tls });
+    if (!options.publicUrl) api.setPublicUrl(server.url);
     return {
       url: server.url,
       port: server.port,

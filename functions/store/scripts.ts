@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RedisConnection } from '../../lib/redis.ts';
 import { clusterKeys, type Keys } from '../../protocol/keys.ts';
+import { luaKeyTable } from '../../protocol/lua-keys.ts';
 import { sparkTimestamp } from '../../protocol/config.ts';
 import { EXECUTOR_TRANSITIONS, DRIVER_TRANSITIONS, APPLICATION_TRANSITIONS, WORKER_TRANSITIONS } from '../../protocol/states.ts';
 
@@ -36,32 +37,7 @@ export const SCRIPT_NAMES = [
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
-const NON_KEYS = new Set(['cluster', 'bullPrefix', 'masterQueue']);
-const MARK = '\u0001';
-
-/** luaKeyTable renders protocol/keys.ts as a Lua table `K` built on the runtime namespace NS. */
-export function luaKeyTable(): string {
-  const probe = 'probe-cluster';
-  const keys = clusterKeys(probe) as Record<string, unknown>;
-  const ns = `flint{${probe}}`;
-  const toLua = (text: string): string => {
-    if (!text.startsWith(ns)) throw new Error(`key '${text}' does not start with the namespace`);
-    const parts = text.slice(ns.length).split(MARK);
-    const pieces = ['NS'];
-    parts.forEach((part, index) => {
-      if (part) pieces.push(JSON.stringify(part));
-      if (index < parts.length - 1) pieces.push('a');
-    });
-    return pieces.join(' .. ');
-  };
-  const lines = ['local K = {}'];
-  for (const [name, value] of Object.entries(keys)) {
-    if (NON_KEYS.has(name)) continue;
-    if (typeof value === 'string') lines.push(`K.${name} = ${toLua(value)}`);
-    else if (typeof value === 'function') lines.push(`K.${name} = function(a) return ${toLua((value as (a: string) => string)(MARK))} end`);
-  }
-  return lines.join('\n');
-}
+export { luaKeyTable };
 
 /** luaTransitionTables renders protocol/states.ts transition tables as Lua sets. */
 export function luaTransitionTables(): string {

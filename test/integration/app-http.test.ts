@@ -44,7 +44,7 @@ after(async () => {
   redis.disconnect();
 });
 
-async function fixture(name: string, http: { secret?: string; pollMs?: number; keepAliveMs?: number } = {}): Promise<Fixture & { url: string }> {
+async function fixture(name: string, http: { secret?: string; pollMs?: number; keepAliveMs?: number; maxStreams?: number } = {}): Promise<Fixture & { url: string }> {
   const cluster = uniqueCluster(name);
   const config = loadConfig({ env: {}, overrides: { 'spark.flint.cluster': cluster, 'spark.flint.reaper.interval': '100ms' } });
   const master = await startMaster({ redisUrl: REDIS_URL, config, concurrency: 8 });
@@ -56,6 +56,7 @@ async function fixture(name: string, http: { secret?: string; pollMs?: number; k
     port: 0,
     pollMs: http.pollMs ?? 200,
     keepAliveMs: http.keepAliveMs,
+    maxStreams: http.maxStreams,
     auth: http.secret ? { secret: http.secret } : undefined,
   });
   return { ...f, url: f.server.url };
@@ -134,6 +135,8 @@ async function readSse(url: string, headers: Record<string, string>, stop: (read
   }
 }
 
+const bearer = (token: unknown) => ({ authorization: `Bearer ${String(token)}` });
+
 async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
   const response = await fetch(url, {
     method: 'POST',
@@ -148,9 +151,9 @@ async function report(f: Fixture, appId: string, execId: number, state: 'RUNNING
   assert.equal(await f.masterClient.ask('ExecutorStateChanged', { appId, execId, state, workerId: 'w1', epoch, exitStatus, message }), true);
 }
 
-/** eventConnections: the blocking connections the server holds open for SSE streams of `appId`. */
-async function eventConnections(appId: string): Promise<number> {
-  return String(await redis.client('LIST')).split('\n').filter((line) => line.includes(`name=flint-app-http-events-${appId}`)).length;
+/** eventReaders: the blocking connections app API processes hold for event streams (one per process, shared by all its streams). */
+async function eventReaders(): Promise<number> {
+  return String(await redis.client('LIST')).split('\n').filter((line) => line.includes('name=flint-app-http-events')).length;
 }
 
 async function streamIds(f: Fixture, appId: string): Promise<string[]> {
@@ -164,10 +167,13 @@ test('POST /v1/apps, SSE events with ids, resume with Last-Event-ID and ?lastEve
   const appId = created.body.appId as string;
   assert.match(appId, /^app-\d{14}-\d{4}$/);
   assert.equal(created.body.clientId, 'http-client-1');
+  assert.match(String(created.body.appToken), /^fa1\./, 'the registration returns the application\'s token');
+  const auth = bearer(created.body.appToken);
   const again = await post(`${f.url}/v1/apps`, { ...appDescription({ name: 'http-app' }), clientId: 'http-client-1' });
   assert.equal(again.body.appId, appId, 'a retried POST with the same clientId gets the same app');
+  assert.equal(again.body.appToken, created.body.appToken, 'and the same token');
 
-  const state = await fetch(`${f.url}/v1/apps/${appId}`);
+  const state = await fetch(`${f.url}/v1/apps/${appId}`, { headers: auth });
   assert.equal(state.status, 200);
   const app = (await state.json()) as Record<string, unknown>;
   assert.equal(app.id, appId);
@@ -177,7 +183,7 @@ test('POST /v1/apps, SSE events with ids, resume with Last-Event-ID and ?lastEve
   assert.equal(app.clientId, undefined, 'the idempotency key is not shown');
 
   const epoch = await registerFakeWorker(f.masterClient, { id: 'w1', cores: 2, memoryMB: 4096, port: 7201 });
-  const first = await readSse(`${f.url}/v1/apps/${appId}/events`, {}, (r) => r.events.filter((e) => e.event === 'ExecutorAdded').length === 2);
+  const first = await readSse(`${f.url}/v1/apps/${appId}/events`, auth, (r) => r.events.filter((e) => e.event === 'ExecutorAdded').length === 2);
   assert.deepEqual(first.events.map((e) => e.event), ['RegisteredApplication', 'ExecutorAdded', 'ExecutorAdded']);
   assert.deepEqual(first.events.map((e) => e.id), (await streamIds(f, appId)).slice(0, 3), 'each SSE id is the stream id');
   assert.deepEqual(JSON.parse(first.events[1]!.data), { id: 0, workerId: 'w1', hostPort: '127.0.0.1:7201', cores: 1, memoryMB: 256 });
@@ -191,25 +197,25 @@ test('POST /v1/apps, SSE events with ids, resume with Last-Event-ID and ?lastEve
   await report(f, appId, 0, 'RUNNING', epoch);
   await report(f, appId, 0, 'EXITED', epoch, 3);
   const lastSeen = first.events.at(-1)!.id!;
-  const resumed = await readSse(`${f.url}/v1/apps/${appId}/events`, { 'Last-Event-ID': lastSeen }, (r) => r.events.length === 2);
+  const resumed = await readSse(`${f.url}/v1/apps/${appId}/events`, { ...auth, 'Last-Event-ID': lastSeen }, (r) => r.events.length === 2);
   assert.deepEqual(resumed.events.map((e) => e.event), ['ExecutorUpdated', 'ExecutorUpdated']);
   assert.deepEqual(resumed.events.map((e) => JSON.parse(e.data).state), ['RUNNING', 'EXITED']);
   assert.equal(JSON.parse(resumed.events[1]!.data).exitStatus, 3);
   assert.deepEqual([...first.events, ...resumed.events].map((e) => e.id), (await streamIds(f, appId)).slice(0, 5), 'no gap and no repeat');
 
-  const byQuery = await readSse(`${f.url}/v1/apps/${appId}/events?lastEventId=${resumed.events[0]!.id}`, {}, (r) => r.events.length === 1);
+  const byQuery = await readSse(`${f.url}/v1/apps/${appId}/events?lastEventId=${resumed.events[0]!.id}`, auth, (r) => r.events.length === 1);
   assert.equal(byQuery.events[0]!.id, resumed.events[1]!.id);
 
-  const limited = await post(`${f.url}/v1/apps/${appId}/executors`, { total: 1 });
+  const limited = await post(`${f.url}/v1/apps/${appId}/executors`, { total: 1 }, auth);
   assert.deepEqual([limited.status, limited.body], [200, { ok: true, appId, requestedTotal: 1 }]);
   assert.equal(Number(await redis.hget(f.keys.app(appId), 'executorLimit')), 1);
-  const killed = await post(`${f.url}/v1/apps/${appId}/kill-executors`, { executorIds: [1, 'x'] });
+  const killed = await post(`${f.url}/v1/apps/${appId}/kill-executors`, { executorIds: [1, 'x'] }, auth);
   assert.deepEqual([killed.status, killed.body], [200, { ok: true, appId }]);
 
   // A live stream that is following when the app is unregistered ends by itself once drained.
-  const following = readSse(`${f.url}/v1/apps/${appId}/events`, {}, () => false);
+  const following = readSse(`${f.url}/v1/apps/${appId}/events`, auth, () => false);
   await new Promise((resolve) => setTimeout(resolve, 300));
-  const removed = await fetch(`${f.url}/v1/apps/${appId}`, { method: 'DELETE' });
+  const removed = await fetch(`${f.url}/v1/apps/${appId}`, { method: 'DELETE', headers: auth });
   assert.deepEqual([removed.status, await removed.json()], [200, { ok: true, appId }]);
   const all = await following;
   assert.equal(all.ended, true, 'the server ended the stream');
@@ -217,20 +223,20 @@ test('POST /v1/apps, SSE events with ids, resume with Last-Event-ID and ?lastEve
 
   const finished = (await (await fetch(`${f.url}/v1/apps/${appId}`)).json()) as { state: string };
   assert.equal(finished.state, 'FINISHED');
-  const gone = await fetch(`${f.url}/v1/apps/${appId}`, { method: 'DELETE' });
+  const gone = await fetch(`${f.url}/v1/apps/${appId}`, { method: 'DELETE', headers: auth });
   assert.equal(gone.status, 404);
   assert.match(((await gone.json()) as { error: string }).error, /unknown or finished application/);
-  assert.equal((await post(`${f.url}/v1/apps/${appId}/executors`, { total: 2 })).status, 404);
-  await waitFor(async () => (await eventConnections(appId)) === 0, { message: 'every SSE connection released' });
+  assert.equal((await post(`${f.url}/v1/apps/${appId}/executors`, { total: 2 }, auth)).status, 404);
+  assert.ok((await eventReaders()) <= fixtures.length, 'at most one shared event reader per app API process, however many streams it served');
 });
 
 test('POST /v1/apps/:id/kill: the SSE stream ends right after ApplicationRemoved(KILLED)', async () => {
   const f = await fixture('apph-kill');
   const { body } = await post(`${f.url}/v1/apps`, appDescription({ name: 'to-kill' }));
   const appId = body.appId as string;
-  const following = readSse(`${f.url}/v1/apps/${appId}/events`, {}, () => false);
+  const following = readSse(`${f.url}/v1/apps/${appId}/events`, bearer(body.appToken), () => false);
   await new Promise((resolve) => setTimeout(resolve, 300));
-  const killed = await post(`${f.url}/v1/apps/${appId}/kill`, {});
+  const killed = await post(`${f.url}/v1/apps/${appId}/kill`, {}, bearer(body.appToken));
   assert.deepEqual([killed.status, killed.body], [200, { ok: true, appId }]);
   const read = await following;
   assert.equal(read.ended, true);
@@ -238,14 +244,36 @@ test('POST /v1/apps/:id/kill: the SSE stream ends right after ApplicationRemoved
   assert.deepEqual(JSON.parse(read.events[1]!.data), { message: 'KILLED' });
 });
 
-test('an idle stream gets keep-alive comments', async () => {
-  const f = await fixture('apph-keepalive', { pollMs: 100, keepAliveMs: 250 });
+test('an idle stream gets keep-alive comments; a stream needs a token; maxStreams caps streams (429) and a closed one frees its place', async () => {
+  const f = await fixture('apph-keepalive', { pollMs: 100, keepAliveMs: 250, maxStreams: 1 });
   const { body } = await post(`${f.url}/v1/apps`, appDescription({ name: 'idle' }));
-  const read = await readSse(`${f.url}/v1/apps/${body.appId}/events`, {}, (r) => r.comments.length >= 2);
+  const url = `${f.url}/v1/apps/${body.appId}/events`;
+  const anonymous = await fetch(url);
+  assert.equal(anonymous.status, 401, 'an event stream needs a token');
+  assert.match(((await anonymous.json()) as { error: string }).error, /needs the application's token/);
+  const other = await post(`${f.url}/v1/apps`, appDescription({ name: 'other' }));
+  assert.equal((await fetch(url, { headers: bearer(other.body.appToken) })).status, 403, "another application's token cannot follow it");
+
+  const read = await readSse(url, bearer(body.appToken), (r) => r.comments.length >= 2, 15_000);
   assert.deepEqual(read.comments.slice(0, 2), ['keep-alive', 'keep-alive']);
   assert.deepEqual(read.events.map((e) => e.event), ['RegisteredApplication']);
-  // The client went away: the server releases the stream's Redis connection.
-  await waitFor(async () => (await eventConnections(body.appId as string)) === 0, { message: 'SSE connection released after the client aborted' });
+  // with one stream open (maxStreams 1), another is refused
+  const holder = new AbortController();
+  const held = await fetch(url, { headers: bearer(body.appToken), signal: holder.signal });
+  assert.equal(held.status, 200);
+  const second = await fetch(url, { headers: bearer(body.appToken) });
+  assert.equal(second.status, 429);
+  assert.equal(second.headers.get('retry-after'), '1');
+  assert.match(((await second.json()) as { error: string }).error, /spark\.flint\.appApi\.maxStreams/);
+  holder.abort();
+  // The client went away: the server gives its place back.
+  const reopened = await waitFor(async () => {
+    const response = await fetch(url, { headers: bearer(body.appToken), signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
+    if (response?.status === 200) return response;
+    await response?.body?.cancel();
+    return undefined;
+  }, { message: 'a new stream once the aborted one released its place' });
+  await reopened.body?.cancel();
 });
 
 test('bad input gets 400 with a JSON error; unknown apps 404', async () => {
@@ -272,11 +300,25 @@ test('bad input gets 400 with a JSON error; unknown apps 404', async () => {
 
   const { body: created } = await call('POST', '/v1/apps', JSON.stringify(appDescription()));
   const appId = (created as { appId: string }).appId;
-  r = await call('POST', `/v1/apps/${appId}/executors`, JSON.stringify({ total: -1 }));
+  const token = { authorization: `Bearer ${(created as { appToken: string }).appToken}` };
+  r = await call('POST', `/v1/apps/${appId}/executors`, JSON.stringify({ total: -1 }), token);
   assert.equal(r.status, 400);
   assert.match(r.body.error!, /^invalid request body: total: /);
-  r = await call('POST', `/v1/apps/${appId}/kill-executors`, JSON.stringify({ executorIds: 'all' }));
+  r = await call('POST', `/v1/apps/${appId}/kill-executors`, JSON.stringify({ executorIds: 'all' }), token);
   assert.equal(r.status, 400);
+  r = await call('POST', '/v1/apps', JSON.stringify({ ...appDescription(), conf: { 'spark.flint.executor.heartbeat.enabled': 'true', 'spark.network.timeout': '1s', 'spark.executor.heartbeatInterval': '2s', 'spark.flint.executor.heartbeat.url': 'http://127.0.0.1:1' } }));
+  assert.equal(r.status, 400);
+  assert.match(r.body.error!, /spark\.network\.timeout=1000ms must be greater than spark\.executor\.heartbeatInterval=2000ms/);
+  r = await call('POST', '/v1/apps', JSON.stringify({ ...appDescription(), conf: { 'spark.executor.heartbeat.maxFailures': 'many' } }));
+  assert.equal(r.status, 400);
+  assert.match(r.body.error!, /conf spark\.executor\.heartbeat\.maxFailures="many": 'many' is not an integer/);
+  r = await call('POST', '/v1/apps', JSON.stringify({ ...appDescription(), conf: { 'spark.flint.executor.heartbeat.enabled': 'true' } }));
+  assert.equal(r.status, 400, 'heartbeats need a URL executors can reach, and this app API (no server) has none');
+  assert.match(r.body.error!, /spark\.flint\.executor\.heartbeat\.url/);
+  r = await call('POST', '/v1/apps', JSON.stringify(appDescription()), { 'idempotency-key': 'has space' });
+  assert.deepEqual(r, { status: 400, body: { error: 'invalid Idempotency-Key: use 1-255 printable ASCII characters' } });
+  r = await call('POST', '/v1/apps', JSON.stringify({ ...appDescription(), clientId: 'c1' }), { 'idempotency-key': 'k1' });
+  assert.deepEqual(r, { status: 400, body: { error: 'send either a clientId or an Idempotency-Key header, not both' } });
   r = await call('GET', `/v1/apps/${appId}/events`, undefined, { 'last-event-id': 'yesterday' });
   assert.deepEqual(r, { status: 400, body: { error: "invalid Last-Event-ID 'yesterday': expected a stream id such as 1700000000000-0" } });
   r = await call('GET', '/v1/apps/has%20space');
@@ -284,15 +326,20 @@ test('bad input gets 400 with a JSON error; unknown apps 404', async () => {
   assert.match(r.body.error!, /^invalid application id 'has space'/);
   r = await call('GET', '/v1/apps/app-none');
   assert.deepEqual(r, { status: 404, body: { error: "unknown application 'app-none'" } });
-  r = await call('GET', '/v1/apps/app-none/events');
+  r = await call('GET', '/v1/apps/app-none/events', undefined, token);
   assert.equal(r.status, 404);
-  r = await call('POST', '/v1/apps/app-none/executors', JSON.stringify({ total: 1 }));
+  r = await call('POST', '/v1/apps/app-none/executors', JSON.stringify({ total: 1 }), token);
   assert.equal(r.status, 404);
+  r = await call('POST', `/v1/apps/${appId}/executors`, JSON.stringify({ total: 1 }));
+  assert.equal(r.status, 401, 'a mutation needs a token');
+  r = await call('POST', `/v1/apps/${appId}/executors`, JSON.stringify({ total: 1 }), { authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2ln' });
+  assert.equal(r.status, 401);
+  assert.match(r.body.error!, /no spark\.flint\.auth\.secret configured, so it accepts no cluster token/);
   r = await call('GET', '/v2/nothing');
   assert.deepEqual(r, { status: 404, body: { error: 'no route for GET /v2/nothing' } });
 });
 
-test('with a secret, mutating routes need a token with the submit scope; reads stay open', async () => {
+test('with a secret, registering needs the submit scope; acting on an app needs its token or kill/admin; reads stay open', async () => {
   const secret = 'a'.repeat(16) + 'b'.repeat(16) + 'c'.repeat(8);
   const f = await fixture('apph-auth', { secret });
   const desc = appDescription({ name: 'auth-app' });
@@ -312,7 +359,9 @@ test('with a secret, mutating routes need a token with the submit scope; reads s
   assert.equal((await fetch(`${f.url}/v1/apps/${appId}`)).status, 200, 'reading state needs no token');
   assert.equal((await fetch(`${f.url}/v1/apps/${appId}`, { method: 'DELETE' })).status, 401);
   assert.equal((await post(`${f.url}/v1/apps/${appId}/executors`, { total: 1 })).status, 401);
-  const deleted = await fetch(`${f.url}/v1/apps/${appId}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+  const bySubmitter = await fetch(`${f.url}/v1/apps/${appId}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+  assert.equal(bySubmitter.status, 403, 'a submit token registers applications; it does not own them');
+  const deleted = await fetch(`${f.url}/v1/apps/${appId}`, { method: 'DELETE', headers: bearer(created.body.appToken) });
   assert.equal(deleted.status, 200);
 });
 
