@@ -21,6 +21,7 @@
 import type { Logger } from '../lib/log.ts';
 import type { ExecutorState } from '../protocol/states.ts';
 import type { LaunchExecutor } from '../protocol/messages.ts';
+import { HEARTBEAT_FAILURE_EXIT_CODE } from '../protocol/config.ts';
 import type { Runtime, TaskExit, TaskSpec, TaskStatus } from './runtime/types.ts';
 
 /** executorTaskId: the runtime identity of an executor, `executor:<appId>/<execId>`. */
@@ -102,6 +103,7 @@ export function buildExecutorSpec(launch: LaunchExecutor, worker: WorkerContext)
   };
   // Spark writes a resources file and appends --resourcesFile; Flint argv is arbitrary, so the assignment travels in the environment
   if (Object.keys(launch.resources).length > 0) env.FLINT_RESOURCES = JSON.stringify(launch.resources);
+  Object.assign(env, executorHeartbeatEnv(launch));
   return {
     kind: 'executor',
     taskId: executorTaskId(appId, execId),
@@ -118,6 +120,29 @@ export function buildExecutorSpec(launch: LaunchExecutor, worker: WorkerContext)
     network: worker.network,
     pidsLimit: worker.pidsLimit,
     labels: { ...appDesc.labels, [LABEL_CORES]: String(launch.cores), [LABEL_MEMORY]: String(launch.memoryMB) },
+  };
+}
+
+/**
+ * executorHeartbeatEnv: where and how an executor of an application with heartbeats
+ * on sends them (Spark's Executor.reportHeartBeat, for an arbitrary command):
+ *   FLINT_HEARTBEAT_URL           POST here every interval (Authorization: Bearer <token>),
+ *                                 optionally with {"metrics": {...}}
+ *   FLINT_HEARTBEAT_TOKEN         valid for this executor of this application only
+ *   FLINT_HEARTBEAT_INTERVAL_MS   spark.executor.heartbeatInterval (first beat after 1-2 intervals)
+ *   FLINT_HEARTBEAT_MAX_FAILURES  spark.executor.heartbeat.maxFailures: after that many failed
+ *                                 beats in a row, exit with FLINT_HEARTBEAT_EXIT_CODE (56)
+ * Empty for an application without heartbeats.
+ */
+export function executorHeartbeatEnv(launch: Pick<LaunchExecutor, 'appId' | 'execId' | 'heartbeat'>): Record<string, string> {
+  const heartbeat = launch.heartbeat;
+  if (!heartbeat) return {};
+  return {
+    FLINT_HEARTBEAT_URL: `${heartbeat.url.replace(/\/+$/, '')}/v1/apps/${encodeURIComponent(launch.appId)}/executors/${launch.execId}/heartbeat`,
+    FLINT_HEARTBEAT_TOKEN: heartbeat.token,
+    FLINT_HEARTBEAT_INTERVAL_MS: String(heartbeat.intervalMs),
+    FLINT_HEARTBEAT_MAX_FAILURES: String(heartbeat.maxFailures),
+    FLINT_HEARTBEAT_EXIT_CODE: String(HEARTBEAT_FAILURE_EXIT_CODE),
   };
 }
 

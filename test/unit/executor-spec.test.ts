@@ -100,6 +100,26 @@ test('buildExecutorSpec: identity, limits, substituted argv, Spark and Flint env
   assert.equal(validateTaskSpec(spec), undefined);
 });
 
+test('buildExecutorSpec: heartbeat URL and token for this executor only, over whatever the app put in its env', () => {
+  const token = `fe1.${'ab'.repeat(20)}`;
+  const spec = buildExecutorSpec(
+    launchExecutor({
+      appDesc: { ...launchExecutor().appDesc, env: { FLINT_HEARTBEAT_TOKEN: 'forged', FLINT_HEARTBEAT_URL: 'http://evil.example/' } },
+      heartbeat: { url: 'http://127.0.0.1:7077/', token, intervalMs: 500, maxFailures: 3 },
+    }),
+    worker,
+  );
+  assert.equal(spec.env.FLINT_HEARTBEAT_URL, 'http://127.0.0.1:7077/v1/apps/app-20260101000000-0003/executors/4/heartbeat');
+  assert.equal(spec.env.FLINT_HEARTBEAT_TOKEN, token);
+  assert.equal(spec.env.FLINT_HEARTBEAT_INTERVAL_MS, '500');
+  assert.equal(spec.env.FLINT_HEARTBEAT_MAX_FAILURES, '3');
+  assert.equal(spec.env.FLINT_HEARTBEAT_EXIT_CODE, '56', "Spark's ExecutorExitCode.HEARTBEAT_FAILURE");
+  const plain = buildExecutorSpec(launchExecutor(), worker);
+  assert.deepEqual(Object.keys(plain.env).filter((k) => k.startsWith('FLINT_HEARTBEAT')), [], 'no heartbeat variables without heartbeats');
+  const odd = buildExecutorSpec(launchExecutor({ appId: 'team/a:b@c', heartbeat: { url: 'http://h', token, intervalMs: 1, maxFailures: 1 } }), worker);
+  assert.equal(odd.env.FLINT_HEARTBEAT_URL, 'http://h/v1/apps/team%2Fa%3Ab%40c/executors/4/heartbeat', 'the app id is one path segment');
+});
+
 test('buildExecutorSpec passes assigned resources in the environment', () => {
   const spec = buildExecutorSpec(launchExecutor({ resources: { gpu: ['0', '1'] } }), worker);
   assert.deepEqual(JSON.parse(spec.env.FLINT_RESOURCES!), { gpu: ['0', '1'] });

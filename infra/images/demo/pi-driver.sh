@@ -10,7 +10,11 @@
 #      backed by the slice ledger pi-ledger.sh (exactly-once bookkeeping in files);
 #   2. registers the application "Flint Pi" through Flint's application HTTP API
 #      ($FLINT_APP_API, bearer token $FLINT_TOKEN with the submit scope), whose
-#      executors run pi-executor.sh against that endpoint;
+#      executors run pi-executor.sh against that endpoint. The registration is
+#      linked to this driver ($FLINT_DRIVER_ID: the app ends when the driver ends),
+#      turns on executor heartbeats (Spark's HeartbeatReceiver: a silent executor is
+#      replaced), and returns the application's own token, which every later call
+#      uses (each such call also renews the application's client lease);
 #   3. prints "progress <done>/<slices>" whenever a slice comes in;
 #   4. adds the partial sums in slice order, prints "Pi is roughly <value>" and the
 #      slices and executors used, asks for no more executors and tells the running
@@ -26,6 +30,12 @@
 #   FLINT_DEMO_IMAGE          the executors' image (default flint-demo:latest)
 #   FLINT_DEMO_CLAIM_TIMEOUT  seconds before a slice without a result is handed out again (default 20)
 #   FLINT_DEMO_TIMEOUT        seconds the whole job may take (default 300)
+#   FLINT_DRIVER_ID           this driver's id (set by the worker; links the application to it)
+#   FLINT_DEMO_HEARTBEAT_INTERVAL / FLINT_DEMO_NETWORK_TIMEOUT / FLINT_DEMO_TIMEOUT_INTERVAL /
+#   FLINT_DEMO_HEARTBEAT_MAX_FAILURES
+#                             the application's spark.executor.heartbeatInterval, spark.network.timeout,
+#                             spark.network.timeoutInterval, spark.executor.heartbeat.maxFailures
+#                             (default 2s, 20s, 5s, 10)
 set -u
 
 slices="${1:-16}"
@@ -39,6 +49,12 @@ busybox_bin="${FLINT_DEMO_BUSYBOX:-$(busybox which busybox)}"
 image="${FLINT_DEMO_IMAGE:-flint-demo:latest}"
 claim_timeout="${FLINT_DEMO_CLAIM_TIMEOUT:-20}"
 timeout="${FLINT_DEMO_TIMEOUT:-300}"
+driver_id="${FLINT_DRIVER_ID:-}"
+hb_interval="${FLINT_DEMO_HEARTBEAT_INTERVAL:-2s}"
+hb_timeout="${FLINT_DEMO_NETWORK_TIMEOUT:-20s}"
+hb_check="${FLINT_DEMO_TIMEOUT_INTERVAL:-5s}"
+hb_failures="${FLINT_DEMO_HEARTBEAT_MAX_FAILURES:-10}"
+app_token=""
 work="$(pwd)"
 state="$work/pi-state"
 www="$work/pi-www"
@@ -50,7 +66,7 @@ cleanup() {
   if [ -n "$app_id" ]; then
     id="$app_id"
     app_id=""
-    api_post "/v1/apps/$id/unregister" '' >/dev/null 2>&1 || echo "pi-driver: could not unregister application $id" >&2
+    api_post "/v1/apps/$id/unregister" '' "$app_token" >/dev/null 2>&1 || echo "pi-driver: could not unregister application $id" >&2
   fi
   if [ -n "$httpd_pid" ]; then
     kill "$httpd_pid" 2>/dev/null
@@ -78,13 +94,20 @@ is_plain_path() {
   case "$1" in *[!A-Za-z0-9_./-]*) return 1 ;; esac
 }
 
-# api_post PATH DATA: POST to the application API; the reply body on stdout, wget's complaint in $state/api.err
+# api_post PATH DATA [TOKEN]: POST to the application API with TOKEN (default the submit token);
+# the reply body on stdout, wget's complaint in $state/api.err
 api_post() {
-  if [ -n "$token" ]; then
-    busybox timeout 15 busybox wget -q -O - --header "Authorization: Bearer $token" --header 'Content-Type: application/json' --post-data "$2" "$api$1" 2>"$state/api.err"
+  bearer="${3:-$token}"
+  if [ -n "$bearer" ]; then
+    busybox timeout 15 busybox wget -q -O - --header "Authorization: Bearer $bearer" --header 'Content-Type: application/json' --post-data "$2" "$api$1" 2>"$state/api.err"
   else
     busybox timeout 15 busybox wget -q -O - --header 'Content-Type: application/json' --post-data "$2" "$api$1" 2>"$state/api.err"
   fi
+}
+
+# api_get PATH: GET from the application API with the application's token (which renews its lease)
+api_get() {
+  busybox timeout 10 busybox wget -q -O - --header "Authorization: Bearer $app_token" "$api$1" 2>"$state/api.err"
 }
 
 api_error() {
@@ -110,6 +133,10 @@ is_plain_path "$demo_dir" || die "FLINT_DEMO_DIR must be an absolute path of let
 is_plain_path "$busybox_bin" || die "no usable busybox binary (FLINT_DEMO_BUSYBOX='$busybox_bin')"
 is_plain_path "$work" || die "the work dir '$work' has characters this driver does not quote"
 case "$image" in '' | *[!A-Za-z0-9_.:/@-]*) die "FLINT_DEMO_IMAGE is not an image name: '$image'" ;; esac
+case "$driver_id" in *[!A-Za-z0-9_.:@/-]*) die "FLINT_DRIVER_ID is not a driver id: '$driver_id'" ;; esac
+for setting in "$hb_interval" "$hb_timeout" "$hb_check" "$hb_failures"; do
+  case "$setting" in '' | *[!A-Za-z0-9.]*) die "a heartbeat setting has unexpected characters: '$setting'" ;; esac
+done
 [ -r "$demo_dir/pi-ledger.sh" ] || die "$demo_dir/pi-ledger.sh is missing"
 
 echo "Flint Pi driver: $slices slices of $intervals intervals, up to $executors executors"
@@ -154,11 +181,24 @@ endpoint="http://127.0.0.1:$port/cgi-bin"
 echo "task endpoint $endpoint"
 
 # --- 2. the application
-app_json="$(printf '{"name":"Flint Pi","image":"%s","command":["%s","sh","%s/pi-executor.sh","%s","{{EXECUTOR_ID}}"],"maxCores":%s,"coresPerExecutor":1,"memoryPerExecutorMB":64,"user":"flint-demo","labels":{"flint.demo":"pi"}}' \
-  "$image" "$busybox_bin" "$demo_dir" "$endpoint" "$executors")"
-registration="$(api_post /v1/apps "$app_json")" || die "the application API at $api refused the registration: $(api_error)"
+driver_conf=""
+[ -n "$driver_id" ] && driver_conf="$(printf ',"spark.flint.driver.id":"%s"' "$driver_id")"
+app_json="$(printf '{"name":"Flint Pi","image":"%s","command":["%s","sh","%s/pi-executor.sh","%s","{{EXECUTOR_ID}}"],"maxCores":%s,"coresPerExecutor":1,"memoryPerExecutorMB":64,"user":"flint-demo","labels":{"flint.demo":"pi"},"conf":{"spark.flint.executor.heartbeat.enabled":"true","spark.executor.heartbeatInterval":"%s","spark.network.timeout":"%s","spark.network.timeoutInterval":"%s","spark.executor.heartbeat.maxFailures":"%s"%s}}' \
+  "$image" "$busybox_bin" "$demo_dir" "$endpoint" "$executors" "$hb_interval" "$hb_timeout" "$hb_check" "$hb_failures" "$driver_conf")"
+# a retry after a timeout must not register a second application: the same Idempotency-Key gets the first answer
+registration_key="pi-driver-${driver_id:-$nonce}"
+registration=""
+if [ -n "$token" ]; then set -- --header "Authorization: Bearer $token"; else set --; fi
+for attempt in 1 2 3; do
+  registration="$(busybox timeout 15 busybox wget -q -O - "$@" --header 'Content-Type: application/json' --header "Idempotency-Key: $registration_key" --post-data "$app_json" "$api/v1/apps" 2>"$state/api.err")" && break
+  registration=""
+  busybox sleep 1
+done
+[ -n "$registration" ] || die "the application API at $api refused the registration: $(api_error)"
 app_id="$(echo "$registration" | busybox sed -n 's/.*"appId":"\([^"]*\)".*/\1/p')"
+app_token="$(echo "$registration" | busybox sed -n 's/.*"appToken":"\([^"]*\)".*/\1/p')"
 [ -n "$app_id" ] || die "the application API answered without an appId: $registration"
+[ -n "$app_token" ] || die "the application API answered without the application's token: $registration"
 echo "registered application $app_id"
 
 # --- 3. wait for every slice, watching the application and the clock
@@ -175,7 +215,7 @@ while :; do
   kill -0 "$httpd_pid" 2>/dev/null || die "the task endpoint (httpd) stopped"
   ticks=$((ticks + 1))
   if [ $((ticks % 8)) -eq 0 ]; then
-    app_state="$(busybox timeout 10 busybox wget -q -O - "$api/v1/apps/$app_id" 2>/dev/null | busybox awk 'match($0, /"state":"[A-Z]+"/) { print substr($0, RSTART + 9, RLENGTH - 10) }')"
+    app_state="$(api_get "/v1/apps/$app_id" | busybox awk 'match($0, /"state":"[A-Z]+"/) { print substr($0, RSTART + 9, RLENGTH - 10) }')"
     case "$app_state" in
     FINISHED | FAILED | KILLED)
       app_id=""
@@ -197,7 +237,7 @@ echo "computed $slices slices of $intervals intervals on $used executors (slices
 
 # no more executors (the master would replace those that exit), then tell them "done",
 # and let those that asked for work hear it, so they exit 0 rather than being stopped
-api_post "/v1/apps/$app_id/executors" '{"total":0}' >/dev/null || die "could not release the executors of $app_id: $(api_error)"
+api_post "/v1/apps/$app_id/executors" '{"total":0}' "$app_token" >/dev/null || die "could not release the executors of $app_id: $(api_error)"
 busybox sh "$demo_dir/pi-ledger.sh" finish "$state" || die "cannot mark the ledger finished"
 waited=0
 while [ "$waited" -lt 12 ] && [ "$(count_in "$state/told")" -lt "$(count_in "$state/seen")" ]; do
@@ -207,7 +247,7 @@ done
 
 id="$app_id"
 app_id=""
-api_post "/v1/apps/$id/unregister" '' >/dev/null || {
+api_post "/v1/apps/$id/unregister" '' "$app_token" >/dev/null || {
   app_id=""
   die "could not unregister application $id: $(api_error)"
 }
