@@ -47,6 +47,10 @@ export interface ExecutorRecord {
   exitStatus?: number;
   message?: string;
   oomKilled?: boolean;
+  /** last heartbeat (ms, Redis's clock) of an executor of an app with heartbeats on */
+  lastHeartbeat?: number;
+  /** the metrics of its latest heartbeat that carried some, and when (ms) */
+  latestMetrics?: { at: number; metrics: Record<string, unknown> };
 }
 
 /** AppDescriptionView: the parts of the stored ApplicationDescription the read side uses (tolerant of old records). */
@@ -84,6 +88,12 @@ export interface AppRecord {
   priority: number;
   /** executors by id, ascending (empty unless read with executors) */
   executors: ExecutorRecord[];
+  /** executor heartbeats are on (spark.flint.executor.heartbeat.enabled): the receiver's timeout, ms */
+  heartbeatTimeoutMs?: number;
+  /** the cluster-mode driver the app belongs to */
+  driverId?: string;
+  /** why the master ended the app (a lapsed client lease, its driver ended) */
+  endReason?: string;
 }
 
 export interface DriverDescriptionView {
@@ -214,7 +224,26 @@ export function executorFromJson(text: string): ExecutorRecord | undefined {
     exitStatus: e.exitStatus === undefined || e.exitStatus === null ? undefined : n(e.exitStatus),
     message: typeof e.message === 'string' ? e.message : undefined,
     oomKilled: e.oomKilled === true ? true : undefined,
+    lastHeartbeat: e.lastHeartbeat === undefined ? undefined : n(e.lastHeartbeat),
   };
+}
+
+/**
+ * withExecutorHeartbeats: executors with their receiver state: the last beat of a live
+ * one (app:<id>:executor-beats, member → ms) and the latest metrics (JSON {at, metrics}).
+ */
+export function withExecutorHeartbeats(executors: ExecutorRecord[], beats: Record<string, number>, metrics: Record<string, string>): ExecutorRecord[] {
+  return executors.map((e) => {
+    const key = String(e.id);
+    const beat = beats[key];
+    const latest = parseJson<{ at?: unknown; metrics?: unknown } | undefined>(metrics[key], undefined);
+    const out: ExecutorRecord = { ...e };
+    if (beat !== undefined) out.lastHeartbeat = beat;
+    if (latest && typeof latest.at === 'number' && latest.metrics && typeof latest.metrics === 'object' && !Array.isArray(latest.metrics)) {
+      out.latestMetrics = { at: latest.at, metrics: latest.metrics as Record<string, unknown> };
+    }
+    return out;
+  });
 }
 
 function appDescription(text: string | undefined, name: string, user: string): AppDescriptionView {
@@ -259,6 +288,9 @@ export function appFromHash(h: Hash, executors: Hash = {}): AppRecord | undefine
     endTime: num(h.endTime, -1),
     priority: num(h.priority),
     executors: list,
+    heartbeatTimeoutMs: optNum(h.hbTimeoutMs),
+    driverId: h.driverId || undefined,
+    endReason: h.endReason || undefined,
   };
 }
 

@@ -10,7 +10,7 @@
  */
 import type { RedisConnection } from '../../lib/redis.ts';
 import type { Keys } from '../../protocol/keys.ts';
-import { appFromHash, driverFromHash, executorFromJson, workerFromHash, type AppRecord, type DriverRecord, type ExecutorRecord, type MasterState, type WorkerRecord } from '../../protocol/records.ts';
+import { appFromHash, driverFromHash, executorFromJson, withExecutorHeartbeats, workerFromHash, type AppRecord, type DriverRecord, type ExecutorRecord, type MasterState, type WorkerRecord } from '../../protocol/records.ts';
 
 export interface ReadMasterStateOptions {
   url: string;
@@ -117,10 +117,23 @@ export async function readMasterState(redis: RedisConnection, keys: Keys, option
   };
 }
 
-/** readApplication: one app (active or completed) with its executors; undefined if unknown. */
+/** readApplication: one app (active or completed) with its executors and their heartbeats; undefined if unknown. */
 export async function readApplication(redis: RedisConnection, keys: Keys, appId: string): Promise<AppRecord | undefined> {
-  const [app, executors] = results<Hash>(await redis.pipeline().hgetall(keys.app(appId)).hgetall(keys.appExecutors(appId)).exec(), `application ${appId}`);
-  return appFromHash(app ?? {}, executors ?? {});
+  const [app, executors, beats, metrics] = results<unknown>(
+    await redis
+      .pipeline()
+      .hgetall(keys.app(appId))
+      .hgetall(keys.appExecutors(appId))
+      .zrange(keys.appExecutorBeats(appId), '0', '-1', 'WITHSCORES')
+      .hgetall(keys.appExecutorMetrics(appId))
+      .exec(),
+    `application ${appId}`,
+  ) as [Hash, Hash, string[], Hash];
+  const record = appFromHash(app ?? {}, executors ?? {});
+  if (!record) return undefined;
+  const lastBeat: Record<string, number> = {};
+  for (let i = 0; i + 1 < beats.length; i += 2) lastBeat[beats[i]!] = Number(beats[i + 1]);
+  return { ...record, executors: withExecutorHeartbeats(record.executors, lastBeat, metrics ?? {}) };
 }
 
 /** readWorker: one worker with the executors (fullIds) and drivers placed on it; undefined if unknown. */

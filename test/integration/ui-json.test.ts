@@ -256,4 +256,16 @@ test('the queue board needs the admin scope', async () => {
   assert.equal(queues.status, 200);
   const body = (await queues.json()) as { queues: { name: string }[] };
   assert.ok(body.queues.some((q) => q.name === 'master'), JSON.stringify(body).slice(0, 300));
+
+  // the board's changes ride on the session cookie in a browser: they pass the Origin check
+  // whatever their content type (hono's csrf() would let a JSON PUT through)
+  const login = await fetch(ui.url + '/login', { method: 'POST', body: new URLSearchParams({ token: admin, next: '/queues' }), redirect: 'manual', headers: { origin: ui.url } });
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+  const promote = (headers: Record<string, string>) =>
+    fetch(ui.url + '/queues/api/queues/master/promote', { method: 'PUT', headers: { cookie, 'content-type': 'application/json', ...headers }, body: '{}' });
+  assert.equal((await promote({ origin: 'http://evil.example' })).status, 403, 'another site cannot change the queues with the cookie');
+  assert.equal((await promote({ 'sec-fetch-site': 'cross-site' })).status, 403);
+  assert.equal((await promote({})).status, 403, 'neither Origin nor Sec-Fetch-Site: refused');
+  assert.equal((await promote({ origin: ui.url, 'sec-fetch-site': 'same-origin' })).status, 200, 'the board itself may');
+  assert.equal((await fetch(ui.url + '/queues/api/queues', { headers: { cookie } })).status, 200, 'reads need no Origin');
 });

@@ -20,7 +20,11 @@ import { AskRejectedError, AskTimeoutError, MasterClient } from '../../../client
 import { bullConnection, closeBull } from '../../../lib/redis.ts';
 
 export interface DriverGateway {
-  submitDriver(desc: DriverDescription): Promise<SubmitDriverResponse>;
+  /**
+   * submitDriver: RequestSubmitDriver. `requestId` (from an Idempotency-Key) makes it
+   * idempotent: every submission with the same id gets the first one's answer.
+   */
+  submitDriver(desc: DriverDescription, options?: { requestId?: string }): Promise<SubmitDriverResponse>;
   killDriver(driverId: string): Promise<KillDriverResponse>;
   killAllDrivers(): Promise<KillAllDriversResponse>;
   driverStatus(driverId: string): Promise<DriverStatusResponse>;
@@ -71,9 +75,9 @@ export class MasterGateway implements DriverGateway {
     return new MasterGateway(client, { getWorkersCount: () => probe.getWorkersCount(), close: () => closeBull(probe) }, options.askTimeoutMs);
   }
 
-  async submitDriver(desc: DriverDescription): Promise<SubmitDriverResponse> {
+  async submitDriver(desc: DriverDescription, options: { requestId?: string } = {}): Promise<SubmitDriverResponse> {
     try {
-      return await this.ask('RequestSubmitDriver', { driverDescription: desc }, SubmitDriverResponse);
+      return await this.ask('RequestSubmitDriver', { driverDescription: desc }, SubmitDriverResponse, options.requestId);
     } catch (error) {
       // The master handled the submission and refused it: a logical failure (200, success false), as Spark reports refusals.
       if (error instanceof AskRejectedError) return { success: false, message: `The master refused the driver: ${error.message}` };
@@ -112,11 +116,12 @@ export class MasterGateway implements DriverGateway {
     type: 'RequestSubmitDriver' | 'RequestKillDriver' | 'RequestKillAllDrivers' | 'RequestDriverStatus' | 'RequestClearCompletedDriversAndApps',
     body: Record<string, unknown>,
     replySchema: S,
+    requestId?: string,
   ): Promise<z.infer<S>> {
     let reply: unknown;
     try {
       // The body was built for `type` above; MasterClient validates it again before enqueueing.
-      reply = await this.client.ask(type, body as never, this.askTimeoutMs);
+      reply = await this.client.ask(type, body as never, this.askTimeoutMs, { requestId });
     } catch (error) {
       if (error instanceof AskTimeoutError) throw new GatewayUnavailableError(error.message);
       throw error;

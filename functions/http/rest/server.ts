@@ -4,7 +4,7 @@
  * master) and the replies become Spark's response JSON. Every dependency comes
  * in through `RestBindings`, so tests drive it with `app.request()`.
  *
- *   POST /v1/submissions/create          submit scope    CreateSubmissionResponse
+ *   POST /v1/submissions/create          submit scope    CreateSubmissionResponse (Idempotency-Key: a retry gets the first answer)
  *   POST /v1/submissions/kill/<id>       kill scope      KillSubmissionResponse
  *   POST /v1/submissions/killall         kill scope      KillAllSubmissionResponse
  *   POST /v1/submissions/clear           admin scope     ClearResponse
@@ -17,7 +17,9 @@ import type { ServerTls } from '../../../lib/http/tls.ts';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { bodyLimit } from 'hono/body-limit';
-import { requireScope, assertSafeBind, type AuthVariables } from '../../../lib/http/auth.ts';
+import { createHash } from 'node:crypto';
+import { requireScope, assertSafeBind, extractToken, type AuthVariables } from '../../../lib/http/auth.ts';
+import { credentialHash } from '../../../lib/http/app-tokens.ts';
 import { createLogger, type Logger } from '../../../lib/log.ts';
 import { GatewayUnavailableError, type DriverGateway } from './gateway.ts';
 import {
@@ -58,6 +60,9 @@ export interface RestBindings {
 }
 
 type RestEnv = { Variables: AuthVariables };
+
+/** IDEMPOTENCY_KEY: printable ASCII, as the app API takes the same header. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 const BASE = `/${PROTOCOL_VERSION}/submissions`;
 
@@ -111,7 +116,15 @@ export function createRestApp(bindings: RestBindings): Hono<RestEnv> {
         if (error instanceof RestProtocolError) return fail(c, 400, `Malformed request: ${error.message}`);
         throw error;
       }
-      const reply = await bindings.gateway.submitDriver(driverDescription);
+      const idempotencyKey = c.req.header('idempotency-key');
+      let requestId: string | undefined;
+      if (idempotencyKey !== undefined) {
+        if (!IDEMPOTENCY_KEY.test(idempotencyKey)) return fail(c, 400, 'Malformed request: invalid Idempotency-Key: use 1-255 printable ASCII characters.');
+        // scoped to the caller's credential: two callers with the same key submit two drivers
+        const credential = extractToken(c.req.header('authorization')) ?? '';
+        requestId = `submit-${createHash('sha256').update(`${credentialHash(credential)}\n${idempotencyKey}`).digest('hex').slice(0, 40)}`;
+      }
+      const reply = await bindings.gateway.submitDriver(driverDescription, { requestId });
       log.info({ driverId: reply.driverId, success: reply.success, appName: driverDescription.name }, 'REST submission');
       return send(c, 200, createSubmissionResponse(version, reply, parsed.unknownFields));
     },

@@ -18,7 +18,7 @@
  *   POST /app/kill/             KillApplication                kill scope
  *   POST /driver/kill/          RequestKillDriver              kill scope
  *   POST /workers/kill/?host=   DecommissionWorkersOnHosts     admin scope; 405 unless spark.decommission.enabled
- *   *    /queues/*              bull-board                     admin scope
+ *   *    /queues/*              bull-board                     admin scope (+ Origin check on changes)
  *
  * Pages are re-rendered whole on each request; `?fragment=1` returns only the
  * content, which the live script swaps in when the cluster event stream moves.
@@ -292,8 +292,9 @@ export function createMasterUiApp(bindings: MasterUiBindings): Hono<UiEnv> {
   }
 
   if (bindings.queueBoard) {
-    app.use('/queues', admin);
-    app.use('/queues/*', admin);
+    // the board's own API (retry, clean, pause, ...) changes queues: admin, and the Origin check for cookies
+    app.use('/queues', admin, sameOrigin);
+    app.use('/queues/*', admin, sameOrigin);
     app.route('/queues', bindings.queueBoard);
   }
 

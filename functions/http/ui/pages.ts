@@ -154,7 +154,18 @@ export function executorLogUrl(workerUiUrl: string | undefined, appId: string, e
   return `${base}/logPage/?appId=${encodeURIComponent(appId)}&executorId=${execId}&logType=${logType}`;
 }
 
-function executorRow(appId: string, e: ExecutorRecord, workers: Map<string, WorkerRecord>): Html {
+/** heartbeatCells: an executor's last heartbeat (with its age) and latest metrics, for apps with heartbeats on. */
+function heartbeatCells(e: ExecutorRecord, now: number): Html {
+  const beat = e.lastHeartbeat === undefined ? html`<span class="muted">none yet</span>` : html`${formatDate(e.lastHeartbeat)} <span class="muted">(${formatDuration(Math.max(0, now - e.lastHeartbeat))} ago)</span>`;
+  const metrics = e.latestMetrics
+    ? html`${Object.entries(e.latestMetrics.metrics)
+        .map(([name, value]) => `${name}=${typeof value === 'string' ? value : JSON.stringify(value)}`)
+        .join(', ')}`
+    : html`<span class="muted">none</span>`;
+  return html`<td class="executor-heartbeat">${beat}</td><td class="executor-metrics">${metrics}</td>`;
+}
+
+function executorRow(appId: string, e: ExecutorRecord, workers: Map<string, WorkerRecord>, beatsAt?: number): Html {
   const worker = workers.get(e.workerId);
   const stdout = executorLogUrl(worker?.webUiUrl, appId, e.id, 'stdout');
   const stderr = executorLogUrl(worker?.webUiUrl, appId, e.id, 'stderr');
@@ -168,13 +179,14 @@ function executorRow(appId: string, e: ExecutorRecord, workers: Map<string, Work
 <td>${e.exitStatus ?? ''}</td>
 <td>${e.oomKilled ? 'yes' : ''}</td>
 <td>${stdout ? html`<a href="${stdout}">stdout</a> <a href="${stderr}">stderr</a>` : html`<span class="muted">no worker UI</span>`}</td>
-</tr>`;
+${beatsAt === undefined ? '' : heartbeatCells(e, beatsAt)}</tr>`;
 }
 
-function executorsTable(id: string, appId: string, executors: ExecutorRecord[], workers: Map<string, WorkerRecord>): Html {
+/** executorsTable: Spark's executor table; with `beatsAt` (the page's now) also Last Heartbeat and Latest Metrics. */
+function executorsTable(id: string, appId: string, executors: ExecutorRecord[], workers: Map<string, WorkerRecord>, beatsAt?: number): Html {
   return html`<table id="${id}">
-<thead><tr><th>ExecutorID</th><th>Worker</th><th>Cores</th><th>Memory</th><th>Resources</th><th>State</th><th>Exit Status</th><th>OOM Killed</th><th>Logs</th></tr></thead>
-<tbody>${executors.map((e) => executorRow(appId, e, workers))}</tbody>
+<thead><tr><th>ExecutorID</th><th>Worker</th><th>Cores</th><th>Memory</th><th>Resources</th><th>State</th><th>Exit Status</th><th>OOM Killed</th><th>Logs</th>${beatsAt === undefined ? '' : html`<th>Last Heartbeat</th><th>Latest Metrics</th>`}</tr></thead>
+<tbody>${executors.map((e) => executorRow(appId, e, workers, beatsAt))}</tbody>
 </table>`;
 }
 
@@ -186,6 +198,7 @@ export function appContent(app: AppRecord, workers: WorkerRecord[], ctx: PageCon
   const live = app.executors.filter((e) => !FINISHED_EXECUTOR.has(e.state));
   const removed = app.executors.filter((e) => FINISHED_EXECUTOR.has(e.state));
   const active = app.state === 'WAITING' || app.state === 'RUNNING';
+  const beatsAt = app.heartbeatTimeoutMs !== undefined ? ctx.now : undefined;
   return html`<h1>Application: ${app.desc.name || app.name}</h1>
 <ul class="summary" id="app-summary">
 <li><strong>ID:</strong> <span id="app-id">${app.id}</span>${active && ctx.killEnabled ? killForm('app', app.id, 'application') : ''}</li>
@@ -199,12 +212,15 @@ export function appContent(app: AppRecord, workers: WorkerRecord[], ctx: PageCon
 <li><strong>Submit Date:</strong> ${formatDate(app.startTime)}</li>
 <li><strong>State:</strong> <span id="app-state">${stateCell(app.state)}</span></li>
 <li><strong>Duration:</strong> ${formatDuration(appDuration(app, ctx.now))}</li>
+${app.driverId ? html`<li><strong>Driver:</strong> <span id="app-driver">${app.driverId}</span></li>` : ''}
+${app.heartbeatTimeoutMs !== undefined ? html`<li><strong>Executor Heartbeat Timeout:</strong> ${formatDuration(app.heartbeatTimeoutMs)}</li>` : ''}
+${app.endReason ? html`<li><strong>Ended Because:</strong> <span id="app-end-reason">${app.endReason}</span></li>` : ''}
 ${safeHref(app.desc.appUiUrl) && active ? html`<li><strong><a href="${safeHref(app.desc.appUiUrl)}">Application Detail UI</a></strong></li>` : ''}
 </ul>
 <h2>Executor Summary (${live.length})</h2>
-${executorsTable('executors', app.id, live, byId)}
+${executorsTable('executors', app.id, live, byId, beatsAt)}
 <h2>Removed Executors (${removed.length})</h2>
-${executorsTable('removed-executors', app.id, removed, byId)}`;
+${executorsTable('removed-executors', app.id, removed, byId, beatsAt)}`;
 }
 
 /** workerContent: the master's view of one worker: registration, capacity, and what is placed on it. */

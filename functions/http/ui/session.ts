@@ -6,12 +6,12 @@
  * token once instead of sending headers.
  *
  * Why the cookie is safe enough: it is HttpOnly (scripts cannot read it) and
- * SameSite=Strict (other sites cannot make the browser send it), and every POST
- * also passes hono's csrf() Origin check.
+ * SameSite=Strict (other sites cannot make the browser send it), and every
+ * state-changing request also passes the Origin check (sameOriginForCookies).
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
-import { csrf } from 'hono/csrf';
+import { HTTPException } from 'hono/http-exception';
 import { authorize, extractToken, verifyToken, type AuthVariables, type Scope } from '../../../lib/http/auth.ts';
 
 /** SESSION_COOKIE: the cookie holding the UI token. */
@@ -78,19 +78,36 @@ export function safeRedirectPath(next: string | undefined): string {
   return next;
 }
 
+const SAFE_METHOD = /^(GET|HEAD|OPTIONS)$/;
+
 /**
- * sameOriginForCookies: hono's csrf() Origin / Sec-Fetch-Site check, applied to
- * requests that could ride on the cookie. A request carrying its own
- * Authorization header cannot be forged by another site (browsers never add that
- * header cross-site), so scripts and CLIs need no Origin header.
+ * isSameOriginRequest: the browser says the request comes from this UI's own pages:
+ * Sec-Fetch-Site is `same-origin` and/or Origin is this UI's origin (whichever the
+ * browser sent; every current browser sends at least one on a POST). A request with
+ * neither is refused: it cannot be told apart from a forged one.
+ */
+export function isSameOriginRequest(c: Context): boolean {
+  const site = c.req.header('sec-fetch-site');
+  const origin = c.req.header('origin');
+  if (site === undefined && origin === undefined) return false;
+  if (site !== undefined && site !== 'same-origin') return false;
+  return origin === undefined || origin === new URL(c.req.url).origin;
+}
+
+/**
+ * sameOriginForCookies: the Origin / Sec-Fetch-Site check of every state-changing
+ * request (any method but GET, HEAD and OPTIONS, whatever its content type: hono's
+ * csrf() checks form posts only, and the queue board's API takes JSON) that could ride
+ * on the session cookie. A request carrying its own Authorization header cannot be
+ * forged by another site (browsers never add that header cross-site), so scripts and
+ * CLIs need no Origin header. A refusal is a 403 HTTPException (the UI renders it).
  */
 export function sameOriginForCookies(): MiddlewareHandler {
-  const check = csrf();
   return async function sameOriginForCookiesMiddleware(c, next) {
-    if (extractToken(c.req.header('authorization'))) {
+    if (SAFE_METHOD.test(c.req.method) || extractToken(c.req.header('authorization')) || isSameOriginRequest(c)) {
       await next();
       return;
     }
-    return check(c, next);
+    throw new HTTPException(403, { res: new Response('Forbidden: this request did not come from this UI (Origin check failed).', { status: 403 }) });
   };
 }
