@@ -357,18 +357,24 @@ export function parseAppDescription(input: unknown): ApplicationDescription {
 
 /**
  * withClientConf completes an app's conf as the client knows it: the driver link
- * (unless the conf has one) and the heartbeat URL (unless the conf has one), then
- * checks it the way the master will (an invalid value names its key).
+ * (unless the conf has one) and, for an app with executor heartbeats on, the heartbeat
+ * URL (unless the conf has one); it checks the conf the way the master will (an
+ * invalid value names its key).
  */
 export function withClientConf(desc: ApplicationDescription, extra: { driverId?: string; heartbeatUrl?: string }): { desc: ApplicationDescription; settings: AppConfSettings } {
   const conf = { ...(desc.conf ?? {}) };
   if (extra.driverId && conf['spark.flint.driver.id'] === undefined) conf['spark.flint.driver.id'] = extra.driverId;
-  if (extra.heartbeatUrl && conf['spark.flint.executor.heartbeat.url'] === undefined) conf['spark.flint.executor.heartbeat.url'] = extra.heartbeatUrl;
-  let settings: AppConfSettings;
-  try {
-    settings = parseAppConf(conf);
-  } catch (error) {
-    throw new AppClientError(`invalid application description: ${(error as Error).message}`);
+  const parse = () => {
+    try {
+      return parseAppConf(conf);
+    } catch (error) {
+      throw new AppClientError(`invalid application description: ${(error as Error).message}`);
+    }
+  };
+  let settings: AppConfSettings = parse();
+  if (settings.heartbeat && !settings.heartbeat.url && extra.heartbeatUrl) {
+    conf['spark.flint.executor.heartbeat.url'] = extra.heartbeatUrl;
+    settings = parse();
   }
   if (settings.heartbeat && !settings.heartbeat.url) {
     throw new AppClientError('invalid application description: spark.flint.executor.heartbeat.enabled needs spark.flint.executor.heartbeat.url (or the heartbeatUrl option): the app API your executors send heartbeats to');

@@ -15,7 +15,8 @@ import { createAppHttpApp, startAppHttpServer, type AppHttp, type RunningAppHttp
 import { signToken } from '../../lib/http/auth.ts';
 import { REDIS_URL } from '../helpers/env.ts';
 import { cleanupCluster, uniqueCluster, waitFor } from '../helpers/isolation.ts';
-import { appDescription, registerFakeWorker } from '../helpers/protocol.ts';
+import { appDescription, readInbox, registerFakeWorker } from '../helpers/protocol.ts';
+import { executorToken } from '../../lib/http/app-tokens.ts';
 
 interface Fixture {
   cluster: string;
@@ -367,4 +368,104 @@ test('with a secret, registering needs the submit scope; acting on an app needs 
 
 test('the server refuses a non-loopback address without a secret', async () => {
   await assert.rejects(startAppHttpServer({ redisUrl: REDIS_URL, cluster: uniqueCluster('apph-bind'), host: '0.0.0.0', port: 0 }), /refusing to listen on 0\.0\.0\.0/);
+});
+
+test('two tenants: A\'s application token cannot kill, unregister, resize, follow or read the env of B\'s application; an admin token can kill it', async () => {
+  const secret = 'tenant-secret-0123456789abcdefghijklmnopqrstuvwxyz';
+  const f = await fixture('apph-tenants', { secret });
+  const submitA = signToken(secret, { scope: 'submit', ttlSeconds: 60, subject: 'tenant-a' });
+  const submitB = signToken(secret, { scope: 'submit', ttlSeconds: 60, subject: 'tenant-b' });
+  const a = await post(`${f.url}/v1/apps`, appDescription({ name: 'tenant-a', env: { A_VAR: 'a' } }), bearer(submitA));
+  const b = await post(
+    `${f.url}/v1/apps`,
+    {
+      ...appDescription({ name: 'tenant-b', env: { DB_PASSWORD: 'hunter2', REGION: 'eu' }, command: ['run', '--api-token=abc123', 'plain=value'] }),
+      conf: { 'spark.db.password': 'pw', 'spark.app.name': 'b' },
+    },
+    bearer(submitB),
+  );
+  assert.equal(a.status, 201);
+  assert.equal(b.status, 201);
+  const appB = b.body.appId as string;
+  const asA = bearer(a.body.appToken);
+
+  const refused = [
+    await post(`${f.url}/v1/apps/${appB}/kill`, {}, asA),
+    await post(`${f.url}/v1/apps/${appB}/unregister`, {}, asA),
+    await post(`${f.url}/v1/apps/${appB}/executors`, { total: 5 }, asA),
+    await post(`${f.url}/v1/apps/${appB}/kill-executors`, { executorIds: [0] }, asA),
+    await post(`${f.url}/v1/apps/${appB}/heartbeat`, {}, asA),
+  ];
+  assert.deepEqual(refused.map((r) => r.status), [403, 403, 403, 403, 403]);
+  assert.match(String(refused[0]!.body.error), /belongs to another application/);
+  const deleted = await fetch(`${f.url}/v1/apps/${appB}`, { method: 'DELETE', headers: asA });
+  assert.equal(deleted.status, 403);
+  assert.equal((await fetch(`${f.url}/v1/apps/${appB}/events`, { headers: asA })).status, 403);
+  assert.equal((await post(`${f.url}/v1/apps/${appB}/kill`, {}, bearer(submitA))).status, 403, "a submit token is not B's either");
+
+  const seenByA = (await (await fetch(`${f.url}/v1/apps/${appB}`, { headers: asA })).json()) as { desc: { env: Record<string, string>; conf: Record<string, string>; command: string[] } };
+  assert.deepEqual(seenByA.desc.env, { DB_PASSWORD: '*********(redacted)', REGION: '*********(redacted)' }, "A cannot read B's env");
+  assert.deepEqual(seenByA.desc.conf, { 'spark.db.password': '*********(redacted)', 'spark.app.name': 'b' }, 'secret-looking conf values are redacted');
+  assert.deepEqual(seenByA.desc.command, ['run', '--api-token=*********(redacted)', 'plain=value']);
+  const anonymous = (await (await fetch(`${f.url}/v1/apps/${appB}`)).json()) as typeof seenByA;
+  assert.equal(anonymous.desc.env.DB_PASSWORD, '*********(redacted)');
+  const seenByB = (await (await fetch(`${f.url}/v1/apps/${appB}`, { headers: bearer(b.body.appToken) })).json()) as typeof seenByA;
+  assert.deepEqual(seenByB.desc.env, { DB_PASSWORD: 'hunter2', REGION: 'eu' }, 'the owner reads its own env');
+  assert.equal(await redis.hget(f.keys.app(appB), 'state'), 'WAITING', 'nothing A tried changed B');
+
+  const admin = signToken(secret, { scope: 'admin', ttlSeconds: 60 });
+  const seenByAdmin = (await (await fetch(`${f.url}/v1/apps/${appB}`, { headers: bearer(admin) })).json()) as typeof seenByA;
+  assert.equal(seenByAdmin.desc.env.DB_PASSWORD, 'hunter2', 'an admin reads everything');
+  const killed = await post(`${f.url}/v1/apps/${appB}/kill`, {}, bearer(admin));
+  assert.deepEqual([killed.status, killed.body], [200, { ok: true, appId: appB }]);
+  assert.equal(await redis.hget(f.keys.app(appB), 'state'), 'KILLED');
+  assert.equal(await redis.hget(f.keys.app(a.body.appId as string), 'state'), 'WAITING');
+});
+
+test("an executor's heartbeat token: computed in the master's commit (Lua HMAC-SHA1) exactly as node computes it, good for its own heartbeats only", async () => {
+  const f = await fixture('apph-exec-token');
+  const conf = {
+    'spark.flint.executor.heartbeat.enabled': 'true',
+    'spark.executor.heartbeatInterval': '250ms',
+    'spark.network.timeout': '60s',
+    'spark.executor.heartbeat.maxFailures': '7',
+  };
+  const created = await post(`${f.url}/v1/apps`, { ...appDescription({ name: 'beats', coresPerExecutor: 1, maxCores: 2 }), conf });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const appId = created.body.appId as string;
+  const epoch = await registerFakeWorker(f.masterClient, { id: 'w1', cores: 2, memoryMB: 4096 });
+  const launches = await waitFor(async () => {
+    const entries = (await readInbox(redis, f.keys, 'w1')).filter((e) => e.type === 'LaunchExecutor');
+    return entries.length === 2 ? entries : undefined;
+  }, { message: 'two LaunchExecutor entries' });
+  const key = (await redis.hget(f.keys.appSecret(appId), 'key'))!;
+  for (const launch of launches) {
+    const execId = launch.body.execId as number;
+    assert.deepEqual(launch.body.heartbeat, { url: f.url, intervalMs: 250, maxFailures: 7, token: executorToken(key, appId, execId) });
+  }
+  const tokenOf = (execId: number) => (launches.find((l) => l.body.execId === execId)!.body.heartbeat as { token: string }).token;
+  const beat = (execId: number, token: string, body = '') =>
+    fetch(`${f.url}/v1/apps/${appId}/executors/${execId}/heartbeat`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
+
+  let r = await beat(0, tokenOf(0));
+  assert.deepEqual([r.status, await r.json()], [200, { ok: true, registered: false }], 'a beat before RUNNING is accepted, not yet recorded');
+  await report(f, appId, 0, 'RUNNING', epoch);
+  r = await beat(0, tokenOf(0), JSON.stringify({ metrics: { tasks: 3, heapMb: 12.5 } }));
+  assert.deepEqual([r.status, await r.json()], [200, { ok: true, registered: true }]);
+  const metrics = JSON.parse((await redis.hget(f.keys.appExecutorMetrics(appId), '0'))!) as { at: number; metrics: unknown };
+  assert.deepEqual(metrics.metrics, { tasks: 3, heapMb: 12.5 });
+  assert.ok(Number(await redis.zscore(f.keys.appExecutorBeats(appId), '0')) >= metrics.at - 1);
+
+  assert.equal((await beat(1, tokenOf(0))).status, 403, "executor 0's token is not executor 1's");
+  assert.equal((await beat(0, tokenOf(0).slice(0, -1) + (tokenOf(0).endsWith('0') ? '1' : '0'))).status, 403, 'a forged token');
+  assert.equal((await beat(0, '')).status, 401);
+  assert.equal((await beat(0, tokenOf(0), '[1]')).status, 400);
+  assert.equal((await beat(0, tokenOf(0), JSON.stringify({ metrics: { blob: 'x'.repeat(5000) } }))).status, 413);
+  assert.equal((await post(`${f.url}/v1/apps/${appId}/kill`, {}, bearer(tokenOf(0)))).status, 403, 'an executor token cannot kill its own app');
+  assert.equal((await post(`${f.url}/v1/apps/${appId}/executors`, { total: 9 }, bearer(tokenOf(0)))).status, 403);
+
+  await report(f, appId, 0, 'EXITED', epoch, 0);
+  assert.equal((await beat(0, tokenOf(0))).status, 404, 'a finished executor is forgotten by the receiver');
+  assert.equal(await redis.zscore(f.keys.appExecutorBeats(appId), '0'), null);
+  assert.ok(JSON.parse((await redis.hget(f.keys.appExecutors(appId), '0'))!).lastHeartbeat > 0, 'its last beat stays on its record');
 });
