@@ -167,7 +167,13 @@ test('the Pi demo in cluster mode: driver and executors are flint-demo container
     for (const container of executors) assert.equal(container[LABEL.app], appId);
 
     // the driver unregistered its application, and nothing of the run is left
-    assert.equal(await c.redis.hget(clusterKeys(c.cluster).app(appId), 'state'), 'FINISHED');
+    const keys = clusterKeys(c.cluster);
+    assert.equal(await c.redis.hget(keys.app(appId), 'state'), 'FINISHED');
+    // its executors heartbeat (the app was registered with heartbeats on, linked to its driver)
+    assert.equal(await c.redis.hget(keys.app(appId), 'driverId'), result.driverId);
+    const metrics = Object.values(await c.redis.hgetall(keys.appExecutorMetrics(appId))).map((m) => JSON.parse(m) as { metrics: { slices: number } });
+    assert.ok(metrics.length >= 1, 'the executors sent heartbeats with metrics');
+    assert.ok(metrics.every((m) => Number.isInteger(m.metrics.slices)), JSON.stringify(metrics));
     await waitFor(async () => (await docker().listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${c.cluster}`] } })).length === 0, {
       timeoutMs: 20_000,
       message: 'every container of the run removed',
