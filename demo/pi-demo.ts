@@ -51,6 +51,8 @@ export interface PiSubmissionInput extends Required<PiDemoSize> {
   hostDemoDir?: string;
   /** seconds before the driver hands out again a slice that produced no result (driver default 20) */
   claimTimeoutSeconds?: number;
+  /** the application's spark.executor.heartbeatInterval in ms (driver default 2 s) */
+  heartbeatIntervalMs?: number;
   /** seconds the driver gives the job before it fails */
   driverTimeoutSeconds: number;
 }
@@ -93,6 +95,7 @@ export function buildPiSubmission(input: PiSubmissionInput): CreateSubmissionReq
     FLINT_DEMO_TIMEOUT: String(input.driverTimeoutSeconds),
   };
   if (input.claimTimeoutSeconds !== undefined) env.FLINT_DEMO_CLAIM_TIMEOUT = String(input.claimTimeoutSeconds);
+  if (input.heartbeatIntervalMs !== undefined) env.FLINT_DEMO_HEARTBEAT_INTERVAL = `${input.heartbeatIntervalMs}ms`;
   if (onHost) {
     // the executors run on this host too: point them at the repository's scripts
     env.FLINT_DEMO_DIR = demoDir;
@@ -116,6 +119,8 @@ export interface PiDemoOptions extends PiDemoSize {
   appApiUrl: string;
   driverToken: string;
   claimTimeoutSeconds?: number;
+  /** the executors' heartbeat interval in ms (default: the driver's, 2 s) */
+  heartbeatIntervalMs?: number;
   /** give up (and kill the driver) after this long (default 240 s) */
   timeoutMs?: number;
   /** status and log poll interval (default 250 ms) */
@@ -178,6 +183,7 @@ export async function runPiDemo(options: PiDemoOptions): Promise<PiDemoResult> {
     hostBusybox,
     hostDemoDir: DEMO_IMAGE_DIR,
     claimTimeoutSeconds: options.claimTimeoutSeconds,
+    heartbeatIntervalMs: options.heartbeatIntervalMs,
     driverTimeoutSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)),
   });
   const rest = new RestSubmissionClient(options.restUrl, { token: options.token });

@@ -145,7 +145,8 @@ test('the Pi demo in cluster mode: driver and executors are flint-demo container
     const seen: PiDemoEvent['type'][] = [];
     let result;
     try {
-      result = await runPiDemo({ ...c.demo, slices: 9, executors: 3, intervals: 300_000, timeoutMs: 180_000, onEvent: (e) => seen.push(e.type) });
+      // heartbeats every 200 ms, so the executors beat during so short a job
+      result = await runPiDemo({ ...c.demo, slices: 9, executors: 3, intervals: 300_000, heartbeatIntervalMs: 200, timeoutMs: 180_000, onEvent: (e) => seen.push(e.type) });
     } finally {
       events.close();
     }
