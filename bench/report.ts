@@ -6,6 +6,7 @@
 import type { UiBenchResult } from './ui-json.ts';
 import type { BullCeiling, LuaCeiling } from './ceilings.ts';
 import type { HeartbeatBenchResult } from './heartbeats.ts';
+import type { ExecutorHeartbeatBenchResult } from './executor-heartbeats.ts';
 import type { LatencyResult } from './latency.ts';
 import type { PassProfile, PlacementBenchResult } from './placements.ts';
 import type { HandlerCrashResult, WorkerLossResult } from './recovery.ts';
@@ -18,6 +19,8 @@ export interface BenchResults {
   placements: PlacementBenchResult[];
   passProfiles: PassProfile[];
   heartbeats: HeartbeatBenchResult;
+  /** absent in results written before the benchmark existed */
+  executorHeartbeats?: ExecutorHeartbeatBenchResult;
   latency: LatencyResult | { skipped: string };
   handlerCrash: HandlerCrashResult;
   workerLoss: WorkerLossResult;
@@ -71,6 +74,16 @@ export function buildRows(r: BenchResults): Row[] {
     goal: '≥ 50,000 /s',
     verdict: verdictAtLeast(h.heartbeatsPerSecond, 50_000),
   });
+  const e = r.executorHeartbeats;
+  if (e) {
+    rows.push({
+      metric: `executor heartbeats absorbed per second by one app API process (${n(e.executors)} executors, HTTP with tokens and metrics, ${e.concurrency} in flight)`,
+      flint: `${n(e.flintPerSecond)} /s`,
+      ceiling: `bare hono endpoint ${n(e.bareHonoPerSecond)} /s (same load generator)`,
+      goal: '≥ 20,000 /s',
+      verdict: `${verdictAtLeast(e.flintPerSecond, 20_000)}; ${Math.round((e.flintPerSecond / e.bareHonoPerSecond) * 100)} % of bare hono`,
+    });
+  }
   if ('skipped' in r.latency) {
     rows.push({ metric: 'submit → executor RUNNING latency', flint: 'not measured', ceiling: '-', goal: 'p50 ≤ bare + 30 ms; p99 < 1 s', verdict: r.latency.skipped });
   } else {
