@@ -116,7 +116,15 @@ export async function startMasterServices(options: MasterServicesOptions): Promi
       log.info({ url: rest.url }, 'REST submission server listening');
     }
     if (plan.appApi) {
-      const appApi = await startAppHttpServer({ redisUrl, cluster: keys.cluster, auth: { secret: plan.secret }, ...plan.appApi, tls: plan.tls });
+      const appApi = await startAppHttpServer({
+        redisUrl,
+        cluster: keys.cluster,
+        auth: { secret: plan.secret },
+        ...plan.appApi,
+        tls: plan.tls,
+        maxStreams: config.get<number>('spark.flint.appApi.maxStreams'),
+        publicUrl: config.get<string | undefined>('spark.flint.master.appApi.publicUrl'),
+      });
       closers.push(() => appApi.close());
       services.appApiUrl = appApi.url;
       log.info({ url: appApi.url }, 'application HTTP API listening');

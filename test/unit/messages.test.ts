@@ -58,6 +58,7 @@ const VALID = {
     RegisteredApplication: { appId: APP_ID, masterUrl: MASTER_URL },
     ExecutorAdded: { id: 0, workerId: WORKER_ID, hostPort: '127.0.0.1:7078', cores: 1, memoryMB: 512 },
     ExecutorUpdated: { id: 0, state: 'EXITED', exitStatus: 0 },
+    ExecutorLost: { id: 0, message: 'Executor heartbeat timed out after 120034 ms' },
     WorkerRemoved: { id: WORKER_ID, host: '127.0.0.1', message: 'worker lost' },
     ApplicationRemoved: { message: 'KILLED' },
   },
@@ -268,5 +269,25 @@ describe('defaults', () => {
     assert.equal(body.appDescription.maxCores, 8);
     assert.equal(body.appDescription.coresPerExecutor, 2);
     assert.deepEqual(body.appDescription.command, ['sleep', '1']);
+  });
+});
+
+describe('application conf and executor heartbeats', () => {
+  test('conf is bounded and its property names are checked', () => {
+    const base = { name: 'a', image: IMAGE };
+    assert.equal(parseMessage(MasterInbound, 'RegisterApplication', { appDescription: { ...base, conf: { 'spark.executor.heartbeatInterval': '10s' } }, clientId: 'c' }).ok, true);
+    const tooMany = Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`spark.k${i}`, 'v']));
+    assert.match(reasonOf(parseMessage(MasterInbound, 'RegisterApplication', { appDescription: { ...base, conf: tooMany }, clientId: 'c' })), /appDescription\.conf: at most 256 properties/);
+    assert.match(reasonOf(parseMessage(MasterInbound, 'RegisterApplication', { appDescription: { ...base, conf: { 'bad key': 'v' } }, clientId: 'c' })), /appDescription\.conf\.bad key: /);
+    assert.match(reasonOf(parseMessage(MasterInbound, 'RegisterApplication', { appDescription: { ...base, conf: { k: 'x'.repeat(4097) } }, clientId: 'c' })), /appDescription\.conf\.k: /);
+    assert.match(reasonOf(parseMessage(MasterInbound, 'RegisterApplication', { appDescription: base, clientId: 'c', registrar: 'not-a-hash' })), /registrar: must be a SHA-256 in hex/);
+  });
+
+  test('LaunchExecutor may carry where and how its executor heartbeats', () => {
+    const launch = VALID.WorkerInbound.LaunchExecutor;
+    const body = parseOk(WorkerInbound, 'LaunchExecutor', { ...launch, heartbeat: { url: 'http://127.0.0.1:6067', token: 'fe1.00', intervalMs: 10_000, maxFailures: 60 } });
+    assert.deepEqual(body.heartbeat, { url: 'http://127.0.0.1:6067', token: 'fe1.00', intervalMs: 10_000, maxFailures: 60 });
+    assert.equal(parseOk(WorkerInbound, 'LaunchExecutor', launch).heartbeat, undefined);
+    assert.match(reasonOf(parseMessage(WorkerInbound, 'LaunchExecutor', { ...launch, heartbeat: { url: 'u', token: 't', intervalMs: 0, maxFailures: 1 } })), /heartbeat\.intervalMs/);
   });
 });
