@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { AppClient } from '../../client/app-client.ts';
+import { startUiServer } from '../../functions/http/ui-server.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { agentFixture, type AgentFixture } from '../helpers/agent-fixture.ts';
 import { REDIS_URL, TEST_IMAGE } from '../helpers/env.ts';
@@ -190,6 +191,20 @@ test('an executor frozen with docker pause is expired once (three receivers in t
   const one = state.executors.find((e) => e.id === 1)!;
   assert.ok(one.lastHeartbeat && Date.now() - one.lastHeartbeat < 2_000);
   assert.ok(one.latestMetrics && one.latestMetrics.metrics.beats > 3, JSON.stringify(one));
+
+  // the master UI's application page: each executor's last heartbeat and latest metrics
+  const ui = await startUiServer({ redisUrl: REDIS_URL, config: fx.config, port: 0, queueBoard: false });
+  try {
+    const page = await (await fetch(`${ui.url}/app/?appId=${appId}`)).text();
+    assert.match(page, /<th>Last Heartbeat<\/th><th>Latest Metrics<\/th>/);
+    const row = /<tr data-executor-id="1">[\s\S]*?<\/tr>/.exec(page)?.[0] ?? '';
+    assert.match(row, /class="executor-heartbeat">\d{4}\/\d{2}\/\d{2} [\d:]+ <span class="muted">\(\d+ ms ago\)|class="executor-heartbeat">[^<]+<span class="muted">\(/, row);
+    assert.match(row, /class="executor-metrics">beats=\d+/, row);
+    const removed = /<tr data-executor-id="0">[\s\S]*?<\/tr>/.exec(page)?.[0] ?? '';
+    assert.match(removed, /Executor heartbeat timed out after \d+ ms/, 'the removed executor shows why');
+  } finally {
+    await ui.close();
+  }
   controller.abort();
   await streaming;
 });
