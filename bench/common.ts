@@ -133,7 +133,8 @@ export async function startMasterProcess(options: MasterProcessOptions): Promise
       FLINT_LOG_LEVEL: 'error',
       BENCH_REDIS_URL: REDIS_URL,
       BENCH_CLUSTER: options.cluster,
-      BENCH_CONF: JSON.stringify(options.conf ?? {}),
+      // the bench's applications have no client renewing their lease: give them an hour
+      BENCH_CONF: JSON.stringify({ 'spark.flint.app.timeout': '3600s', ...options.conf }),
       BENCH_CONCURRENCY: String(options.concurrency ?? 32),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
