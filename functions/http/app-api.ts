@@ -128,7 +128,7 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
   const lease = new LeaseKeeper(stateRedis, keys, log, options.leaseRenewMs ?? 1_000);
   const beats = new ExecutorBeatBatcher(stateRedis, keys);
   const hub = new AppEventHub({
-    connect: () => connectRedisOrCluster(redisUrl, { name: 'flint-app-http-events', blocking: true }),
+    connect: () => connectRedisOrCluster(redisUrl, { name: `flint-app-http-events-${keys.cluster}`.slice(0, 100), blocking: true }),
     blockMs: Math.min(pollMs, 1_000),
     maxStreams: options.maxStreams ?? 1000,
     log,

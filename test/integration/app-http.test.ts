@@ -152,9 +152,9 @@ async function report(f: Fixture, appId: string, execId: number, state: 'RUNNING
   assert.equal(await f.masterClient.ask('ExecutorStateChanged', { appId, execId, state, workerId: 'w1', epoch, exitStatus, message }), true);
 }
 
-/** eventReaders: the blocking connections app API processes hold for event streams (one per process, shared by all its streams). */
-async function eventReaders(): Promise<number> {
-  return String(await redis.client('LIST')).split('\n').filter((line) => line.includes('name=flint-app-http-events')).length;
+/** eventReaders: the blocking connections the app API of `cluster` holds for event streams (one, shared by all its streams). */
+async function eventReaders(cluster: string): Promise<number> {
+  return String(await redis.client('LIST')).split('\n').filter((line) => line.includes(`name=flint-app-http-events-${cluster} `)).length;
 }
 
 async function streamIds(f: Fixture, appId: string): Promise<string[]> {
@@ -213,13 +213,18 @@ test('POST /v1/apps, SSE events with ids, resume with Last-Event-ID and ?lastEve
   const killed = await post(`${f.url}/v1/apps/${appId}/kill-executors`, { executorIds: [1, 'x'] }, auth);
   assert.deepEqual([killed.status, killed.body], [200, { ok: true, appId }]);
 
-  // A live stream that is following when the app is unregistered ends by itself once drained.
+  // Live streams that are following when the app is unregistered end by themselves once drained;
+  // three at once share the process's one blocking reader.
   const following = readSse(`${f.url}/v1/apps/${appId}/events`, auth, () => false);
+  const others = [readSse(`${f.url}/v1/apps/${appId}/events`, auth, () => false), readSse(`${f.url}/v1/apps/${appId}/events`, auth, () => false)];
+  await waitFor(async () => (await eventReaders(f.cluster)) === 1, { message: 'the shared reader is open' });
   await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(await eventReaders(f.cluster), 1, 'three open streams, one blocking reader');
   const removed = await fetch(`${f.url}/v1/apps/${appId}`, { method: 'DELETE', headers: auth });
   assert.deepEqual([removed.status, await removed.json()], [200, { ok: true, appId }]);
   const all = await following;
   assert.equal(all.ended, true, 'the server ended the stream');
+  for (const other of await Promise.all(others)) assert.deepEqual(other.events.map((e) => e.id), all.events.map((e) => e.id), 'every stream got every event once');
   assert.deepEqual(all.events.map((e) => e.id), await streamIds(f, appId), 'the whole stream, once');
 
   const finished = (await (await fetch(`${f.url}/v1/apps/${appId}`)).json()) as { state: string };
@@ -228,7 +233,7 @@ test('POST /v1/apps, SSE events with ids, resume with Last-Event-ID and ?lastEve
   assert.equal(gone.status, 404);
   assert.match(((await gone.json()) as { error: string }).error, /unknown or finished application/);
   assert.equal((await post(`${f.url}/v1/apps/${appId}/executors`, { total: 2 }, auth)).status, 404);
-  assert.ok((await eventReaders()) <= fixtures.length, 'at most one shared event reader per app API process, however many streams it served');
+  assert.equal(await eventReaders(f.cluster), 1, 'one shared event reader, however many streams the process served');
 });
 
 test('POST /v1/apps/:id/kill: the SSE stream ends right after ApplicationRemoved(KILLED)', async () => {
