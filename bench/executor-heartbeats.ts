@@ -14,7 +14,7 @@ import type { Redis } from 'ioredis';
 import { connectRedis } from '../lib/redis.ts';
 import { executorToken } from '../lib/http/app-tokens.ts';
 import { MasterStore } from '../functions/store/master-store.ts';
-import { BENCH_DIR, REDIS_URL, REPO_ROOT, benchAppDescription, benchCluster, benchConfig, deleteClusterKeys, round } from './common.ts';
+import { BENCH_DIR, REDIS_URL, REPO_ROOT, benchAppDescription, benchCluster, benchConfig, deleteClusterKeys, round, runConcurrently } from './common.ts';
 
 export interface ExecutorHeartbeatBenchResult {
   executors: number;
@@ -86,20 +86,13 @@ async function drive(base: string, appId: string, tokens: string[], total: numbe
       req.on('error', reject);
       req.end(body);
     });
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (;;) {
-        const index = next++;
-        if (index >= total) return;
-        const status = await beat(index % tokens.length);
-        statuses[status] = (statuses[status] ?? 0) + 1;
-      }
-    }),
-  );
-  const elapsedMs = performance.now() - started;
+  const run = await runConcurrently(total, concurrency, async (index) => {
+    next = index;
+    const status = await beat(index % tokens.length);
+    statuses[status] = (statuses[status] ?? 0) + 1;
+  });
   agent.destroy();
-  return { perSecond: (total / elapsedMs) * 1000, statuses };
+  return { perSecond: run.perSecond, statuses };
 }
 
 async function evalshaStats(redis: Redis): Promise<{ calls: number; usec: number }> {

@@ -379,16 +379,22 @@ function appIdParam(c: Context): string {
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
-  const text = await c.req.text();
-  if (text.length > MAX_BODY_BYTES) throw new HttpError(413, `request body is larger than ${MAX_BODY_BYTES} bytes`);
+/** jsonObject: `text` parsed as a JSON object, or a 400 that says what `what` should have been. */
+function jsonObject(text: string, what: string, shape: string): Record<string, unknown> {
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (error) {
-    throw new HttpError(400, `request body is not valid JSON: ${(error as Error).message}`);
+    throw new HttpError(400, `${what} is not valid JSON: ${(error as Error).message}`);
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new HttpError(400, 'request body must be a JSON object');
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new HttpError(400, `${what} must be ${shape}`);
+  return data as Record<string, unknown>;
+}
+
+async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+  const text = await c.req.text();
+  if (text.length > MAX_BODY_BYTES) throw new HttpError(413, `request body is larger than ${MAX_BODY_BYTES} bytes`);
+  const data = jsonObject(text, 'request body', 'a JSON object');
   const parsed = schema.safeParse(data);
   if (!parsed.success) throw new HttpError(400, `invalid request body: ${formatIssues(parsed.error)}`);
   return parsed.data;
@@ -402,14 +408,7 @@ async function metricsOf(c: Context): Promise<string> {
   const text = await c.req.text();
   if (text.trim() === '') return '';
   if (text.length > MAX_METRICS_BYTES + 64) throw new HttpError(413, `a heartbeat body may carry at most ${MAX_METRICS_BYTES} bytes of metrics`);
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw new HttpError(400, `heartbeat body is not valid JSON: ${(error as Error).message}`);
-  }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new HttpError(400, 'heartbeat body must be a JSON object such as {"metrics": {...}}');
-  const metrics = (data as { metrics?: unknown }).metrics;
+  const metrics = jsonObject(text, 'heartbeat body', 'a JSON object such as {"metrics": {...}}').metrics;
   if (metrics === undefined) return '';
   if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) throw new HttpError(400, 'metrics must be a JSON object');
   const encoded = JSON.stringify(metrics);
