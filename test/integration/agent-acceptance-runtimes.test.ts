@@ -142,12 +142,12 @@ interface SseEvent {
 }
 
 /** readEvents reads an SSE stream until `enough` says so or the server ends it. */
-async function readEvents(url: string, enough: (events: SseEvent[]) => boolean, timeoutMs: number): Promise<{ events: SseEvent[]; ended: boolean }> {
+async function readEvents(url: string, headers: Record<string, string>, enough: (events: SseEvent[]) => boolean, timeoutMs: number): Promise<{ events: SseEvent[]; ended: boolean }> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const events: SseEvent[] = [];
   try {
-    const response = await fetch(url, { signal: controller.signal });
+    const response = await fetch(url, { signal: controller.signal, headers });
     assert.equal(response.status, 200);
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
@@ -193,11 +193,13 @@ test('point 6: the HTTP client API registers an app and reads the events of exec
       body: JSON.stringify({ ...appDescription({ name: 'acceptance-http', image: TEST_IMAGE, command: ['sh', '-c', 'sleep 0.5; exit 3'], maxCores: 1, coresPerExecutor: 1, memoryPerExecutorMB: 32 }), clientId: `acc-http-${f.cluster}` }),
     });
     assert.equal(created.status, 201);
-    const { appId } = (await created.json()) as { appId: string };
+    const { appId, appToken } = (await created.json()) as { appId: string; appToken: string };
+    const auth = { authorization: `Bearer ${appToken}` };
 
     // the first executor's whole life, as the agent reported it, over SSE
     const { events } = await readEvents(
       `${server.url}/v1/apps/${appId}/events`,
+      auth,
       (seen) => seen.some((e) => e.event === 'ExecutorUpdated' && e.data.state === 'EXITED'),
       30_000,
     );
@@ -218,6 +220,7 @@ test('point 6: the HTTP client API registers an app and reads the events of exec
     // the replacement runs on the agent; resuming after the EXITED event shows it
     const resumed = await readEvents(
       `${server.url}/v1/apps/${appId}/events?lastEventId=${exited!.id}`,
+      auth,
       (seen) => seen.some((e) => e.event === 'ExecutorUpdated' && e.data.state === 'RUNNING'),
       30_000,
     );
@@ -225,8 +228,8 @@ test('point 6: the HTTP client API registers an app and reads the events of exec
     assert.notEqual(resumed.events[0]!.data.id, added!.data.id);
 
     // DELETE unregisters: the stream ends and the agent's container goes away
-    const following = readEvents(`${server.url}/v1/apps/${appId}/events?lastEventId=${resumed.events.at(-1)!.id}`, () => false, 30_000);
-    const removed = await fetch(`${server.url}/v1/apps/${appId}`, { method: 'DELETE' });
+    const following = readEvents(`${server.url}/v1/apps/${appId}/events?lastEventId=${resumed.events.at(-1)!.id}`, auth, () => false, 30_000);
+    const removed = await fetch(`${server.url}/v1/apps/${appId}`, { method: 'DELETE', headers: auth });
     assert.equal(removed.status, 200);
     assert.equal((await following).ended, true, 'the server ends the stream once the app is over');
     await waitFor(async () => (await f.containers([`${LABEL.app}=${appId}`])).length === 0, { timeoutMs: 15_000, message: 'the app\'s containers removed' });

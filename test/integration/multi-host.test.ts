@@ -94,6 +94,8 @@ test('two hosts in network namespaces: submit on A runs on B, B shows it; A dies
       FLINT_SPARK_FLINT_CLUSTER: cluster,
       FLINT_SPARK_FLINT_AUTH_SECRET: SECRET,
       FLINT_SPARK_WORKER_TIMEOUT: '6s',
+      // the test is the application's client and does not renew its lease; A's app API dies with A
+      FLINT_SPARK_FLINT_APP_TIMEOUT: '600s',
       ...Object.fromEntries(Object.entries(FAST_CONF).map(([key, value]) => [`FLINT_${key.replace(/[.-]/g, '_').toUpperCase()}`, value])),
     };
     const startHost = async (host: NetnsHost, worker: { cores: string; memory: string }) => {

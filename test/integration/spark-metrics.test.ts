@@ -58,7 +58,7 @@ test("every metrics endpoint passes promtool and Spark's sources carry Spark's n
       body: JSON.stringify(appDescription({ name: 'metrics app', command: ['sh', '-c', 'sleep 60'], maxCores: 2, coresPerExecutor: 1, memoryPerExecutorMB: 64 })),
     });
     assert.equal(registered.status, 201, await registered.clone().text());
-    const { appId } = (await registered.json()) as { appId: string };
+    const { appId, appToken } = (await registered.json()) as { appId: string; appToken: string };
 
     const apps = await waitFor(
       async () => {
@@ -107,7 +107,8 @@ test("every metrics endpoint passes promtool and Spark's sources carry Spark's n
     assert.doesNotMatch(flintUi, /metrics_master_Value/);
 
     // once killed, the application leaves the applications source, as in Spark
-    const killed = await fetch(`${procs.urls.appApi}/v1/apps/${appId}/kill`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+    // the application's own token kills it (a submit token registers applications, it does not own them)
+    const killed = await fetch(`${procs.urls.appApi}/v1/apps/${appId}/kill`, { method: 'POST', headers: { Authorization: `Bearer ${appToken}` } });
     assert.equal(killed.status, 200);
     await waitFor(async () => gauge(await scrape(`${procs.urls.ui}/metrics/applications/prometheus`), 'metrics_application_Value', 'cores') === undefined, {
       timeoutMs: 20_000,
