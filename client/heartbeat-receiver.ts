@@ -152,6 +152,7 @@ export class LeaseKeeper {
   private scheduled = false;
   private readonly held = new Map<string, number>();
   private timer?: NodeJS.Timeout;
+  private stopped = false;
 
   constructor(
     private readonly redis: () => Promise<RedisConnection>,
@@ -163,6 +164,7 @@ export class LeaseKeeper {
 
   /** touch renews `appId`'s lease soon (batched); errors are logged, never thrown. */
   touch(appId: string): void {
+    if (this.stopped) return;
     this.touched.add(appId);
     if (this.scheduled) return;
     this.scheduled = true;
@@ -176,6 +178,7 @@ export class LeaseKeeper {
 
   /** hold renews `appId`'s lease every period until the returned release is called (counted: several holders). */
   hold(appId: string): () => void {
+    if (this.stopped) return () => undefined;
     this.held.set(appId, (this.held.get(appId) ?? 0) + 1);
     this.touch(appId);
     if (!this.timer) {
@@ -207,9 +210,12 @@ export class LeaseKeeper {
     }
   }
 
+  /** stop ends every renewal; later touches and holds do nothing (the connection they would use is closing). */
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
     this.timer = undefined;
     this.held.clear();
+    this.touched.clear();
   }
 }
