@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   const heartbeats = await runHeartbeatBench({ workers: 10_000, beats: quick ? 30_000 : 100_000, callers: 64, connections: 8 });
 
   step('executor heartbeats through one app API process (1,000 executors), and a bare hono endpoint');
-  const executorHeartbeats = await runExecutorHeartbeatBench({ executors: 1000, beats: quick ? 20_000 : 60_000, concurrency: 64 });
+  const executorHeartbeats = await runExecutorHeartbeatBench({ executors: 1000, beats: quick ? 20_000 : 60_000, concurrency: 256 });
 
   step('submit → RUNNING latency with real containers');
   let latency: LatencyResult | { skipped: string };

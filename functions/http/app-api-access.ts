@@ -60,11 +60,14 @@ export interface AppSecret {
 
 const KEY_CACHE_MS = 30_000;
 const KEY_CACHE_MAX = 10_000;
+/** VERIFIED_CACHE_MAX: executor tokens remembered as verified (a beat of each of this many executors per 30 s costs no HMAC). */
+const VERIFIED_CACHE_MAX = 100_000;
 
 /**
  * AppKeys reads application keys, caching each for 30 s (a key never changes while
  * its app exists; a forgotten app's key may linger that long, but its state is gone,
- * so nothing more than a 404 can be reached with it).
+ * so nothing more than a 404 can be reached with it), and remembers verified executor
+ * tokens for as long.
  */
 export class AppKeys {
   private readonly cache = new Map<string, { secret: AppSecret; at: number }>();
@@ -94,6 +97,19 @@ export class AppKeys {
   cached(appId: string): AppSecret | undefined {
     const entry = this.cache.get(appId);
     return entry && Date.now() - entry.at < KEY_CACHE_MS ? entry.secret : undefined;
+  }
+
+  private readonly verified = new Map<string, { subject: string; at: number }>();
+
+  /** verifiedExecutor: what an executor token was verified for, within the key cache's lifetime. */
+  verifiedExecutor(token: string): string | undefined {
+    const entry = this.verified.get(token);
+    return entry && Date.now() - entry.at < KEY_CACHE_MS ? entry.subject : undefined;
+  }
+
+  rememberExecutor(token: string, subject: string): void {
+    if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.clear();
+    this.verified.set(token, { subject, at: Date.now() });
   }
 }
 
@@ -135,11 +151,20 @@ export async function isOwnerOrAdmin(credential: Credential, appId: string, appK
   return { full: owner, owner };
 }
 
-/** isExecutorCredential: `credential` is executor `execId` of `appId`'s token (the key from the cache or Redis). */
+/**
+ * isExecutorCredential: `credential` is executor `execId` of `appId`'s token (the key from
+ * the cache or Redis). A token once verified is remembered with what it was verified for
+ * (the heartbeat path then costs a map lookup, not an HMAC); `appKeys.forget` drops it
+ * with its app's key.
+ */
 export async function isExecutorCredential(credential: Credential, appId: string, execId: number, appKeys: AppKeys): Promise<boolean> {
   if (credential.kind !== 'executor') return false;
+  const subject = `${appId}/${execId}`;
+  if (appKeys.verifiedExecutor(credential.token) === subject) return true;
   const secret = appKeys.cached(appId) ?? (await appKeys.get(appId));
-  return secret !== undefined && isExecutorToken(credential.token, secret.key, appId, execId);
+  if (secret === undefined || !isExecutorToken(credential.token, secret.key, appId, execId)) return false;
+  appKeys.rememberExecutor(credential.token, subject);
+  return true;
 }
 
 // ---------------------------------------------------------------- redaction

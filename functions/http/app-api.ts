@@ -92,6 +92,8 @@ const RegisterAppBody = ApplicationDescription.extend({ clientId: RegisterApplic
 const RequestExecutorsBody = z.object({ total: RequestExecutors.shape.requestedTotal });
 const KillExecutorsBody = z.object({ executorIds: z.array(z.union([z.string(), z.number().int()])).max(10_000) });
 const appIdSchema = UnregisterApplication.shape.appId;
+/** APP_ID: the id grammar of protocol/messages.ts, checked without zod on the heartbeat path. */
+const APP_ID = /^[A-Za-z0-9._:@/-]{1,256}$/;
 
 /** IDEMPOTENCY_KEY: printable ASCII, as most APIs that take the header accept it. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -288,7 +290,8 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
   // The hot path (acceptance: 20,000 beats/s per process): no zod, the key from the cache,
   // one HMAC, and the beat joins this event-loop turn's batch (one script call for all).
   app.post('/v1/apps/:id/executors/:execId/heartbeat', async (c) => {
-    const appId = appIdParam(c);
+    const appId = c.req.param('id') ?? '';
+    if (!APP_ID.test(appId)) appIdParam(c); // the schema's message for a bad id
     const execText = c.req.param('execId') ?? '';
     if (!/^\d{1,9}$/.test(execText)) throw new HttpError(400, `invalid executor id '${execText}': expected a non-negative integer`);
     const execId = Number(execText);
