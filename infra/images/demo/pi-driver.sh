@@ -185,8 +185,9 @@ driver_conf=""
 [ -n "$driver_id" ] && driver_conf="$(printf ',"spark.flint.driver.id":"%s"' "$driver_id")"
 app_json="$(printf '{"name":"Flint Pi","image":"%s","command":["%s","sh","%s/pi-executor.sh","%s","{{EXECUTOR_ID}}"],"maxCores":%s,"coresPerExecutor":1,"memoryPerExecutorMB":64,"user":"flint-demo","labels":{"flint.demo":"pi"},"conf":{"spark.flint.executor.heartbeat.enabled":"true","spark.executor.heartbeatInterval":"%s","spark.network.timeout":"%s","spark.network.timeoutInterval":"%s","spark.executor.heartbeat.maxFailures":"%s"%s}}' \
   "$image" "$busybox_bin" "$demo_dir" "$endpoint" "$executors" "$hb_interval" "$hb_timeout" "$hb_check" "$hb_failures" "$driver_conf")"
-# a retry after a timeout must not register a second application: the same Idempotency-Key gets the first answer
-registration_key="pi-driver-${driver_id:-$nonce}"
+# a retry after a timeout must not register a second application: the same Idempotency-Key gets the
+# first answer (the key is new for every run: a supervised driver relaunched under its id is a new run)
+registration_key="pi-driver-${driver_id:-local}-$nonce"
 registration=""
 if [ -n "$token" ]; then set -- --header "Authorization: Bearer $token"; else set --; fi
 for attempt in 1 2 3; do
