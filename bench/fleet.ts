@@ -20,7 +20,7 @@ import { Redis } from 'ioredis';
 import { clusterKeys, type Keys } from '../protocol/keys.ts';
 import { decodeInboxEntry, fieldsToObject, INBOX_GROUP, type RawStreamEntry } from '../protocol/streams.ts';
 import { MasterStore } from '../functions/store/master-store.ts';
-import { recordHeartbeat } from '../functions/store/heartbeat.ts';
+import { recordHeartbeat } from '../lib/worker-heartbeat.ts';
 import { MASTER_JOB_OPTIONS } from '../client/master-client.ts';
 import { bullConnection, connectRedis } from '../lib/redis.ts';
 import type { FlintConfig } from '../protocol/config.ts';

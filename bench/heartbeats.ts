@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../lib/redis.ts';
-import { recordHeartbeat } from '../functions/store/heartbeat.ts';
+import { recordHeartbeat } from '../lib/worker-heartbeat.ts';
 import { SimulatedFleet } from './fleet.ts';
 import { rawSetPerSecond } from './ceilings.ts';
 import { REDIS_URL, benchCluster, benchConfig, deleteClusterKeys, round, runConcurrently } from './common.ts';

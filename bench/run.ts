@@ -108,7 +108,7 @@ async function main(): Promise<void> {
       'stream writes. The hot-path JSON is formatted directly (string.format) rather than encoded field by field.',
   );
   notes.push(
-    'Heartbeats: record-heartbeat is a standalone script (no shared prelude) doing one HMGET (state and epoch) and one ZADD; the caller caches ' +
+    'Heartbeats: record-heartbeat (lib/worker-heartbeat.ts, shared by agent and master) is a standalone script (no shared prelude) doing one HMGET (state and epoch) and one ZADD; the caller caches ' +
       'the key names per cluster. The remaining gap to a raw SET is the script call itself and the epoch check, which is what makes a beat from ' +
       'an older incarnation of a worker harmless. ' +
       `Redis's own accounting (INFO commandstats) in this run: ${heartbeats.redisUsecPerBeat} µs per heartbeat script call against ` +

@@ -37,7 +37,7 @@ import type { ExecutorState, DriverState } from '../protocol/states.ts';
 import { AskRejectedError, AskTimeoutError, MasterClient } from '../client/master-client.ts';
 import { connectRedisOrCluster, type RedisConnection } from '../lib/redis.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
-import { recordHeartbeat, type HeartbeatOutcome } from '../functions/store/heartbeat.ts';
+import { recordHeartbeat, type HeartbeatOutcome } from '../lib/worker-heartbeat.ts';
 import type { Runtime, TaskStatus } from './runtime/types.ts';
 import { LABEL } from './runtime/task-identity.ts';
 import { GIVE_UP_MESSAGE, nextRegistrationStep, registrationFuzz, type RegistrationPlan } from './registration.ts';

@@ -9,7 +9,7 @@ import type { FlintConfig } from '../../protocol/config.ts';
 import type { ApplicationDescription, DriverDescription, RegisterWorker, ExecutorStateChanged, DriverStateChanged } from '../../protocol/messages.ts';
 import type { ExecutorPlacement, DriverPlacement } from '../core/types.ts';
 import { callScript, loadScripts, type MasterScriptConfig, type ScriptName } from './scripts.ts';
-import { recordHeartbeat, type HeartbeatOutcome } from './heartbeat.ts';
+import { recordHeartbeat, type HeartbeatOutcome } from '../../lib/worker-heartbeat.ts';
 import { newAppKey } from '../../lib/http/app-tokens.ts';
 
 export type RegisterWorkerResult =

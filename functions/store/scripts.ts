@@ -17,7 +17,6 @@ import { EXECUTOR_TRANSITIONS, DRIVER_TRANSITIONS, APPLICATION_TRANSITIONS, WORK
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
 export const SCRIPT_NAMES = [
-  'record-heartbeat',
   'register-worker',
   'register-application',
   'remove-application',
@@ -53,11 +52,6 @@ export function luaTransitionTables(): string {
   ].join('\n');
 }
 
-const STANDALONE_MARK = '--!standalone';
-
-/** STANDALONE_KEYS: how many KEYS each standalone script takes. */
-const STANDALONE_KEYS: Partial<Record<ScriptName, number>> = { 'record-heartbeat': 3 };
-
 let cachedSources: Map<ScriptName, string> | undefined;
 
 /** scriptSources: prelude + body of every script, ready for EVALSHA. */
@@ -67,8 +61,7 @@ export function scriptSources(): Map<ScriptName, string> {
   cachedSources = new Map(
     SCRIPT_NAMES.map((name) => {
       const body = readFileSync(join(LUA_DIR, `${name}.lua`), 'utf8');
-      // a script marked standalone declares its keys itself and skips the prelude's set-up cost
-      return [name, body.startsWith(STANDALONE_MARK) ? body : `${prelude}\n-- ==== ${name}.lua ====\n${body}`];
+      return [name, `${prelude}\n-- ==== ${name}.lua ====\n${body}`];
     }),
   );
   return cachedSources;
@@ -95,7 +88,7 @@ export function loadScripts(redis: RedisConnection): void {
   const marked = redis as RedisConnection & { [LOADED]?: boolean };
   if (marked[LOADED]) return;
   for (const [name, lua] of scriptSources()) {
-    redis.defineCommand(commandName(name), { numberOfKeys: STANDALONE_KEYS[name] ?? 1, lua });
+    redis.defineCommand(commandName(name), { numberOfKeys: 1, lua });
   }
   marked[LOADED] = true;
 }
@@ -121,11 +114,4 @@ export async function callScript<T = unknown>(
 
 export function keysFor(cluster: string): Keys {
   return clusterKeys(cluster);
-}
-
-/** callStandalone runs a standalone script with its own KEYS and ARGV. */
-export async function callStandalone<T = unknown>(redis: RedisConnection, name: ScriptName, keys: string[], args: (string | number)[]): Promise<T> {
-  loadScripts(redis);
-  const command = (redis as unknown as Record<string, (...params: (string | number)[]) => Promise<unknown>>)[commandName(name)]!;
-  return (await command.apply(redis, [...keys, ...args])) as T;
 }

@@ -12,7 +12,7 @@ import { startMaster, type MasterHost } from '../../functions/host.ts';
 import { loadConfig } from '../../protocol/config.ts';
 import { clusterKeys, type Keys } from '../../protocol/keys.ts';
 import { MasterClient } from '../../client/master-client.ts';
-import { recordHeartbeat } from '../../functions/store/heartbeat.ts';
+import { recordHeartbeat } from '../../lib/worker-heartbeat.ts';
 import { REDIS_URL } from '../helpers/env.ts';
 import { cleanupCluster, uniqueCluster, waitFor } from '../helpers/isolation.ts';
 import { appDescription, readAppEvents, readInbox, registerFakeWorker } from '../helpers/protocol.ts';

@@ -20,7 +20,7 @@ import { startMaster, type MasterHost } from '../../functions/host.ts';
 import { loadConfig } from '../../protocol/config.ts';
 import { clusterKeys } from '../../protocol/keys.ts';
 import { MasterClient } from '../../client/master-client.ts';
-import { recordHeartbeat } from '../../functions/store/heartbeat.ts';
+import { recordHeartbeat } from '../../lib/worker-heartbeat.ts';
 import { checkRedisPolicy, connectRedisOrCluster, type RedisConnection } from '../../lib/redis.ts';
 import { findRedisServer, freeLoopbackPort, startEmbeddedRedis } from '../../lib/embedded-redis.ts';
 import { startAgent, type AgentHandle } from '../../workers/agent.ts';

@@ -13,7 +13,7 @@ import { startMaster } from '../../functions/host.ts';
 import { loadConfig } from '../../protocol/config.ts';
 import { clusterKeys } from '../../protocol/keys.ts';
 import { MasterClient } from '../../client/master-client.ts';
-import { recordHeartbeat } from '../../functions/store/heartbeat.ts';
+import { recordHeartbeat } from '../../lib/worker-heartbeat.ts';
 import { connectRedis } from '../../lib/redis.ts';
 import { freeLoopbackPort, findRedisServer } from '../../lib/embedded-redis.ts';
 import { REDIS_URL } from '../helpers/env.ts';

@@ -17,7 +17,7 @@ import { fieldsToObject } from '../../protocol/streams.ts';
 import { connectRedis } from '../../lib/redis.ts';
 import { MasterClient } from '../../client/master-client.ts';
 import { startMaster, type MasterHost, type MasterHostOptions } from '../../functions/host.ts';
-import { recordHeartbeat } from '../../functions/store/heartbeat.ts';
+import { recordHeartbeat } from '../../lib/worker-heartbeat.ts';
 import { startWorkerUi, type WorkerExecutorView, type WorkerUiServer } from '../../workers/worker-ui.ts';
 import { REDIS_URL } from '../helpers/env.ts';
 import { cleanupCluster, makeTempDir, uniqueCluster, type TempDir } from '../helpers/isolation.ts';
