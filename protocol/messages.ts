@@ -21,6 +21,8 @@ const id = z.string().min(1).max(256).regex(/^[A-Za-z0-9._:@/-]+$/, 'must contai
 const posInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
 const stringMap = z.record(z.string(), z.string());
+/** a Redis stream entry id, `<ms>-<seq>` */
+const streamId = z.string().regex(/^\d{1,20}-\d{1,20}$/, 'must be a stream id <ms>-<seq>');
 
 /** MAX_APP_CONF_ENTRIES / MAX_APP_CONF_VALUE: bounds of an application's `conf` (its SparkConf). */
 export const MAX_APP_CONF_ENTRIES = 256;
@@ -109,6 +111,12 @@ export const RegisterWorker = z.object({
   /** What the agent already runs (re-registration after restart or ReconnectWorker). */
   executors: z.array(ExecutorDescription).default([]),
   driverIds: z.array(id).default([]),
+  /**
+   * The agent instance: a random token kept in the agent's work dir, so the same agent
+   * restarted on its work dir is recognised, and another agent claiming a live worker id
+   * is refused ("Duplicate worker ID", as Spark refuses it).
+   */
+  instance: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'must be 8-64 letters, digits, _ or -').optional(),
 });
 
 export const Heartbeat = z.object({ workerId: id, epoch: posInt });
@@ -137,8 +145,16 @@ export const DriverStateChanged = z.object({
 export const WorkerLatestState = z.object({
   id,
   epoch: posInt,
+  /** every executor the agent holds: running, launching, or ended with its final report not yet delivered */
   executors: z.array(ExecutorDescription),
   driverIds: z.array(id),
+  /**
+   * The last inbox entry the agent had taken in (admitted, in stream order) when it built
+   * this report. The master ends (LOST) a task it holds on this worker only when the task's
+   * launch entry is at or before this id and the agent does not list it: a launch still on
+   * its way to the agent is never mistaken for a phantom.
+   */
+  inboxSeenThrough: streamId.optional(),
 });
 
 export const WorkerSchedulerStateResponse = z.object({
@@ -159,6 +175,18 @@ export const RegisteredWorker = z.object({
   epoch: posInt,
 });
 export const RegisterWorkerFailed = z.object({ message: z.string() });
+/** RegisterWorkerReply: the reply to the RegisterWorker ask, as the master's handler returns it. */
+export const RegisterWorkerReply = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('RegisteredWorker'),
+    epoch: posInt,
+    duplicate: z.boolean(),
+    masterUrl: z.string().optional(),
+    masterWebUiUrl: z.string().optional(),
+  }),
+  RegisterWorkerFailed.extend({ type: z.literal('RegisterWorkerFailed') }),
+]);
+export type RegisterWorkerReply = z.infer<typeof RegisterWorkerReply>;
 export const MasterInStandby = z.object({});
 export const ReconnectWorker = z.object({ masterUrl: z.string() });
 
@@ -378,6 +406,24 @@ export function parseMessage<R extends Record<string, z.ZodType>, T extends keyo
   const result = registry[type]!.safeParse(data);
   if (!result.success) return { ok: false, reason: `${type}: ${formatIssues(result.error)}` };
   return { ok: true, value: { type: type as T, body: result.data as z.infer<R[T]> } };
+}
+
+/**
+ * parseReply reads the reply to an ask (the job's return value: an object, or its JSON
+ * text) with the reply's schema; anything else is an Error naming the ask and the problem.
+ */
+export function parseReply<S extends z.ZodType>(schema: S, ask: string, reply: unknown): z.infer<S> {
+  let data = reply;
+  if (typeof reply === 'string') {
+    try {
+      data = JSON.parse(reply);
+    } catch {
+      throw new Error(`unreadable reply to ${ask}: ${reply.slice(0, 200)}`);
+    }
+  }
+  const result = schema.safeParse(data);
+  if (!result.success) throw new Error(`unexpected reply to ${ask}: ${formatIssues(result.error)} (${JSON.stringify(reply)?.slice(0, 200)})`);
+  return result.data;
 }
 
 export { z };

@@ -46,20 +46,28 @@ export const driverStateChanged: Handler<'DriverStateChanged'> = async (ctx, mes
 
 async function reconcile(
   ctx: Parameters<Handler<'WorkerLatestState'>>[0],
-  message: { id: string; epoch: number; executors: { appId: string; execId: number; state: string }[]; driverIds: string[] },
+  message: { id: string; epoch: number; executors: { appId: string; execId: number; state: string }[]; driverIds: string[]; inboxSeenThrough?: string },
 ) {
-  const running = message.executors
-    .filter((e) => !isExecutorFinished(e.state as never))
-    .map((e) => fullExecutorId(e.appId, e.execId));
-  const result = await ctx.store.workerLatestState(message.id, message.epoch, running, message.driverIds, ctx.now);
+  // every executor the agent holds, a finished one whose final report is still on its way included:
+  // the master must not end it as LOST meanwhile (that report settles it)
+  const held = message.executors.map((e) => fullExecutorId(e.appId, e.execId));
+  const result = await ctx.store.workerLatestState(message.id, message.epoch, held, message.driverIds, message.inboxSeenThrough, ctx.now);
   if ('error' in result) ctx.log.warn({ workerId: message.id, error: result.error }, 'worker state report ignored');
-  else if (result.killedExecutors + result.killedDrivers > 0) {
-    ctx.log.info({ workerId: message.id, ...result }, 'killing executors/drivers the master does not know');
+  else {
+    if (result.killedExecutors + result.killedDrivers > 0) ctx.log.info({ workerId: message.id, ...result }, 'killing executors/drivers the master does not know');
+    if (result.lostExecutors + result.lostDrivers > 0) {
+      ctx.log.warn({ workerId: message.id, ...result }, 'ending executors/drivers the worker does not run');
+      ctx.kickScheduler();
+    }
   }
   return result;
 }
 
-/** workerLatestState: kill what the worker runs that the master does not know (SPARK-13604). */
+/**
+ * workerLatestState: reconcile in both directions: kill what the worker runs that the
+ * master does not know (SPARK-13604), end what the master holds there that the worker
+ * does not run.
+ */
 export const workerLatestState: Handler<'WorkerLatestState'> = (ctx, message) => reconcile(ctx, message);
 
 /** workerSchedulerStateResponse: Flint has no master failover to recover from; it reconciles the same way. */

@@ -150,14 +150,27 @@ export class MasterStore {
     return (await this.call<number>('kill-executors', now, [appId, JSON.stringify(executorIds), message])) === 1;
   }
 
+  /**
+   * workerLatestState reconciles a worker's report with the master's state in both
+   * directions (worker-latest-state.lua): what the agent holds and the master does not is
+   * killed; what the master holds there, launched at or before `inboxSeenThrough`, and the
+   * agent does not hold is ended (executors LOST, drivers relaunched or ERROR).
+   */
   async workerLatestState(
     workerId: string,
     epoch: number,
     executorFullIds: string[],
     driverIds: string[],
+    inboxSeenThrough: string | undefined,
     now: number,
-  ): Promise<{ killedExecutors: number; killedDrivers: number } | { error: string }> {
-    const text = await this.call<string>('worker-latest-state', now, [workerId, String(epoch), JSON.stringify(executorFullIds), JSON.stringify(driverIds)]);
+  ): Promise<{ killedExecutors: number; killedDrivers: number; lostExecutors: number; lostDrivers: number } | { error: string }> {
+    const text = await this.call<string>('worker-latest-state', now, [
+      workerId,
+      String(epoch),
+      JSON.stringify(executorFullIds),
+      JSON.stringify(driverIds),
+      inboxSeenThrough ?? '',
+    ]);
     return JSON.parse(text);
   }
 

@@ -82,3 +82,11 @@ export function appDescription(overrides: Record<string, unknown> = {}) {
     ...overrides,
   };
 }
+
+/** exitSummary: a TaskExit without the run's handle (and without launchError/vanished unless set), for deepEqual checks. */
+export function exitSummary(exit: { exitCode: number; oomKilled: boolean; stopped: boolean; launchError?: string; vanished?: string }): Record<string, unknown> {
+  const summary: Record<string, unknown> = { exitCode: exit.exitCode, oomKilled: exit.oomKilled, stopped: exit.stopped };
+  if (exit.launchError !== undefined) summary.launchError = exit.launchError;
+  if (exit.vanished !== undefined) summary.vanished = exit.vanished;
+  return summary;
+}

@@ -6,6 +6,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { exitSummary } from '../helpers/protocol.ts';
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -130,7 +131,7 @@ describe('DockerRuntime', () => {
       assert.match(info.Name, new RegExp(`^/flint-${f.cluster}-executor-app-limits-0-[0-9a-f]{10}$`));
 
       const exit = await runtime.wait(spec.taskId);
-      assert.deepEqual(exit, { exitCode: 3, oomKilled: false, stopped: false });
+      assert.deepEqual(exitSummary(exit), { exitCode: 3, oomKilled: false, stopped: false });
       assert.equal(await readFile(join(spec.workDir, 'stdout'), 'utf8'), 'hello\nenv=yes\n');
       assert.equal(await readFile(join(spec.workDir, 'stderr'), 'utf8'), `Spark Executor Command: ${JSON.stringify(spec.command)}\n${'='.repeat(40)}\n\noops\n`);
       const after = await runtime.inspect(spec.taskId);
@@ -147,7 +148,7 @@ describe('DockerRuntime', () => {
       runtime.onExit((taskId, exit) => exits.push([taskId, exit]));
       const status = await runtime.start(spec);
       const exit = await runtime.wait(spec.taskId);
-      assert.deepEqual(exit, { exitCode: 0, oomKilled: false, stopped: false });
+      assert.deepEqual(exitSummary(exit), { exitCode: 0, oomKilled: false, stopped: false });
       assert.deepEqual(exits, [[spec.taskId, exit]]);
       const info = await docker.getContainer(status.handle).inspect();
       assert.equal(info.State.OOMKilled, false);
@@ -163,7 +164,7 @@ describe('DockerRuntime', () => {
     const spec = f.spec('burst', ['sh', '-c', 'i=1; while [ $i -le 3000 ]; do echo "out $i"; echo "err $i" >&2; i=$((i + 1)); done']);
     await withRuntime(async (runtime) => {
       await runtime.start(spec);
-      assert.deepEqual(await runtime.wait(spec.taskId), { exitCode: 0, oomKilled: false, stopped: false });
+      assert.deepEqual(exitSummary(await runtime.wait(spec.taskId)), { exitCode: 0, oomKilled: false, stopped: false });
       const numbered = (text: string, stream: string) => text.split('\n').filter((line) => line.startsWith(`${stream} `));
       const expected = (stream: string) => Array.from({ length: 3000 }, (_, i) => `${stream} ${i + 1}`);
       assert.deepEqual(numbered(await readFile(join(spec.workDir, 'stdout'), 'utf8'), 'out'), expected('out'));
@@ -223,7 +224,7 @@ describe('DockerRuntime', () => {
         assert.equal(new Set(statuses.map((s) => s.handle)).size, 1);
         const listed = await docker.listContainers({ all: true, filters: { label: [`flint.task=${spec.taskId}`, `flint.cluster=${f.cluster}`] } });
         assert.equal(listed.length, 1);
-        assert.deepEqual(await runtime.wait(spec.taskId), { exitCode: 7, oomKilled: false, stopped: false });
+        assert.deepEqual(exitSummary(await runtime.wait(spec.taskId)), { exitCode: 7, oomKilled: false, stopped: false });
         const before = await docker.getContainer(statuses[0].handle).inspect();
         const again = await runtime.start(spec);
         assert.equal(again.handle, statuses[0].handle);
@@ -243,8 +244,8 @@ describe('DockerRuntime', () => {
     const f = await fixture();
     // a shell that exits 0 on SIGTERM: shows the grace path
     const polite = f.spec('polite', ['sh', '-c', 'trap "echo got-term; exit 0" TERM; while true; do sleep 0.1; done']);
-    // PID 1 without a TERM handler ignores SIGTERM: only SIGKILL ends it
-    const stubborn = f.spec('stubborn', ['sh', '-c', 'while true; do sleep 0.1; done']);
+    // a command that ignores SIGTERM (the init passes it on; the shell ignores it): only SIGKILL ends it
+    const stubborn = f.spec('stubborn', ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done']);
     await withRuntime(async (runtime) => {
       await runtime.start(polite);
       await runtime.start(stubborn);
@@ -252,14 +253,14 @@ describe('DockerRuntime', () => {
       let began = Date.now();
       await runtime.stop(polite.taskId, 5000);
       assert.ok(Date.now() - began < 4000, 'SIGTERM should end the polite task well inside its grace period');
-      assert.deepEqual(await runtime.wait(polite.taskId), { exitCode: 0, oomKilled: false, stopped: true });
+      assert.deepEqual(exitSummary(await runtime.wait(polite.taskId)), { exitCode: 0, oomKilled: false, stopped: true });
       assert.match(await readFile(join(polite.workDir, 'stdout'), 'utf8'), /got-term/);
 
       began = Date.now();
       await runtime.stop(stubborn.taskId, 1000);
       const elapsed = Date.now() - began;
       assert.ok(elapsed >= 900 && elapsed < 6000, `SIGKILL after about the grace period, took ${elapsed} ms`);
-      assert.deepEqual(await runtime.wait(stubborn.taskId), { exitCode: 137, oomKilled: false, stopped: true });
+      assert.deepEqual(exitSummary(await runtime.wait(stubborn.taskId)), { exitCode: 137, oomKilled: false, stopped: true });
       // stopping an exited task is a no-op
       await runtime.stop(stubborn.taskId, 1000);
       await runtime.stop('executor:never-started/9', 1000);
@@ -292,7 +293,7 @@ describe('DockerRuntime', () => {
       const exits: string[] = [];
       second.onExit((taskId) => exits.push(taskId));
       await second.recover(found[0]);
-      assert.deepEqual(await second.wait(spec.taskId), { exitCode: 5, oomKilled: false, stopped: false });
+      assert.deepEqual(exitSummary(await second.wait(spec.taskId)), { exitCode: 5, oomKilled: false, stopped: false });
       assert.deepEqual(exits, [spec.taskId]);
     });
     const expected = (prefix: string): string => Array.from({ length: 30 }, (_, i) => `${prefix}-${i}\n`).join('');
@@ -318,7 +319,7 @@ describe('DockerRuntime', () => {
       await second.recover(status);
       await waitForText(join(spec.workDir, 'stdout'), 'line-25\n');
       await second.stop(spec.taskId, 5000);
-      assert.deepEqual(await second.wait(spec.taskId), { exitCode: 9, oomKilled: false, stopped: true });
+      assert.deepEqual(exitSummary(await second.wait(spec.taskId)), { exitCode: 9, oomKilled: false, stopped: true });
     });
     const lines = (await readFile(join(spec.workDir, 'stdout'), 'utf8')).trimEnd().split('\n');
     assert.ok(lines.length > 25);
@@ -340,8 +341,11 @@ describe('DockerRuntime', () => {
       const waiting = second.wait(spec.taskId);
       assert.equal((await second.inspect(spec.taskId))?.running, true);
       await second.remove(spec.taskId);
-      // removing a running task kills it first, so its waiter still learns the exit
-      assert.deepEqual(await waiting, { exitCode: 137, oomKilled: false, stopped: true });
+      // removing a running task stops it first (no grace: SIGTERM, which the init passes on, then
+      // SIGKILL at once; either may end it), so its waiter still learns the exit
+      const exit = exitSummary(await waiting);
+      assert.ok(exit.exitCode === 137 || exit.exitCode === 143, `ended by SIGTERM or SIGKILL, got ${String(exit.exitCode)}`);
+      assert.deepEqual({ ...exit, exitCode: 'signal' }, { exitCode: 'signal', oomKilled: false, stopped: true });
       assert.equal(await second.inspect(spec.taskId), undefined);
       assert.deepEqual(await second.list(f.workerId, f.cluster), []);
       await assert.rejects(second.wait(spec.taskId), /unknown task/);
@@ -386,7 +390,7 @@ describe('DockerRuntime', () => {
       async (runtime) => {
         const began = Date.now();
         await runtime.start(viaEvents);
-        assert.deepEqual(await runtime.wait(viaEvents.taskId), { exitCode: 13, oomKilled: false, stopped: false });
+        assert.deepEqual(exitSummary(await runtime.wait(viaEvents.taskId)), { exitCode: 13, oomKilled: false, stopped: false });
         assert.ok(Date.now() - began < 5000, 'the die event, not the (one-minute) relist, reported the exit');
       },
       { relistIntervalMs: 60_000 },
@@ -396,7 +400,7 @@ describe('DockerRuntime', () => {
       async (runtime) => {
         const began = Date.now();
         await runtime.start(spec);
-        assert.deepEqual(await runtime.wait(spec.taskId), { exitCode: 12, oomKilled: false, stopped: false });
+        assert.deepEqual(exitSummary(await runtime.wait(spec.taskId)), { exitCode: 12, oomKilled: false, stopped: false });
         assert.ok(Date.now() - began < 5000);
         assert.equal(await readFile(join(spec.workDir, 'stdout'), 'utf8'), 'bye\n');
       },

@@ -7,6 +7,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { exitSummary } from '../helpers/protocol.ts';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, rmdir, symlink } from 'node:fs/promises';
@@ -130,7 +131,7 @@ describe('ProcessRuntime', () => {
       assert.match(status.handle, /^pid:\d+$/);
       assert.equal(status.labels['flint.task'], spec.taskId);
       const exit = await runtime.wait(spec.taskId);
-      assert.deepEqual(exit, { exitCode: 3, oomKilled: false, stopped: false });
+      assert.deepEqual(exitSummary(exit), { exitCode: 3, oomKilled: false, stopped: false });
       assert.deepEqual(exits, [[spec.taskId, exit]]);
       assert.equal(await readFile(join(spec.workDir, 'stdout'), 'utf8'), `out:a b;$(echo no):yes:${spec.workDir}\n`);
       assert.equal(await readFile(join(spec.workDir, 'stderr'), 'utf8'), `${stderrHeader(spec)}oops\n`);
@@ -155,15 +156,17 @@ describe('ProcessRuntime', () => {
     try {
       const ok = f.spec('zero', ['true'], { kind: 'driver', taskId: 'driver:driver-zero', driverId: 'driver-zero' });
       await runtime.start(ok);
-      assert.deepEqual(await runtime.wait(ok.taskId), { exitCode: 0, oomKilled: false, stopped: false });
+      assert.deepEqual(exitSummary(await runtime.wait(ok.taskId)), { exitCode: 0, oomKilled: false, stopped: false });
       assert.equal(await readFile(join(ok.workDir, 'stderr'), 'utf8'), 'Launch Command: ["true"]\n========================================\n\n');
 
       const missing = f.spec('missing', [`/nonexistent/flint-${randomUUID()}`]);
       const status = await runtime.start(missing);
       assert.equal(status.running, false);
       assert.equal(status.exitCode, 127);
-      assert.match(status.error ?? '', /ENOENT/);
-      assert.equal((await runtime.wait(missing.taskId)).exitCode, 127);
+      assert.match(status.error ?? '', /^cannot run "\/nonexistent\/flint-[^"]+": No such file or directory$/);
+      const missingExit = await runtime.wait(missing.taskId);
+      assert.equal(missingExit.exitCode, 127);
+      assert.equal(missingExit.launchError, status.error, 'the exit says the command never ran');
 
       await assert.rejects(runtime.start(f.spec('denied', ['true'], { image: 'other:latest' })), ImageNotAllowedError);
       await assert.rejects(runtime.start(f.spec('empty', [])), /needs a command/);
@@ -187,8 +190,8 @@ describe('ProcessRuntime', () => {
       const statuses = await Promise.all([first.start(spec), first.start(spec), second.start(spec)]);
       assert.equal(new Set(statuses.map((s) => s.handle)).size, 1);
       pidOf(statuses[0].handle);
-      assert.deepEqual(await first.wait(spec.taskId), { exitCode: 4, oomKilled: false, stopped: false });
-      assert.deepEqual(await second.wait(spec.taskId), { exitCode: 4, oomKilled: false, stopped: false });
+      assert.deepEqual(exitSummary(await first.wait(spec.taskId)), { exitCode: 4, oomKilled: false, stopped: false });
+      assert.deepEqual(exitSummary(await second.wait(spec.taskId)), { exitCode: 4, oomKilled: false, stopped: false });
       const again = await first.start(spec);
       assert.equal(again.handle, statuses[0].handle);
       assert.equal(again.exitCode, 4);
@@ -214,14 +217,14 @@ describe('ProcessRuntime', () => {
       let began = Date.now();
       await runtime.stop(polite.taskId, 5000);
       assert.ok(Date.now() - began < 4000);
-      assert.deepEqual(await runtime.wait(polite.taskId), { exitCode: 0, oomKilled: false, stopped: true });
+      assert.deepEqual(exitSummary(await runtime.wait(polite.taskId)), { exitCode: 0, oomKilled: false, stopped: true });
       assert.match(await readFile(join(polite.workDir, 'stdout'), 'utf8'), /got-term/);
 
       began = Date.now();
       await runtime.stop(stubborn.taskId, 800);
       const elapsed = Date.now() - began;
       assert.ok(elapsed >= 750 && elapsed < 5000, `SIGKILL after about the grace period, took ${elapsed} ms`);
-      assert.deepEqual(await runtime.wait(stubborn.taskId), { exitCode: 137, oomKilled: false, stopped: true });
+      assert.deepEqual(exitSummary(await runtime.wait(stubborn.taskId)), { exitCode: 137, oomKilled: false, stopped: true });
       const childPid = Number((await readFile(join(stubborn.workDir, 'child.pid'), 'utf8')).trim());
       await waitUntil(() => !isProcessAlive(childPid), 'the group child to die');
       await runtime.stop(stubborn.taskId, 100); // no-op once exited
@@ -264,13 +267,13 @@ describe('ProcessRuntime', () => {
       const exits: string[] = [];
       second.onExit((taskId) => exits.push(taskId));
       for (const status of listed) await second.recover(status);
-      assert.deepEqual(await second.wait(quick.taskId), { exitCode: 6, oomKilled: false, stopped: false });
+      assert.deepEqual(exitSummary(await second.wait(quick.taskId)), { exitCode: 6, oomKilled: false, stopped: false });
       await second.stop(stopped.taskId, 5000);
-      assert.deepEqual(await second.wait(stopped.taskId), { exitCode: 2, oomKilled: false, stopped: true });
+      assert.deepEqual(exitSummary(await second.wait(stopped.taskId)), { exitCode: 2, oomKilled: false, stopped: true });
       const slowExit = second.wait(slow.taskId);
       const { writeFile } = await import('node:fs/promises');
       await writeFile(release, '');
-      assert.deepEqual(await slowExit, { exitCode: 11, oomKilled: false, stopped: false });
+      assert.deepEqual(exitSummary(await slowExit), { exitCode: 11, oomKilled: false, stopped: false });
       assert.deepEqual(exits.sort(), [quick.taskId, slow.taskId, stopped.taskId].sort());
       const ticks = (await readFile(join(slow.workDir, 'stdout'), 'utf8')).trimEnd().split('\n');
       assert.deepEqual(ticks, ticks.map((_, i) => `tick-${i}`));
@@ -282,7 +285,7 @@ describe('ProcessRuntime', () => {
       await assert.rejects(second.wait(quick.taskId), /unknown task/);
       // after remove the task id can run again, as a new process
       await second.start(quick);
-      assert.deepEqual(await second.wait(quick.taskId), { exitCode: 6, oomKilled: false, stopped: false });
+      assert.deepEqual(exitSummary(await second.wait(quick.taskId)), { exitCode: 6, oomKilled: false, stopped: false });
     } finally {
       await second.close();
     }
@@ -373,11 +376,11 @@ describe('ProcessRuntime with cgroups', { skip: cgroups === undefined ? `cgroups
     const hog = f.spec('oom', ['sh', '-c', 'x=0123456789abcdef; while :; do x=$x$x; done'], { memoryMB: 32 });
     try {
       await runtime.start(hog);
-      assert.deepEqual(await runtime.wait(hog.taskId), { exitCode: 137, oomKilled: true, stopped: false });
+      assert.deepEqual(exitSummary(await runtime.wait(hog.taskId)), { exitCode: 137, oomKilled: true, stopped: false });
       assert.equal((await runtime.inspect(hog.taskId))?.oomKilled, true);
       const second = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
       try {
-        assert.deepEqual(await second.wait(hog.taskId), { exitCode: 137, oomKilled: true, stopped: false });
+        assert.deepEqual(exitSummary(await second.wait(hog.taskId)), { exitCode: 137, oomKilled: true, stopped: false });
       } finally {
         await second.close();
       }

@@ -1,6 +1,6 @@
 /**
  * DockerRuntime: runs each executor or driver as one hardened container (dockerode,
- * local socket) and reports how it ended.
+ * local socket) and reports how each run ended.
  *
  * Identity. The container name derives from the cluster, kind and task id
  * (task-identity.ts), so a duplicate launch finds the first container instead of
@@ -8,46 +8,48 @@
  * (another start won the race) or with a transport error (Docker may have created it
  * anyway) adopts whatever now holds the name. An exited container is never restarted.
  *
- * Exits. Two sources feed one settle step: Docker's event stream (`die`, `oom`,
- * filtered by the cluster and worker labels) and a periodic relist by label, because
- * events can be missed (Docker keeps only the last 256). settle() always reads the
- * truth from inspect: State.ExitCode and State.OOMKilled (137 alone is not an OOM).
- * Docker 20.10 on cgroup v1 may deliver a container's `oom` event after its `die`, and
- * then never sets State.OOMKilled: the `oom` event of the container is evidence too, and
- * a non-zero exit waits a bounded moment for it (longer for 137, the OOM killer's
- * SIGKILL). An OOM in the first milliseconds of a container, before containerd watches
- * its cgroup, produces no `oom` at all: the engine never knows, and neither can Flint.
- * A task's exit is reported after its log capture has flushed, so a waiter that reads
- * the stderr file sees all of it.
+ * Ends. A container is running, exited, or never started (docker-config.ts). A start
+ * that fails removes the container and throws one line (TaskStartError); a container
+ * found `created` (a crash between create and start) is an ended task in which nothing
+ * ran: start() removes it and creates the task afresh, list() shows it `neverStarted`,
+ * remove() removes it without waiting for any exit. A command whose program cannot be
+ * executed is reported by Docker's init (tini) as exit 127/126 with a FATAL line: that
+ * exit carries `launchError`, so an agent reports it as a launch failure.
+ *
+ * Exits. The exit watcher (docker-exit-watcher.ts: events and relist) says when a run
+ * may have ended; probe() reads the truth from inspect, State.ExitCode and
+ * State.OOMKilled (137 alone is not an OOM; Docker 20.10 on cgroup v1 may deliver a
+ * container's `oom` event after its `die` and never set OOMKilled, so that event counts
+ * too and a non-zero exit waits a bounded moment for it), waits (bounded) for the log
+ * capture to flush, and reports the exit once through the shared exit tracker.
+ *
+ * Bounds. Every Docker call has a deadline (apiTimeoutMs); stop() and remove() never wait
+ * without one and fall back to a forced removal.
  *
  * Restarts. Containers outlive the agent: list() finds them by label, recover() (or a
- * wait/stop/inspect on a task id this instance has not seen) re-attaches the waiter
- * and the log capture, which resumes exactly where the files stop (log-capture.ts).
- * A stop() request is also written to the workDir, so an exit after a restart is still
- * reported as stopped.
- *
- * Assumes one runtime instance per worker at a time (two agents of one worker would
- * both write the same log files).
+ * wait/stop/inspect on a task id this instance has not seen) re-attaches the run and the
+ * log capture, which resumes exactly where the files stop (log-capture.ts). A stop()
+ * request is also written to the workDir, so an exit after a restart is still reported
+ * as stopped. Assumes one runtime instance per worker at a time.
  */
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import type { Logger } from '../../lib/log.ts';
+import { withDeadline } from '../../lib/deadline.ts';
+import { containerConfig, containerPhase, demuxText, startFailureReason, statusFromInspect, tiniExecFailure, type DockerTaskOptions } from './docker-config.ts';
+import { DockerExitWatcher, type Scope } from './docker-exit-watcher.ts';
+import { ProgramCheck, effectiveProgram, envPath, statInContainer } from './docker-program-check.ts';
+import { ExitTracker } from './exit-tracker.ts';
 import { DockerLogCapture, initialLogState, writeLogState } from './log-capture.ts';
-import {
-  LABEL,
-  TASK_FILES,
-  assertValidTaskSpec,
-  checkImageAllowed,
-  stderrHeader,
-  taskLabels,
-  taskName,
-} from './task-identity.ts';
-import { ImageNotFoundError, type Runtime, type TaskExit, type TaskSpec, type TaskStatus } from './types.ts';
+import { LABEL, TASK_FILES, assertValidTaskSpec, checkImageAllowed, stderrHeader, taskName } from './task-identity.ts';
+import { ImageNotFoundError, TaskStartError, type Runtime, type TaskExit, type TaskSpec, type TaskStatus } from './types.ts';
 import { resolveWorkDir } from './work-dir.ts';
 
+export { containerConfig, statusFromInspect } from './docker-config.ts';
+
 /** DockerRuntimeOptions: how to reach Docker and how strict to be. */
-export interface DockerRuntimeOptions {
+export interface DockerRuntimeOptions extends DockerTaskOptions {
   /** a ready client; otherwise one is made for socketPath */
   docker?: Docker;
   /** default /var/run/docker.sock */
@@ -56,10 +58,6 @@ export interface DockerRuntimeOptions {
   imageAllowList?: string[];
   /** full relist period in ms (spark.flint.worker.relistInterval), default 2000 */
   relistIntervalMs?: number;
-  /** where the workDir appears inside the container: the same path (default) or a fixed one such as /flint/work */
-  containerWorkDir?: 'same-path' | string;
-  /** mount the container's root filesystem read-only (the workDir stays writable) */
-  readonlyRootfs?: boolean;
   /** narrow task-id lookups of tasks this instance has not seen yet to one cluster/worker */
   cluster?: string;
   workerId?: string;
@@ -69,137 +67,83 @@ export interface DockerRuntimeOptions {
   logDrainTimeoutMs?: number;
   /** how long an exit with code 137 waits for a late `oom` event, default 1000 ms (other non-zero exits: 150 ms) */
   oomEventWaitMs?: number;
+  /** deadline of one Docker API call, default 30 s */
+  apiTimeoutMs?: number;
+  /** test hook: runs between a container's create and its start (to crash an agent in that window) */
+  afterCreate?: (containerName: string) => Promise<void>;
   logger?: Logger;
 }
 
 /** UNKNOWN_EXIT_CODE: reported when a container vanished before its exit code could be read. */
 export const UNKNOWN_EXIT_CODE = -1;
 
-interface TrackedTask {
+interface TrackedContainer {
   taskId: string;
   containerId: string;
   hostWorkDir: string | undefined;
   scope: Scope;
   stopRequested: boolean;
-  exit: TaskExit | undefined;
-  exitPromise: Promise<TaskExit>;
-  resolveExit: (exit: TaskExit) => void;
-  rejectExit: (error: Error) => void;
   /** the log capture once opened; undefined when it could not start (or the task has no workDir label) */
   capture: Promise<DockerLogCapture | undefined>;
-  settling: Promise<void> | undefined;
+  probing: Promise<void> | undefined;
   /** Docker sent an `oom` event for this container */
   oomEvent: boolean;
-  /** wakes a settle that waits for a late `oom` event */
+  /** wakes a probe that waits for a late `oom` event */
   onOomEvent: (() => void) | undefined;
 }
 
-interface Scope {
-  cluster: string;
-  workerId: string;
-}
-
-interface EventScope {
-  scope: Scope;
-  stream: NodeJS.ReadableStream | undefined;
-  reconnectTimer: NodeJS.Timeout | undefined;
-}
-
-const NO_TIME = '0001-01-01T00:00:00Z';
-
 /** creations under way in this process, by container name (several runtime instances may share a process, e.g. in tests) */
 const creatingInThisProcess = new Map<string, Promise<Docker.ContainerInspectInfo | undefined>>();
+/** container ids whose start is under way in this process: `created` is not an ended task for them */
+const startingContainers = new Set<string>();
 
 function statusCodeOf(error: unknown): number | undefined {
   return typeof error === 'object' && error !== null && 'statusCode' in error ? Number((error as { statusCode: unknown }).statusCode) : undefined;
-}
-
-function parseDockerTime(text: string | undefined): number | undefined {
-  if (text === undefined || text === '' || text.startsWith('0001-01-01')) return undefined;
-  const ms = Date.parse(text);
-  return Number.isNaN(ms) ? undefined : ms;
-}
-
-/** hasExited: the container ran and stopped (created-but-never-started is not an exit). */
-function hasExited(info: Docker.ContainerInspectInfo): boolean {
-  return !info.State.Running && !info.State.Restarting && ['exited', 'dead', 'removing'].includes(info.State.Status);
-}
-
-/** statusFromInspect converts Docker's view of a container into the runtime's TaskStatus. */
-export function statusFromInspect(info: Docker.ContainerInspectInfo): TaskStatus {
-  const labels = info.Config.Labels ?? {};
-  const exited = hasExited(info);
-  const status: TaskStatus = {
-    taskId: labels[LABEL.task] ?? info.Name.replace(/^\//, ''),
-    handle: info.Id,
-    running: info.State.Running,
-    labels,
-  };
-  if (exited) {
-    status.exitCode = info.State.ExitCode;
-    status.oomKilled = info.State.OOMKilled;
-  }
-  if (info.State.Error) status.error = info.State.Error;
-  const startedAt = parseDockerTime(info.State.StartedAt);
-  if (startedAt !== undefined) status.startedAt = startedAt;
-  const finishedAt = info.State.FinishedAt === NO_TIME || !exited ? undefined : parseDockerTime(info.State.FinishedAt);
-  if (finishedAt !== undefined) status.finishedAt = finishedAt;
-  return status;
-}
-
-/** containerConfig is the create request for a task: limits and hardening live here. */
-export function containerConfig(
-  spec: TaskSpec,
-  hostWorkDir: string,
-  options: Pick<DockerRuntimeOptions, 'containerWorkDir' | 'readonlyRootfs'>,
-): Docker.ContainerCreateOptions {
-  const target = options.containerWorkDir === undefined || options.containerWorkDir === 'same-path' ? hostWorkDir : options.containerWorkDir;
-  const memoryBytes = spec.memoryMB * 1024 * 1024;
-  return {
-    name: taskName(spec.cluster, spec.kind, spec.taskId),
-    Image: spec.image,
-    ...(spec.command.length > 0 ? { Cmd: spec.command } : {}),
-    Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
-    WorkingDir: target,
-    Labels: taskLabels(spec, hostWorkDir),
-    Tty: false,
-    OpenStdin: false,
-    AttachStdin: false,
-    AttachStdout: false,
-    AttachStderr: false,
-    HostConfig: {
-      NanoCpus: Math.round(spec.cores * 1e9),
-      Memory: memoryBytes,
-      // equal to Memory: no swap, so the memory limit is the real limit
-      MemorySwap: memoryBytes,
-      PidsLimit: spec.pidsLimit,
-      CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges'],
-      Privileged: false,
-      ReadonlyRootfs: options.readonlyRootfs === true,
-      NetworkMode: spec.network,
-      Mounts: [{ Type: 'bind', Source: hostWorkDir, Target: target, ReadOnly: false }],
-      // the agent reads the exit code after the container stops, so Docker must keep it
-      AutoRemove: false,
-      RestartPolicy: { Name: 'no' },
-    },
-  };
 }
 
 /** DockerRuntime: the Runtime contract on a local Docker engine. */
 export class DockerRuntime implements Runtime {
   readonly name = 'docker' as const;
   readonly docker: Docker;
-  private readonly tasks = new Map<string, TrackedTask>();
+  private readonly containers = new Map<string, TrackedContainer>();
   private readonly starting = new Map<string, Promise<TaskStatus>>();
-  private readonly eventScopes = new Map<string, EventScope>();
-  private readonly listeners = new Set<(taskId: string, exit: TaskExit) => void>();
-  private relistTimer: NodeJS.Timeout | undefined;
-  private relisting = false;
+  private readonly exits: ExitTracker;
+  private readonly watcher: DockerExitWatcher;
+  private readonly apiTimeoutMs: number;
+  private readonly programCheck = new ProgramCheck();
   private closed = false;
 
   constructor(private readonly options: DockerRuntimeOptions = {}) {
     this.docker = options.docker ?? new Docker({ socketPath: options.socketPath ?? '/var/run/docker.sock' });
+    this.apiTimeoutMs = options.apiTimeoutMs ?? 30_000;
+    this.exits = new ExitTracker((error, taskId) => options.logger?.error({ err: error, taskId }, 'exit listener threw'));
+    this.watcher = new DockerExitWatcher(
+      this.docker,
+      {
+        open: () =>
+          this.exits
+            .openTaskIds()
+            .map((taskId) => this.containers.get(taskId))
+            .filter((task): task is TrackedContainer => task !== undefined),
+        isStarting: (containerId) => startingContainers.has(containerId),
+        probe: (taskId, containerId) => {
+          const task = this.containers.get(taskId);
+          return task !== undefined && task.containerId === containerId ? this.probe(task) : Promise.resolve();
+        },
+        oom: (taskId, containerId) => {
+          const task = this.containers.get(taskId);
+          if (task === undefined || task.containerId !== containerId) return;
+          task.oomEvent = true;
+          task.onOomEvent?.();
+        },
+      },
+      { useEvents: options.useEvents !== false, relistIntervalMs: options.relistIntervalMs ?? 2000, apiTimeoutMs: this.apiTimeoutMs, logger: options.logger },
+    );
+  }
+
+  /** api bounds one Docker call. */
+  private api<T>(what: string, call: Promise<T>, ms = this.apiTimeoutMs): Promise<T> {
+    return withDeadline(call, ms, `docker ${what}`);
   }
 
   async start(spec: TaskSpec): Promise<TaskStatus> {
@@ -217,9 +161,15 @@ export class DockerRuntime implements Runtime {
   private async startOnce(spec: TaskSpec): Promise<TaskStatus> {
     const name = taskName(spec.cluster, spec.kind, spec.taskId);
     const existing = await this.inspectContainer(name);
-    if (existing !== undefined) return this.adopt(existing, spec);
+    if (existing !== undefined) {
+      const pending = creatingInThisProcess.get(name);
+      if (pending !== undefined || containerPhase(existing.State) !== 'never-started') return this.adopt(existing, spec);
+      // created by a start that never finished (an agent crashed in between): nothing ran; start afresh
+      this.options.logger?.warn({ taskId: spec.taskId, container: existing.Id }, 'removing a container that was created but never started');
+      await this.forceRemove(existing.Id);
+    }
 
-    await this.checkImagePresent(spec.image);
+    const image = await this.checkImagePresent(spec.image);
     const hostWorkDir = await resolveWorkDir(spec.workDir);
     const other = creatingInThisProcess.get(name);
     if (other !== undefined) {
@@ -229,7 +179,7 @@ export class DockerRuntime implements Runtime {
       if (holder !== undefined) return this.adopt(holder, spec);
     }
     // checked and registered in one tick, so two instances here never both create
-    const creation = this.createAndStart(name, spec, hostWorkDir);
+    const creation = this.createAndStart(name, spec, hostWorkDir, image);
     creatingInThisProcess.set(name, creation);
     try {
       const info = await creation;
@@ -246,50 +196,70 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  /** createAndStart creates, lays out the files, starts; undefined when another start holds the name. */
-  private async createAndStart(name: string, spec: TaskSpec, hostWorkDir: string): Promise<Docker.ContainerInspectInfo | undefined> {
+  /**
+   * createAndStart creates, lays out the files, starts; undefined when another start holds
+   * the name. A failed start removes the container and throws TaskStartError.
+   */
+  private async createAndStart(name: string, spec: TaskSpec, hostWorkDir: string, image: Docker.ImageInspectInfo): Promise<Docker.ContainerInspectInfo | undefined> {
     let container: Docker.Container;
+    const config = containerConfig(spec, hostWorkDir, this.options);
     try {
-      container = await this.docker.createContainer(containerConfig(spec, hostWorkDir, this.options));
+      container = await this.api('create', this.docker.createContainer(config));
     } catch (error) {
       const code = statusCodeOf(error);
       if (code === 404) throw this.imageNotFound(spec.image);
       if (code === 409) return undefined;
       // Docker may have created it before the call failed (e.g. a dropped connection)
-      if ((await this.inspectContainer(name)) !== undefined) return undefined;
+      if ((await this.inspectContainer(name).catch(() => undefined)) !== undefined) return undefined;
       throw error;
     }
-    // nothing has run yet, so the files can be laid out before the first byte of output
-    await this.prepareFiles(hostWorkDir, spec);
-    await this.startContainer(container.id);
-    return container.inspect();
+    startingContainers.add(container.id);
+    try {
+      await this.options.afterCreate?.(name);
+      // nothing has run yet, so the files can be laid out before the first byte of output
+      const [problem] = await Promise.all([this.programProblem(container, spec, config, image), this.prepareFiles(hostWorkDir, spec)]);
+      let failure: TaskStartError | undefined;
+      if (problem !== undefined) {
+        failure = new TaskStartError(problem);
+      } else {
+        try {
+          await this.api('start', container.start());
+        } catch (error) {
+          if (statusCodeOf(error) !== 304) failure = new TaskStartError(startFailureReason((error as Error).message), { cause: error });
+        }
+      }
+      if (failure !== undefined) {
+        await this.forceRemove(container.id).catch((removeError: unknown) => this.options.logger?.warn({ err: removeError, taskId: spec.taskId }, 'could not remove a container that never started'));
+        throw failure;
+      }
+      return await this.api('inspect', container.inspect());
+    } finally {
+      startingContainers.delete(container.id);
+    }
   }
 
-  /** adopt takes over a container that already holds the task's name; it is started only if it never ran. */
+  /** adopt takes over a container that already holds the task's name (running or exited); it is never restarted. */
   private async adopt(found: Docker.ContainerInspectInfo, spec: TaskSpec): Promise<TaskStatus> {
-    let info = found;
-    const labels = info.Config.Labels ?? {};
+    const labels = found.Config.Labels ?? {};
     if (labels[LABEL.task] !== spec.taskId || labels[LABEL.cluster] !== spec.cluster) {
-      throw new Error(`container ${info.Name} holds the name of task ${spec.taskId} but belongs to task ${labels[LABEL.task]} of cluster ${labels[LABEL.cluster]}`);
+      throw new Error(`container ${found.Name} holds the name of task ${spec.taskId} but belongs to task ${labels[LABEL.task]} of cluster ${labels[LABEL.cluster]}`);
     }
-    // another runtime in this process may be between create and start: let it finish its layout first
-    const name = taskName(spec.cluster, spec.kind, spec.taskId);
-    const pending = creatingInThisProcess.get(name);
+    // another runtime in this process may be between create and start: let it finish first
+    const pending = creatingInThisProcess.get(taskName(spec.cluster, spec.kind, spec.taskId));
+    let info = found;
     if (pending !== undefined) {
       await pending.catch(() => undefined);
-      info = (await this.inspectContainer(info.Id)) ?? info;
+      const current = await this.inspectContainer(found.Id);
+      if (current === undefined) throw new TaskStartError(`the start of task ${spec.taskId} by another caller failed`);
+      info = current;
     }
-    let current = info;
-    if (info.State.Status === 'created') {
-      const hostWorkDir = labels[LABEL.workDir];
-      if (hostWorkDir !== undefined && (await readFile(join(hostWorkDir, TASK_FILES.logState)).catch(() => undefined)) === undefined) {
-        await this.prepareFiles(hostWorkDir, spec);
-      }
-      await this.startContainer(info.Id);
-      current = await this.docker.getContainer(info.Id).inspect();
+    if (containerPhase(info.State) === 'never-started') {
+      // its start failed or never came (a create that went through although the call failed): nothing ran
+      await this.forceRemove(info.Id);
+      throw new TaskStartError(`container ${info.Name} was created but never started; removed`);
     }
-    this.track(current);
-    return statusFromInspect(current);
+    this.track(info);
+    return statusFromInspect(info);
   }
 
   /** prepareFiles writes fresh stdout, stderr (with Spark's header) and capture state for a new container. */
@@ -301,17 +271,24 @@ export class DockerRuntime implements Runtime {
     await writeLogState(hostWorkDir, initialLogState(0, header.length));
   }
 
-  private async startContainer(id: string): Promise<void> {
-    try {
-      await this.docker.getContainer(id).start();
-    } catch (error) {
-      if (statusCodeOf(error) !== 304) throw error; // 304: already started
-    }
+  /** programProblem: why the container's program cannot be executed (docker-program-check.ts), or undefined. */
+  private async programProblem(container: Docker.Container, spec: TaskSpec, config: Docker.ContainerCreateOptions, image: Docker.ImageInspectInfo): Promise<string | undefined> {
+    const program = effectiveProgram(spec.command, image.Config ?? {});
+    if (program === undefined) return undefined; // Docker itself refuses a container with no command
+    const workingDir = config.WorkingDir ?? '/';
+    return this.programCheck.problem({
+      imageId: image.Id,
+      program,
+      path: envPath(spec.env, image.Config?.Env),
+      workingDir,
+      mountTarget: workingDir,
+      stat: (path) => this.api('archive stat', statInContainer(container)(path)),
+    });
   }
 
-  private async checkImagePresent(image: string): Promise<void> {
+  private async checkImagePresent(image: string): Promise<Docker.ImageInspectInfo> {
     try {
-      await this.docker.getImage(image).inspect();
+      return await this.api('image inspect', this.docker.getImage(image).inspect());
     } catch (error) {
       if (statusCodeOf(error) === 404) throw this.imageNotFound(image);
       throw error;
@@ -324,10 +301,20 @@ export class DockerRuntime implements Runtime {
 
   private async inspectContainer(idOrName: string): Promise<Docker.ContainerInspectInfo | undefined> {
     try {
-      return await this.docker.getContainer(idOrName).inspect();
+      return await this.api('inspect', this.docker.getContainer(idOrName).inspect());
     } catch (error) {
       if (statusCodeOf(error) === 404) return undefined;
       throw error;
+    }
+  }
+
+  /** forceRemove removes a container whatever its state (bounded); a container already gone is not an error. */
+  private async forceRemove(containerId: string): Promise<void> {
+    try {
+      await this.api('remove', this.docker.getContainer(containerId).remove({ force: true, v: true }));
+    } catch (error) {
+      const code = statusCodeOf(error);
+      if (code !== 404 && code !== 409) throw error; // 409: a removal is already in progress
     }
   }
 
@@ -347,12 +334,12 @@ export class DockerRuntime implements Runtime {
 
   /** findContainerId returns the container of a task id: tracked, or found by label (after an agent restart). */
   private async findContainerId(taskId: string): Promise<string | undefined> {
-    const tracked = this.tasks.get(taskId);
+    const tracked = this.containers.get(taskId);
     if (tracked !== undefined) return tracked.containerId;
     const label = [`${LABEL.task}=${taskId}`];
     if (this.options.cluster !== undefined) label.push(`${LABEL.cluster}=${this.options.cluster}`);
     if (this.options.workerId !== undefined) label.push(`${LABEL.worker}=${this.options.workerId}`);
-    const found = await this.docker.listContainers({ all: true, filters: { label } });
+    const found = await this.api('list', this.docker.listContainers({ all: true, filters: { label } }));
     if (found.length > 1) {
       throw new Error(`task id ${taskId} matches ${found.length} containers (of several clusters or workers): construct the runtime with cluster and workerId`);
     }
@@ -360,53 +347,43 @@ export class DockerRuntime implements Runtime {
   }
 
   /** attach finds and tracks a task this instance has not seen, so waits and stops work after a restart. */
-  private async attach(taskId: string): Promise<TrackedTask | undefined> {
-    const tracked = this.tasks.get(taskId);
+  private async attach(taskId: string): Promise<TrackedContainer | undefined> {
+    const tracked = this.containers.get(taskId);
     if (tracked !== undefined) return tracked;
     const id = await this.findContainerId(taskId);
     if (id === undefined) return undefined;
     const info = await this.inspectContainer(id);
-    return info === undefined ? undefined : this.track(info);
+    if (info === undefined || containerPhase(info.State) === 'never-started') return undefined;
+    return this.track(info);
   }
 
-  /** track starts watching a container: waiter, log capture, event stream; an exited one is settled at once. */
-  private track(info: Docker.ContainerInspectInfo): TrackedTask {
+  /** track starts watching a run: exit tracker, log capture, events; an exited one is probed at once. */
+  private track(info: Docker.ContainerInspectInfo): TrackedContainer {
     const labels = info.Config.Labels ?? {};
     const taskId = labels[LABEL.task];
     if (taskId === undefined) throw new Error(`container ${info.Name} carries no ${LABEL.task} label`);
-    const known = this.tasks.get(taskId);
+    const known = this.containers.get(taskId);
     if (known !== undefined && known.containerId === info.Id) return known;
-    let resolveExit!: (exit: TaskExit) => void;
-    let rejectExit!: (error: Error) => void;
-    const exitPromise = new Promise<TaskExit>((resolve, reject) => {
-      resolveExit = resolve;
-      rejectExit = reject;
-    });
-    exitPromise.catch(() => undefined); // a close() with nobody waiting is not an unhandled rejection
-    const task: TrackedTask = {
+    const task: TrackedContainer = {
       taskId,
       containerId: info.Id,
       hostWorkDir: labels[LABEL.workDir],
       scope: { cluster: labels[LABEL.cluster] ?? '', workerId: labels[LABEL.worker] ?? '' },
       stopRequested: false,
-      exit: undefined,
-      exitPromise,
-      resolveExit,
-      rejectExit,
       capture: Promise.resolve(undefined),
-      settling: undefined,
+      probing: undefined,
       oomEvent: false,
       onOomEvent: undefined,
     };
-    this.tasks.set(taskId, task);
-    this.ensureEvents(task.scope);
-    this.ensureRelist();
+    this.containers.set(taskId, task);
+    this.exits.watch(taskId, info.Id);
+    this.watcher.watch(task.scope);
     if (task.hostWorkDir !== undefined) {
       task.capture = DockerLogCapture.start(this.docker, info.Id, task.hostWorkDir, {
         onError: (error) => this.options.logger?.warn({ err: error, taskId }, 'log capture error'),
       }).then(
         (capture) => {
-          if (!this.closed && this.tasks.get(taskId) === task) return capture;
+          if (!this.closed && this.containers.get(taskId) === task) return capture;
           void capture.stop();
           return undefined;
         },
@@ -416,52 +393,63 @@ export class DockerRuntime implements Runtime {
         },
       );
     }
-    if (hasExited(info)) void this.settle(task);
+    if (containerPhase(info.State) === 'exited') void this.probe(task);
     return task;
   }
 
-  /** settle reads the container's state and, if it has exited, reports the exit once (after its logs are flushed). */
-  private settle(task: TrackedTask): Promise<void> {
-    if (task.exit !== undefined || this.closed) return Promise.resolve();
-    if (task.settling !== undefined) return task.settling;
-    task.settling = (async () => {
-      try {
-        const info = await this.inspectContainer(task.containerId);
-        if (info !== undefined && !hasExited(info)) return;
-        const stopped = task.stopRequested || (task.hostWorkDir !== undefined && (await exists(join(task.hostWorkDir, TASK_FILES.stopRequested))));
-        const exit: TaskExit =
-          info === undefined
-            ? { exitCode: UNKNOWN_EXIT_CODE, oomKilled: false, stopped }
-            : { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled || task.oomEvent, stopped };
-        await this.drainLogs(task);
-        if (info !== undefined && exit.exitCode !== 0 && !exit.oomKilled && !stopped) {
-          // Docker can deliver the `oom` event a moment after the exit under load (and 20.10 then
-          // leaves State.OOMKilled false): wait for it before reporting an ordinary non-zero exit
-          await this.waitForOomEvent(task, exit.exitCode === 137 ? (this.options.oomEventWaitMs ?? 1000) : 150);
-          const again = task.oomEvent ? undefined : await this.inspectContainer(task.containerId);
-          exit.oomKilled = task.oomEvent || again?.State.OOMKilled === true;
-        }
-        if (task.exit !== undefined || this.tasks.get(task.taskId) !== task) return;
-        task.exit = exit;
-        task.resolveExit(exit);
-        for (const listener of this.listeners) {
-          try {
-            listener(task.taskId, exit);
-          } catch (error) {
-            this.options.logger?.error({ err: error, taskId: task.taskId }, 'exit listener threw');
-          }
-        }
-      } catch (error) {
-        this.options.logger?.warn({ err: error, taskId: task.taskId }, 'could not settle task; the next relist retries');
-      } finally {
-        task.settling = undefined;
-      }
-    })();
-    return task.settling;
+  /** probe reads the container's state and, if its run has ended, reports the exit once (after its logs are flushed). */
+  private probe(task: TrackedContainer): Promise<void> {
+    if (!this.exits.isWatching(task.taskId) || this.closed) return Promise.resolve();
+    task.probing ??= this.readExit(task)
+      .then((exit) => {
+        if (exit !== undefined && this.containers.get(task.taskId) === task) this.exits.report(task.taskId, task.containerId, exit);
+      })
+      .catch((error: unknown) => this.options.logger?.warn({ err: error, taskId: task.taskId }, 'could not read a task exit; the next relist retries'))
+      .finally(() => {
+        task.probing = undefined;
+      });
+    return task.probing;
+  }
+
+  /** readExit: how the container's run ended, or undefined while it runs (or is being started here). */
+  private async readExit(task: TrackedContainer): Promise<Omit<TaskExit, 'handle'> | undefined> {
+    const info = await this.inspectContainer(task.containerId);
+    const stopped = task.stopRequested || (task.hostWorkDir !== undefined && (await exists(join(task.hostWorkDir, TASK_FILES.stopRequested))));
+    if (info === undefined) {
+      await this.drainLogs(task);
+      return { exitCode: UNKNOWN_EXIT_CODE, oomKilled: false, stopped, vanished: 'the container was removed outside Flint' };
+    }
+    const phase = containerPhase(info.State);
+    if (phase === 'running' || (phase === 'never-started' && startingContainers.has(info.Id))) return undefined;
+    if (phase === 'never-started') return { exitCode: UNKNOWN_EXIT_CODE, oomKilled: false, stopped, launchError: 'the container was created but never started' };
+    const exit: Omit<TaskExit, 'handle'> = { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled || task.oomEvent, stopped };
+    await this.drainLogs(task);
+    if (exit.exitCode !== 0 && !exit.oomKilled && !stopped) {
+      // Docker can deliver the `oom` event a moment after the exit under load (and 20.10 then
+      // leaves State.OOMKilled false): wait for it before reporting an ordinary non-zero exit
+      await this.waitForOomEvent(task, exit.exitCode === 137 ? (this.options.oomEventWaitMs ?? 1000) : 150);
+      const again = task.oomEvent ? undefined : await this.inspectContainer(task.containerId);
+      exit.oomKilled = task.oomEvent || again?.State.OOMKilled === true;
+    }
+    if ((exit.exitCode === 126 || exit.exitCode === 127) && !exit.oomKilled) {
+      const launchError = await this.initExecFailure(task.containerId);
+      if (launchError !== undefined) exit.launchError = launchError;
+    }
+    return exit;
+  }
+
+  /** initExecFailure asks Docker (never the task's files) for the init's FATAL line: the command could not be executed. */
+  private async initExecFailure(containerId: string): Promise<string | undefined> {
+    try {
+      const body = (await this.api('logs', this.docker.getContainer(containerId).logs({ stdout: false, stderr: true, follow: false, tail: 5 }))) as unknown as Buffer;
+      return tiniExecFailure(demuxText(Buffer.isBuffer(body) ? body : Buffer.from(String(body)), 2));
+    } catch {
+      return undefined;
+    }
   }
 
   /** waitForOomEvent resolves when an `oom` event of the task's container arrives, or after `ms`. */
-  private async waitForOomEvent(task: TrackedTask, ms: number): Promise<void> {
+  private async waitForOomEvent(task: TrackedContainer, ms: number): Promise<void> {
     if (task.oomEvent) return;
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
@@ -473,146 +461,47 @@ export class DockerRuntime implements Runtime {
   }
 
   /** drainLogs waits (bounded) for the capture to write the container's last output. */
-  private async drainLogs(task: TrackedTask): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.logDrainTimeoutMs ?? 10_000)));
-    await Promise.race([task.capture.then((capture) => capture?.done), timeout]);
-    clearTimeout(timer);
-  }
-
-  /** ensureEvents keeps one Docker event stream per cluster/worker scope, reconnecting if it drops. */
-  private ensureEvents(scope: Scope): void {
-    const key = `${scope.cluster}\0${scope.workerId}`;
-    if (this.eventScopes.has(key) || this.closed || this.options.useEvents === false) return;
-    const entry: EventScope = { scope, stream: undefined, reconnectTimer: undefined };
-    this.eventScopes.set(key, entry);
-    void this.connectEvents(entry);
-  }
-
-  private async connectEvents(entry: EventScope): Promise<void> {
-    if (this.closed) return;
-    const reconnect = (): void => {
-      entry.stream = undefined;
-      if (this.closed || entry.reconnectTimer !== undefined) return;
-      entry.reconnectTimer = setTimeout(() => {
-        entry.reconnectTimer = undefined;
-        void this.connectEvents(entry);
-      }, 1000);
-      entry.reconnectTimer.unref();
-    };
-    try {
-      const stream = await this.docker.getEvents({
-        filters: {
-          type: ['container'],
-          event: ['die', 'oom'],
-          label: [`${LABEL.cluster}=${entry.scope.cluster}`, `${LABEL.worker}=${entry.scope.workerId}`],
-        },
-      });
-      if (this.closed) {
-        (stream as unknown as { destroy: () => void }).destroy();
-        return;
-      }
-      entry.stream = stream;
-      let buffered = '';
-      stream.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString('utf8');
-        let newline = buffered.indexOf('\n');
-        while (newline >= 0) {
-          const line = buffered.slice(0, newline).trim();
-          buffered = buffered.slice(newline + 1);
-          if (line.length > 0) this.onEvent(line);
-          newline = buffered.indexOf('\n');
-        }
-      });
-      stream.on('error', reconnect);
-      stream.on('end', reconnect);
-      // events may have been missed while not connected
-      void this.relist();
-    } catch (error) {
-      this.options.logger?.warn({ err: error }, 'docker event stream failed; retrying');
-      reconnect();
-    }
-  }
-
-  private onEvent(line: string): void {
-    let event: { Action?: string; status?: string; Actor?: { ID?: string; Attributes?: Record<string, string> }; id?: string };
-    try {
-      event = JSON.parse(line);
-    } catch {
-      return;
-    }
-    const taskId = event.Actor?.Attributes?.[LABEL.task];
-    const task = taskId === undefined ? undefined : this.tasks.get(taskId);
-    const containerId = event.Actor?.ID ?? event.id;
-    if (task === undefined || task.containerId !== containerId) return;
-    if ((event.Action ?? event.status) === 'oom') {
-      task.oomEvent = true;
-      task.onOomEvent?.();
-    }
-    void this.settle(task);
-  }
-
-  /** ensureRelist runs the periodic relist while some tracked task has not exited (it also keeps the process alive for waiters). */
-  private ensureRelist(): void {
-    if (this.relistTimer !== undefined || this.closed) return;
-    this.relistTimer = setInterval(() => void this.relist(), this.options.relistIntervalMs ?? 2000);
-  }
-
-  /** relist lists each scope's containers by label and settles every tracked task that is no longer running. */
-  private async relist(): Promise<void> {
-    if (this.relisting || this.closed) return;
-    this.relisting = true;
-    try {
-      const open = [...this.tasks.values()].filter((task) => task.exit === undefined);
-      if (open.length === 0 && this.relistTimer !== undefined) {
-        clearInterval(this.relistTimer);
-        this.relistTimer = undefined;
-      }
-      const scopes = new Map<string, Scope>();
-      for (const task of open) scopes.set(`${task.scope.cluster}\0${task.scope.workerId}`, task.scope);
-      const running = new Set<string>();
-      for (const scope of scopes.values()) {
-        const containers = await this.docker.listContainers({
-          all: true,
-          filters: { label: [`${LABEL.cluster}=${scope.cluster}`, `${LABEL.worker}=${scope.workerId}`] },
-        });
-        for (const container of containers) if (container.State === 'running' || container.State === 'restarting' || container.State === 'created') running.add(container.Id);
-      }
-      await Promise.all(open.filter((task) => !running.has(task.containerId)).map((task) => this.settle(task)));
-    } catch (error) {
-      this.options.logger?.warn({ err: error }, 'relist failed');
-    } finally {
-      this.relisting = false;
-    }
+  private async drainLogs(task: TrackedContainer): Promise<void> {
+    await withDeadline(
+      task.capture.then((capture) => capture?.done),
+      this.options.logDrainTimeoutMs ?? 10_000,
+      'log drain',
+    ).catch(() => this.options.logger?.warn({ taskId: task.taskId }, 'log capture did not flush in time; reporting the exit anyway'));
   }
 
   async wait(taskId: string): Promise<TaskExit> {
     this.assertOpen();
     const task = await this.attach(taskId);
-    if (task === undefined) throw new Error(`unknown task ${taskId}: no container carries its label`);
-    return task.exitPromise;
+    const exit = task === undefined ? undefined : this.exits.exitOf(taskId);
+    if (exit === undefined) throw new Error(`unknown task ${taskId}: no started container carries its label`);
+    return exit;
   }
 
   async stop(taskId: string, graceMs: number): Promise<void> {
     this.assertOpen();
     const task = await this.attach(taskId);
-    if (task === undefined || task.exit !== undefined) return;
+    if (task === undefined || !this.exits.isWatching(taskId)) return;
     const info = await this.inspectContainer(task.containerId);
-    if (info === undefined || hasExited(info)) {
-      await this.settle(task);
+    if (info === undefined || containerPhase(info.State) !== 'running') {
+      await this.probe(task);
       return;
     }
     task.stopRequested = true;
     if (task.hostWorkDir !== undefined) await writeFile(join(task.hostWorkDir, TASK_FILES.stopRequested), String(Date.now())).catch(() => undefined);
+    const seconds = Math.max(0, Math.ceil(graceMs / 1000));
     try {
-      // Docker sends the image's stop signal (SIGTERM), waits t seconds, then SIGKILL
-      await this.docker.getContainer(task.containerId).stop({ t: Math.max(0, Math.ceil(graceMs / 1000)) });
+      // Docker sends the stop signal (SIGTERM, to the init, which passes it on), waits t seconds, then SIGKILL
+      await this.api('stop', this.docker.getContainer(task.containerId).stop({ t: seconds }), seconds * 1000 + this.apiTimeoutMs);
     } catch (error) {
       const code = statusCodeOf(error);
-      if (code !== 304 && code !== 404) throw error;
+      if (code !== 304 && code !== 404) {
+        this.options.logger?.warn({ err: error, taskId }, 'docker stop failed; killing the container');
+        await this.api('kill', this.docker.getContainer(task.containerId).kill({ signal: 'SIGKILL' })).catch(() => undefined);
+      }
     }
-    await this.settle(task);
-    await task.exitPromise;
+    await this.probe(task);
+    const exit = this.exits.exitOf(taskId);
+    if (exit !== undefined && this.exits.isWatching(taskId)) await withDeadline(exit, this.apiTimeoutMs, `the exit of ${taskId} after stop`);
   }
 
   async inspect(taskId: string): Promise<TaskStatus | undefined> {
@@ -625,18 +514,21 @@ export class DockerRuntime implements Runtime {
 
   async list(workerId: string, cluster: string): Promise<TaskStatus[]> {
     this.assertOpen();
-    const containers = await this.docker.listContainers({
-      all: true,
-      filters: { label: [`${LABEL.cluster}=${cluster}`, `${LABEL.worker}=${workerId}`, LABEL.task] },
-    });
+    const containers = await this.api(
+      'list',
+      this.docker.listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${cluster}`, `${LABEL.worker}=${workerId}`, LABEL.task] } }),
+    );
     const infos = await Promise.all(containers.map((container) => this.inspectContainer(container.Id)));
-    return infos.filter((info): info is Docker.ContainerInspectInfo => info !== undefined).map(statusFromInspect);
+    return infos
+      .filter((info): info is Docker.ContainerInspectInfo => info !== undefined)
+      .filter((info) => !startingContainers.has(info.Id))
+      .map(statusFromInspect);
   }
 
   async recover(status: TaskStatus): Promise<void> {
     this.assertOpen();
     const info = await this.inspectContainer(status.handle);
-    if (info === undefined) return; // removed meanwhile: wait() will say it is unknown
+    if (info === undefined || containerPhase(info.State) === 'never-started') return; // removed meanwhile, or nothing ran: wait() says it is unknown
     if (info.Config.Labels?.[LABEL.task] !== status.taskId) {
       throw new Error(`container ${status.handle} does not belong to task ${status.taskId}`);
     }
@@ -645,23 +537,23 @@ export class DockerRuntime implements Runtime {
 
   async remove(taskId: string): Promise<void> {
     this.assertOpen();
-    const task = await this.attach(taskId);
+    const task = this.containers.get(taskId);
     const id = task?.containerId ?? (await this.findContainerId(taskId));
     if (id === undefined) return;
     const info = await this.inspectContainer(id);
-    if (task !== undefined && info !== undefined && !hasExited(info)) {
+    if (task !== undefined && info !== undefined && containerPhase(info.State) === 'running') {
       // the exit of a removed task is still reported, with its true code
-      await this.stop(taskId, 0);
+      await this.stop(taskId, 0).catch((error: unknown) => this.options.logger?.warn({ err: error, taskId }, 'stop before removal failed; removing by force'));
     }
-    try {
-      await this.docker.getContainer(id).remove({ force: true, v: true });
-    } catch (error) {
-      if (statusCodeOf(error) !== 404) throw error;
-    }
-    if (task !== undefined) {
-      this.tasks.delete(taskId);
-      await (await task.capture)?.stop();
-      task.rejectExit(new Error(`task ${taskId} was removed before its exit was observed`));
+    await this.forceRemove(id);
+    if (task !== undefined && this.containers.get(taskId) === task) {
+      this.containers.delete(taskId);
+      this.exits.forget(taskId, `task ${taskId} was removed before its exit was observed`);
+      await withDeadline(
+        task.capture.then((capture) => capture?.stop()),
+        this.options.logDrainTimeoutMs ?? 10_000,
+        'log capture stop',
+      ).catch(() => undefined);
     }
     const workDir = task?.hostWorkDir ?? info?.Config.Labels?.[LABEL.workDir];
     if (workDir !== undefined) {
@@ -671,25 +563,17 @@ export class DockerRuntime implements Runtime {
   }
 
   onExit(listener: (taskId: string, exit: TaskExit) => void): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+    return this.exits.onExit(listener);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.relistTimer !== undefined) clearInterval(this.relistTimer);
-    for (const entry of this.eventScopes.values()) {
-      if (entry.reconnectTimer !== undefined) clearTimeout(entry.reconnectTimer);
-      (entry.stream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
-    }
-    this.eventScopes.clear();
-    const tasks = [...this.tasks.values()];
-    this.tasks.clear();
-    await Promise.all(tasks.map(async (task) => (await task.capture)?.stop()));
-    for (const task of tasks) if (task.exit === undefined) task.rejectExit(new Error('runtime closed before the task exited'));
+    this.watcher.close();
+    const tasks = [...this.containers.values()];
+    this.containers.clear();
+    await Promise.all(tasks.map((task) => withDeadline(task.capture.then((capture) => capture?.stop()), 5000, 'log capture stop').catch(() => undefined)));
+    this.exits.close('runtime closed before the task exited');
   }
 
   private assertOpen(): void {

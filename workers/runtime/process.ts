@@ -27,13 +27,14 @@
  * A pid found alive is trusted to be the task's (pid reuse is not detected).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from '../../lib/log.ts';
-import { type CgroupSupport, type TaskCgroups, detectCgroups, limitsFor, workerCgroupPath } from './cgroups.ts';
+import { type CgroupSupport, limitsFor } from './cgroups.ts';
+import { TaskLimits } from './process-limits.ts';
 import {
   LABEL,
   TASK_FILES,
@@ -43,9 +44,13 @@ import {
   taskLabels,
   taskName,
 } from './task-identity.ts';
-import type { ProcessExitRecord, ProcessTaskRecord, SupervisorLaunch } from './task-supervisor.ts';
+import type { ProcessTaskRecord, SupervisorLaunch } from './task-supervisor.ts';
+import { ExitTracker } from './exit-tracker.ts';
+import { UNKNOWN_EXIT_CODE, isProcessAlive, readJson, readTaskStatus, writeJsonAtomically, type RegistryEntry } from './process-registry.ts';
 import type { Runtime, TaskExit, TaskSpec, TaskStatus } from './types.ts';
 import { resolveWorkDir } from './work-dir.ts';
+
+export { isProcessAlive, UNKNOWN_EXIT_CODE } from './process-registry.ts';
 
 /** ProcessRuntimeOptions: where the registry lives and how often to look. */
 export interface ProcessRuntimeOptions {
@@ -66,66 +71,16 @@ export interface ProcessRuntimeOptions {
   logger?: Logger;
 }
 
-/** RegistryEntry: one file per task in stateDir; it is what makes start() idempotent and list() possible. */
-interface RegistryEntry {
-  taskId: string;
-  kind: string;
-  cluster: string;
-  workerId: string;
-  workDir: string;
-  labels: Record<string, string>;
-  createdAt: number;
-  supervisorPid?: number;
-}
-
 interface TrackedTask {
   entry: RegistryEntry;
   stopRequested: boolean;
-  exit: TaskExit | undefined;
-  exitPromise: Promise<TaskExit>;
-  resolveExit: (exit: TaskExit) => void;
-  rejectExit: (error: Error) => void;
 }
-
-/** UNKNOWN_EXIT_CODE: the supervisor and the task are both gone and no exit was recorded. */
-export const UNKNOWN_EXIT_CODE = -1;
 
 /** ENV_PASSED_THROUGH: the agent's variables a local process gets (plus the spec's env); nothing else leaks in. */
 const ENV_PASSED_THROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'JAVA_HOME', 'SPARK_HOME', 'USER', 'LOGNAME'];
 
 const SUPERVISOR_PATH = fileURLToPath(new URL('./task-supervisor.ts', import.meta.url));
 const TSX_LOADER_URL = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-
-/** isProcessAlive: kill(pid, 0) succeeds and the process is not a zombie. */
-export function isProcessAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return true; // no /proc: trust kill(0)
-  }
-}
-
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-async function writeJsonAtomically(path: string, value: unknown, mode = 0o644): Promise<void> {
-  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(temporary, JSON.stringify(value), { mode });
-  await rename(temporary, path);
-}
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -140,45 +95,26 @@ export class ProcessRuntime implements Runtime {
   readonly name = 'process' as const;
   private readonly tasks = new Map<string, TrackedTask>();
   private readonly starting = new Map<string, Promise<TaskStatus>>();
-  private readonly listeners = new Set<(taskId: string, exit: TaskExit) => void>();
+  private readonly exits: ExitTracker;
   private pollTimer: NodeJS.Timeout | undefined;
   private polling = false;
   private closed = false;
-  private limits: Promise<{ support: CgroupSupport; cgroups?: TaskCgroups }> | undefined;
+  private readonly limits: TaskLimits;
 
   constructor(private readonly options: ProcessRuntimeOptions) {
     if (typeof options?.stateDir !== 'string' || !options.stateDir.startsWith('/')) {
       throw new TypeError('ProcessRuntime needs an absolute stateDir');
     }
+    this.exits = new ExitTracker((error, taskId) => options.logger?.error({ err: error, taskId }, 'exit listener threw'));
+    this.limits = new TaskLimits(options);
   }
 
   /**
    * prepareLimits detects cgroup support once and logs the outcome once; it throws when
    * requireLimits is set and limits cannot be enforced. start() calls it too.
    */
-  async prepareLimits(): Promise<CgroupSupport> {
-    this.limits ??= (async () => {
-      if (this.options.cgroups === false) return { support: { enforced: false, why: 'cgroups are turned off for this runtime' } as CgroupSupport };
-      const detected = await detectCgroups();
-      if (detected.support.enforced) this.options.logger?.info(`process runtime: enforcing task cores, memory and pids with ${detected.support.describe}`);
-      else if (this.options.requireLimits !== true) this.options.logger?.warn(`process runtime: tasks run WITHOUT cores, memory or pids limits: cgroups are unavailable (${detected.support.why})`);
-      return detected;
-    })();
-    const { support } = await this.limits;
-    if (!support.enforced && this.options.requireLimits === true) {
-      throw new Error(`spark.flint.worker.process.requireLimits is true but cgroups cannot be used: ${support.why} (run the worker as root with cgroups mounted read-write, or set it to false)`);
-    }
-    return support;
-  }
-
-  private async taskCgroups(): Promise<TaskCgroups | undefined> {
-    await this.prepareLimits();
-    return (await this.limits)?.cgroups;
-  }
-
-  /** cgroupPath is where a task's cgroup lives under each controller: derived from its identity, so an adopted task's is found again. */
-  private cgroupPath(entry: Pick<RegistryEntry, 'cluster' | 'workerId' | 'kind' | 'taskId'>): string {
-    return join(workerCgroupPath(entry.cluster, entry.workerId), taskName(entry.cluster, entry.kind, entry.taskId));
+  prepareLimits(): Promise<CgroupSupport> {
+    return this.limits.prepare();
   }
 
   private entryPath(cluster: string, kind: string, taskId: string): string {
@@ -199,9 +135,16 @@ export class ProcessRuntime implements Runtime {
 
   private async startOnce(spec: TaskSpec): Promise<TaskStatus> {
     const entryPath = this.entryPath(spec.cluster, spec.kind, spec.taskId);
-    const cgroups = await this.taskCgroups();
+    const cgroups = await this.limits.cgroups();
     const known = await readJson<RegistryEntry>(entryPath);
-    if (known !== undefined) return this.adopt(known);
+    if (known !== undefined) {
+      await this.awaitLaunch(known);
+      const status = await this.readStatus(known);
+      if (!status.neverStarted) return this.adopt(known, status);
+      // registered by a start that never finished (an agent crashed in between): nothing ran; start afresh
+      this.options.logger?.warn({ taskId: spec.taskId }, 'removing a task that was registered but never started');
+      await this.removeRecords(known);
+    }
 
     const workDir = await resolveWorkDir(spec.workDir);
     await mkdir(this.options.stateDir, { recursive: true });
@@ -221,7 +164,8 @@ export class ProcessRuntime implements Runtime {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = await this.readEntryPatiently(entryPath);
       if (holder === undefined) throw new Error(`registry entry ${entryPath} exists but cannot be read`, { cause: error });
-      return this.adopt(holder);
+      await this.awaitLaunch(holder);
+      return this.adopt(holder, await this.readStatus(holder));
     }
 
     for (const file of [TASK_FILES.processTask, TASK_FILES.processExit, TASK_FILES.stopRequested]) {
@@ -239,11 +183,11 @@ export class ProcessRuntime implements Runtime {
     };
     if (cgroups !== undefined) {
       try {
-        const cgroup = await cgroups.create(this.cgroupPath(entry), limitsFor(spec.cores, spec.memoryMB, spec.pidsLimit));
+        const cgroup = await cgroups.create(this.limits.cgroupPath(entry), limitsFor(spec.cores, spec.memoryMB, spec.pidsLimit));
         launch.cgroup = { procsFiles: cgroup.procsFiles, oomFile: cgroup.oomFile };
       } catch (error) {
         if (this.options.requireLimits === true) {
-          await cgroups.remove(this.cgroupPath(entry)).catch(() => undefined);
+          await cgroups.remove(this.limits.cgroupPath(entry)).catch(() => undefined);
           await rm(entryPath, { force: true });
           throw new Error(`cannot create the cgroup of task ${spec.taskId}: ${(error as Error).message}`, { cause: error });
         }
@@ -261,8 +205,9 @@ export class ProcessRuntime implements Runtime {
     entry.supervisorPid = supervisor.pid;
     await writeJsonAtomically(entryPath, entry);
     await this.awaitLaunch(entry);
-    this.track(entry);
-    return this.readStatus(entry);
+    const status = await this.readStatus(entry);
+    this.track(entry, status.handle);
+    return status;
   }
 
   /** readEntryPatiently reads an entry another start may be writing this very moment. */
@@ -276,10 +221,9 @@ export class ProcessRuntime implements Runtime {
   }
 
   /** adopt returns an existing task's status (never starting a second process) and watches it. */
-  private async adopt(entry: RegistryEntry): Promise<TaskStatus> {
-    await this.awaitLaunch(entry);
-    this.track(entry);
-    return this.readStatus(entry);
+  private adopt(entry: RegistryEntry, status: TaskStatus): TaskStatus {
+    this.track(entry, status.handle);
+    return status;
   }
 
   /** awaitLaunch waits until the supervisor has reported the command running or ended (bounded). */
@@ -309,58 +253,18 @@ export class ProcessRuntime implements Runtime {
     return { ...env, ...spec.env };
   }
 
-  /** readStatus reads what the supervisor recorded and checks that the processes it names still live. */
-  private async readStatus(entry: RegistryEntry): Promise<TaskStatus> {
-    const record = await readJson<ProcessTaskRecord>(join(entry.workDir, TASK_FILES.processTask));
-    const exit = await readJson<ProcessExitRecord>(join(entry.workDir, TASK_FILES.processExit));
-    const status: TaskStatus = {
-      taskId: entry.taskId,
-      handle: `pid:${record?.pid ?? entry.supervisorPid ?? 0}`,
-      running: false,
-      labels: entry.labels,
-    };
-    if (record !== undefined) status.startedAt = record.startedAt;
-    if (exit !== undefined) {
-      status.exitCode = exit.exitCode;
-      status.oomKilled = exit.oomKilled ?? (await this.cgroupSawOomKill(entry));
-      status.finishedAt = exit.finishedAt;
-      if (exit.error !== undefined) status.error = exit.error;
-      return status;
-    }
-    const supervisorAlive = entry.supervisorPid !== undefined && isProcessAlive(entry.supervisorPid);
-    const taskAlive = record !== undefined && isProcessAlive(record.pid);
-    if (supervisorAlive || taskAlive) {
-      status.running = true;
-      return status;
-    }
-    // both gone: the supervisor may have written the exit file just now
-    const late = await readJson<ProcessExitRecord>(join(entry.workDir, TASK_FILES.processExit));
-    if (late !== undefined) return this.readStatus(entry);
-    status.exitCode = UNKNOWN_EXIT_CODE;
-    status.oomKilled = await this.cgroupSawOomKill(entry);
-    status.error = record === undefined ? 'the task never started (its supervisor did not report)' : 'the task and its supervisor are gone without an exit record';
-    return status;
+  /** readStatus reads what the supervisor recorded (process-registry.ts). */
+  private readStatus(entry: RegistryEntry): Promise<TaskStatus> {
+    return readTaskStatus(entry, () => this.limits.sawOomKill(entry));
   }
 
-  /** cgroupSawOomKill asks the task's cgroup (when the supervisor could not record it). */
-  private async cgroupSawOomKill(entry: RegistryEntry): Promise<boolean> {
-    const cgroups = (await this.limits)?.cgroups;
-    if (cgroups === undefined) return false;
-    return ((await cgroups.oomKills(this.cgroupPath(entry))) ?? 0) > 0;
-  }
-
-  private track(entry: RegistryEntry): TrackedTask {
+  /** track watches a run of a registered task (its handle is fixed when it is first seen). */
+  private track(entry: RegistryEntry, handle: string): TrackedTask {
     const known = this.tasks.get(entry.taskId);
     if (known !== undefined) return known;
-    let resolveExit!: (exit: TaskExit) => void;
-    let rejectExit!: (error: Error) => void;
-    const exitPromise = new Promise<TaskExit>((resolve, reject) => {
-      resolveExit = resolve;
-      rejectExit = reject;
-    });
-    exitPromise.catch(() => undefined);
-    const task: TrackedTask = { entry, stopRequested: false, exit: undefined, exitPromise, resolveExit, rejectExit };
+    const task: TrackedTask = { entry, stopRequested: false };
     this.tasks.set(entry.taskId, task);
+    this.exits.watch(entry.taskId, handle);
     this.ensurePolling();
     void this.settle(task);
     return task;
@@ -376,34 +280,37 @@ export class ProcessRuntime implements Runtime {
     if (this.polling || this.closed) return;
     this.polling = true;
     try {
-      const open = [...this.tasks.values()].filter((task) => task.exit === undefined);
+      const open = [...this.tasks.values()].filter((task) => this.exits.isWatching(task.entry.taskId));
       if (open.length === 0 && this.pollTimer !== undefined) {
         clearInterval(this.pollTimer);
         this.pollTimer = undefined;
       }
       await Promise.all(open.map((task) => this.settle(task)));
+    } catch (error) {
+      this.options.logger?.warn({ err: error }, 'process runtime poll failed');
     } finally {
       this.polling = false;
     }
   }
 
-  /** settle reports the task's exit once it is known. */
+  /** settle reports the task's exit once it is known (through the exit tracker: once per run). */
   private async settle(task: TrackedTask): Promise<void> {
-    if (task.exit !== undefined || this.closed) return;
+    const taskId = task.entry.taskId;
+    if (!this.exits.isWatching(taskId) || this.closed) return;
     const status = await this.readStatus(task.entry);
-    if (status.running || status.exitCode === undefined || task.exit !== undefined) return;
-    if (this.tasks.get(task.entry.taskId) !== task) return;
+    if (status.running || this.tasks.get(taskId) !== task || !this.exits.isWatching(taskId)) return;
     const stopped = task.stopRequested || existsSync(join(task.entry.workDir, TASK_FILES.stopRequested));
-    const exit: TaskExit = { exitCode: status.exitCode, oomKilled: status.oomKilled === true, stopped };
-    task.exit = exit;
-    task.resolveExit(exit);
-    for (const listener of this.listeners) {
-      try {
-        listener(task.entry.taskId, exit);
-      } catch (error) {
-        this.options.logger?.error({ err: error, taskId: task.entry.taskId }, 'exit listener threw');
-      }
+    const handle = this.exits.handleOf(taskId) ?? status.handle;
+    if (status.neverStarted) {
+      this.exits.report(taskId, handle, { exitCode: UNKNOWN_EXIT_CODE, oomKilled: false, stopped, launchError: status.error ?? 'the task never started' });
+      return;
     }
+    if (status.exitCode === undefined) return;
+    const exit: Omit<TaskExit, 'handle'> = { exitCode: status.exitCode, oomKilled: status.oomKilled === true, stopped };
+    // the supervisor records an error only when the command could not be run at all
+    if (status.error !== undefined && status.startedAt === undefined) exit.launchError = status.error;
+    else if (status.error !== undefined) exit.vanished = status.error;
+    this.exits.report(taskId, handle, exit);
   }
 
   private async readEntries(): Promise<RegistryEntry[]> {
@@ -422,7 +329,9 @@ export class ProcessRuntime implements Runtime {
     const tracked = this.tasks.get(taskId);
     if (tracked !== undefined) return tracked;
     const entry = await this.findEntry(taskId);
-    return entry === undefined ? undefined : this.track(entry);
+    if (entry === undefined) return undefined;
+    const status = await this.readStatus(entry);
+    return status.neverStarted ? undefined : this.track(entry, status.handle);
   }
 
   private async findEntry(taskId: string): Promise<RegistryEntry | undefined> {
@@ -436,8 +345,9 @@ export class ProcessRuntime implements Runtime {
   async wait(taskId: string): Promise<TaskExit> {
     this.assertOpen();
     const task = await this.attach(taskId);
-    if (task === undefined) throw new Error(`unknown task ${taskId}: not in ${this.options.stateDir}`);
-    return task.exitPromise;
+    const exit = task === undefined ? undefined : this.exits.exitOf(taskId);
+    if (exit === undefined) throw new Error(`unknown task ${taskId}: not in ${this.options.stateDir}`);
+    return exit;
   }
 
   async stop(taskId: string, graceMs: number): Promise<void> {
@@ -445,7 +355,7 @@ export class ProcessRuntime implements Runtime {
     const task = await this.attach(taskId);
     if (task === undefined) return;
     await this.settle(task);
-    if (task.exit !== undefined) return;
+    if (!this.exits.isWatching(taskId)) return;
     task.stopRequested = true;
     await writeFile(join(task.entry.workDir, TASK_FILES.stopRequested), String(Date.now()));
     const record = await readJson<ProcessTaskRecord>(join(task.entry.workDir, TASK_FILES.processTask));
@@ -469,7 +379,7 @@ export class ProcessRuntime implements Runtime {
     const deadline = Date.now() + ms;
     for (;;) {
       await this.settle(task);
-      if (task.exit !== undefined) return true;
+      if (!this.exits.isWatching(task.entry.taskId)) return true;
       if (Date.now() >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, Math.min(25, Math.max(1, deadline - Date.now()))));
     }
@@ -483,86 +393,50 @@ export class ProcessRuntime implements Runtime {
 
   async list(workerId: string, cluster: string): Promise<TaskStatus[]> {
     this.assertOpen();
-    const entries = (await this.readEntries()).filter((entry) => entry.labels[LABEL.cluster] === cluster && entry.labels[LABEL.worker] === workerId);
-    await this.removeLeftoverCgroups(workerId, cluster);
+    // a task whose start is under way here is not listed yet (it would look never started)
+    const entries = (await this.readEntries()).filter(
+      (entry) => entry.labels[LABEL.cluster] === cluster && entry.labels[LABEL.worker] === workerId && !this.starting.has(entry.taskId),
+    );
+    await this.limits.removeLeftovers(workerId, cluster, (await this.readEntries()).map((entry) => taskName(entry.cluster, entry.kind, entry.taskId)));
     return Promise.all(entries.map((entry) => this.readStatus(entry)));
-  }
-
-  /**
-   * removeLeftoverCgroups removes this worker's task cgroups that no registry entry names
-   * (a task removed while the agent crashed). Registered tasks keep theirs until remove(),
-   * so a late OOM check still works; the kernel refuses to remove a cgroup that has processes.
-   */
-  private async removeLeftoverCgroups(workerId: string, cluster: string): Promise<void> {
-    const cgroups = (await this.limits)?.cgroups ?? (this.options.cgroups === false ? undefined : await this.taskCgroups().catch(() => undefined));
-    if (cgroups === undefined) return;
-    const registered = new Set((await this.readEntries()).map((entry) => taskName(entry.cluster, entry.kind, entry.taskId)));
-    const parent = workerCgroupPath(cluster, workerId);
-    for (const name of await cgroups.children(parent)) {
-      if (registered.has(name)) continue;
-      await cgroups.remove(join(parent, name)).catch((error: unknown) => this.options.logger?.warn({ err: error, cgroup: join(parent, name) }, 'cannot remove a leftover task cgroup'));
-    }
   }
 
   async recover(status: TaskStatus): Promise<void> {
     this.assertOpen();
+    if (status.neverStarted) return; // nothing ran: an agent removes it
     await this.attach(status.taskId);
   }
 
   async remove(taskId: string): Promise<void> {
     this.assertOpen();
-    const task = await this.attach(taskId);
-    if (task === undefined) return;
-    if (task.exit === undefined) await this.stop(taskId, 0);
-    this.tasks.delete(taskId);
-    await rm(this.entryPath(task.entry.cluster, task.entry.kind, task.entry.taskId), { force: true });
-    for (const file of [TASK_FILES.processTask, TASK_FILES.processExit, TASK_FILES.stopRequested, '.flint-launch.json']) {
-      await rm(join(task.entry.workDir, file), { force: true });
+    const entry = this.tasks.get(taskId)?.entry ?? (await this.findEntry(taskId));
+    if (entry === undefined) return;
+    if (this.exits.isWatching(taskId) || (await this.readStatus(entry)).running) {
+      await this.stop(taskId, 0).catch((error: unknown) => this.options.logger?.warn({ err: error, taskId }, 'stop before removal failed; removing anyway'));
     }
-    await this.removeCgroup(task.entry);
+    this.tasks.delete(taskId);
+    this.exits.forget(taskId, `task ${taskId} was removed before its exit was observed`);
+    await this.removeRecords(entry);
   }
 
-  /** removeCgroup kills whatever still lives in the task's cgroup (children that left its process group) and removes it. */
-  private async removeCgroup(entry: RegistryEntry): Promise<void> {
-    const cgroups = (await this.limits)?.cgroups;
-    if (cgroups === undefined) return;
-    const path = this.cgroupPath(entry);
-    for (let attempt = 0; ; attempt++) {
-      for (const procs of cgroups.locate(path).procsFiles) {
-        const pids = (await readFile(procs, 'utf8').catch(() => '')).split('\n').filter((line) => /^\d+$/.test(line));
-        for (const pid of pids) {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            // gone already
-          }
-        }
-      }
-      try {
-        await cgroups.remove(path);
-        return;
-      } catch (error) {
-        if (attempt >= 40) {
-          this.options.logger?.warn({ err: error, taskId: entry.taskId, cgroup: path }, 'cannot remove the task cgroup; the next list() tries again');
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
+  /** removeRecords deletes a task's registry entry, its runtime files and its cgroup. */
+  private async removeRecords(entry: RegistryEntry): Promise<void> {
+    await rm(this.entryPath(entry.cluster, entry.kind, entry.taskId), { force: true });
+    for (const file of [TASK_FILES.processTask, TASK_FILES.processExit, TASK_FILES.stopRequested, '.flint-launch.json']) {
+      await rm(join(entry.workDir, file), { force: true });
     }
+    await this.limits.remove(entry);
   }
 
   onExit(listener: (taskId: string, exit: TaskExit) => void): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+    return this.exits.onExit(listener);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
-    for (const task of this.tasks.values()) if (task.exit === undefined) task.rejectExit(new Error('runtime closed before the task exited'));
+    this.exits.close('runtime closed before the task exited');
     this.tasks.clear();
   }
 

@@ -12,10 +12,14 @@
  * A signal that ends the command is reported as 128 + its number, as a shell would.
  *
  * With a cgroup (cgroups.ts), the command runs through a tiny `/bin/sh` wrapper that writes
- * its own pid into the task cgroup's cgroup.procs files and then execs the program: the
- * task is confined before its first instruction, with no window. The program is looked up
- * on the task's PATH first, so a missing one is still reported as ENOENT (exit 127). On
- * exit the cgroup's OOM-kill count is recorded as `oomKilled`.
+ * its own pid into the task cgroup's cgroup.procs files, tells the supervisor so on fd 3,
+ * and then execs the program: the task is confined before its first instruction, with no
+ * window, and `.flint-task.json` (what start() waits for) is written only once it is, so a
+ * started task is always already inside its cgroup. The program is looked up on the task's
+ * PATH first, so a missing one is still reported as ENOENT (exit 127). On exit the cgroup's
+ * OOM-kill count is recorded as `oomKilled`.
+ * A command that cannot be run at all is recorded with `error`, one line:
+ * `cannot run "/x": No such file or directory`.
  */
 import { spawn } from 'node:child_process';
 import { accessSync, closeSync, constants as fsConstants, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -37,7 +41,7 @@ export interface SupervisorLaunch {
 
 /** CGROUP_WRAPPER: `sh -c` script that joins the cgroups named by its arguments, then execs the rest. */
 export const CGROUP_WRAPPER =
-  'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || { echo "flint: cannot join cgroup $1" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"';
+  'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || { echo "flint: cannot join cgroup $1" >&2; exit 125; }; shift; n=$((n-1)); done; echo joined >&3; exec 3>&-; exec "$@"';
 
 /** wrapInCgroup is the argv that runs `command` inside the cgroups whose cgroup.procs files are given. */
 export function wrapInCgroup(procsFiles: string[], command: string[]): string[] {
@@ -86,6 +90,12 @@ export interface ProcessExitRecord {
   oomKilled?: boolean;
 }
 
+/** cannotRun: the one-line reason a program could not be run, as a shell would say it. */
+export function cannotRun(program: string, error: NodeJS.ErrnoException): string {
+  const reasons: Record<string, string> = { ENOENT: 'No such file or directory', EACCES: 'Permission denied', ENOEXEC: 'Exec format error', ENOTDIR: 'Not a directory' };
+  return `cannot run ${JSON.stringify(program)}: ${(error.code !== undefined && reasons[error.code]) || error.message.replace(/\s+/g, ' ')}`;
+}
+
 /** exitCodeOf follows the shell convention: a normal exit keeps its code, a signal becomes 128 + its number. */
 export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
   if (code !== null) return code;
@@ -128,22 +138,26 @@ function runSupervisor(launchPath: string): void {
   if (launch.cgroup !== undefined) {
     const program = resolveProgram(launch.command[0] as string, launch.env.PATH, launch.workDir);
     if (program === undefined) {
-      const message = `spawn ${launch.command[0]} ENOENT`;
-      writeFileSync(stderr, `flint: cannot run ${JSON.stringify(launch.command[0])}: ${message}\n`);
+      const message = cannotRun(launch.command[0] as string, Object.assign(new Error('not found'), { code: 'ENOENT' }));
+      writeFileSync(stderr, `flint: ${message}\n`);
       finish({ exitCode: 127, signal: null, finishedAt: Date.now(), error: message });
       return;
     }
     argv = wrapInCgroup(launch.cgroup.procsFiles, [program, ...launch.command.slice(1)]);
   }
 
+  const confined = launch.cgroup !== undefined;
   const child = spawn(argv[0] as string, argv.slice(1), {
     cwd: launch.workDir,
     env: launch.env,
-    stdio: ['ignore', stdout, stderr],
+    // fd 3: the cgroup wrapper says "joined" there before it execs the command
+    stdio: confined ? ['ignore', stdout, stderr, 'pipe'] : ['ignore', stdout, stderr],
     // its own process group, so stop() can signal the command and everything it started
     detached: true,
   });
-  child.on('spawn', () => {
+  let running = false;
+  const recordRunning = (): void => {
+    running = true;
     const record: ProcessTaskRecord = {
       taskId: launch.taskId,
       pid: child.pid as number,
@@ -152,13 +166,26 @@ function runSupervisor(launchPath: string): void {
       labels: launch.labels,
     };
     writeAtomically(join(launch.workDir, TASK_FILES.processTask), record);
-  });
+  };
+  if (confined) {
+    const joined = child.stdio[3] as NodeJS.ReadableStream;
+    joined.once('data', () => {
+      if (!finished) recordRunning();
+    });
+    joined.on('error', () => undefined);
+  } else {
+    child.on('spawn', recordRunning);
+  }
   child.on('error', (error: NodeJS.ErrnoException) => {
-    writeFileSync(stderr, `flint: cannot run ${JSON.stringify(launch.command[0])}: ${error.message}\n`);
-    finish({ exitCode: error.code === 'ENOENT' ? 127 : 126, signal: null, finishedAt: Date.now(), error: error.message });
+    const message = cannotRun(launch.command[0] as string, error);
+    writeFileSync(stderr, `flint: ${message}\n`);
+    finish({ exitCode: error.code === 'ENOENT' ? 127 : 126, signal: null, finishedAt: Date.now(), error: message });
   });
-  child.on('exit', (code, signal) => {
+  // 'close', not 'exit': the wrapper's "joined" on fd 3 is read before it
+  child.on('close', (code, signal) => {
     const record: ProcessExitRecord = { exitCode: exitCodeOf(code, signal), signal, finishedAt: Date.now() };
+    // the wrapper ended before the command ran: it could not join the task cgroup (its stderr says which)
+    if (confined && !running) record.error = `cannot run ${JSON.stringify(launch.command[0])}: could not join the task cgroup`;
     const oom = oomKilled();
     if (oom !== undefined) record.oomKilled = oom;
     finish(record);

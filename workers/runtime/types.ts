@@ -45,17 +45,38 @@ export interface TaskStatus {
   oomKilled?: boolean;
   /** runtime error text (e.g. image not found) */
   error?: string;
+  /**
+   * the task was created but never started (a crash between create and start, or a start
+   * that failed): it is an ended task, never a running one, and nothing ran, so no exit is
+   * reported for it; an agent removes it
+   */
+  neverStarted?: boolean;
   startedAt?: number;
   finishedAt?: number;
   labels: Record<string, string>;
 }
 
-/** TaskExit: how a task ended. */
+/** TaskExit: how one run of a task ended. */
 export interface TaskExit {
   exitCode: number;
   oomKilled: boolean;
   /** true when the exit followed a stop() request */
   stopped: boolean;
+  /** the run that ended (TaskStatus.handle): a relaunched task's old run is never taken for the new one */
+  handle: string;
+  /**
+   * set when the command never ran (its program is missing or not executable): one line,
+   * e.g. `cannot run "/nonexistent-binary": No such file or directory`. Spark reports such
+   * an executor FAILED, not EXITED.
+   */
+  launchError?: string;
+  /** set when the exit code is unknown because the task vanished (removed outside Flint): why */
+  vanished?: string;
+}
+
+/** TaskStartError: the task could not be started; whatever the runtime created for it is removed. One line. */
+export class TaskStartError extends Error {
+  override name = 'TaskStartError';
 }
 
 export class ImageNotFoundError extends Error {
@@ -72,7 +93,10 @@ export interface Runtime {
   /**
    * start creates and starts the task. Idempotent: if a task with the same taskId
    * exists (running or exited), it is adopted and its status returned; a second
-   * one is never started. Throws ImageNotFoundError when the image is missing.
+   * one is never started; one that was created but never started is removed and
+   * created afresh. Throws ImageNotFoundError when the image is missing and
+   * TaskStartError (one line) when the start fails, after removing what it created.
+   * Its exit is then reported through onExit.
    */
   start(spec: TaskSpec): Promise<TaskStatus>;
   /**
@@ -82,7 +106,11 @@ export interface Runtime {
    * the task's log capture has flushed, so the stdout/stderr files are complete.
    */
   wait(taskId: string): Promise<TaskExit>;
-  /** stop sends SIGTERM, waits up to graceMs, then SIGKILL. Resolves once it has exited. No-op if unknown or exited. */
+  /**
+   * stop sends SIGTERM, waits up to graceMs, then SIGKILL. Resolves once it has exited;
+   * rejects when it has not within graceMs plus a bounded time. No-op if unknown, exited
+   * or never started.
+   */
   stop(taskId: string, graceMs: number): Promise<void>;
   /** inspect returns the task's status, or undefined if the runtime has no such task. */
   inspect(taskId: string): Promise<TaskStatus | undefined>;
@@ -90,12 +118,19 @@ export interface Runtime {
   list(workerId: string, cluster: string): Promise<TaskStatus[]>;
   /** recover re-attaches to a task found by list() after an agent restart, so wait() works for it. */
   recover(status: TaskStatus): Promise<void>;
-  /** remove deletes an exited task's container/record (logs in workDir stay). A running task is killed first (its exit is still reported, stopped: true). */
+  /**
+   * remove deletes a task's container/record (logs in workDir stay). A running task is
+   * killed first (its exit is still reported, stopped: true); an exited or never-started
+   * one is removed at once, never waiting for an exit. Bounded: when the runtime does not
+   * answer in time it rejects, and a later remove (or relist) tries again.
+   */
   remove(taskId: string): Promise<void>;
   /**
-   * onExit subscribes to exits observed by the runtime's event source; returns an unsubscribe function.
-   * Called once per tracked task, including tasks found already exited by start/recover/wait.
-   * exitCode is -1 when the exit code was lost (container removed behind the runtime's back, supervisor killed).
+   * onExit subscribes to exits; returns an unsubscribe function. This is the one exit
+   * source: every run started by start() or taken over by recover() (or wait/stop/inspect
+   * after a restart) is reported exactly once, including runs found already exited, unless
+   * it is removed first or the runtime is closed. exitCode is -1 with `vanished` set when
+   * the exit code was lost (container removed behind the runtime's back, supervisor killed).
    */
   onExit(listener: (taskId: string, exit: TaskExit) => void): () => void;
   /** close releases event streams and timers (tasks keep running). */

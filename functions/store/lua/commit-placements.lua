@@ -8,8 +8,10 @@
   and resources; driver still waiting and under spark.deploy.maxDrivers; app still
   active, under its requested cores and its executor limit.
   Effects per accepted placement: capacity deducted, executor/driver recorded
-  (LAUNCHING / RUNNING), LaunchExecutor / LaunchDriver written to the worker's inbox,
-  ExecutorAdded written to the app's stream. Executor ids come from the app's counter.
+  (LAUNCHING / RUNNING) with the id of its launch entry (`launchEntry`, which
+  worker-latest-state compares with what the agent has taken in), LaunchExecutor /
+  LaunchDriver written to the worker's inbox, ExecutorAdded written to the app's stream.
+  Executor ids come from the app's counter.
   An app with executor heartbeats on gets, in each LaunchExecutor, where to send them and
   a token for that executor only (HMAC-SHA1 of `executor\n<appId>/<execId>` under the
   app's key from secret:app:<id>): the agent never sees the key.
@@ -113,10 +115,11 @@ for _, p in ipairs(cjson.decode(ARGV[4])) do
       running = running + 1
       local resources = encodeTaken(taken)
       redis.call('ZREM', K.driversWaiting, p.driverId)
-      redis.call('HSET', K.driver(p.driverId), 'state', 'RUNNING', 'workerId', p.workerId, 'workerHostPort', w.host .. ':' .. w.port, 'resources', resources, 'launchedAt', NOW)
-      sendWorker(p.workerId, 'LaunchDriver', J({
+      local launchEntry = sendWorker(p.workerId, 'LaunchDriver', J({
         {'driverId', js(p.driverId)}, {'driverDesc', d[2]}, {'resources', resources}, {'epoch', js(w.epoch)},
       }))
+      redis.call('HSET', K.driver(p.driverId), 'state', 'RUNNING', 'workerId', p.workerId, 'workerHostPort', w.host .. ':' .. w.port,
+        'resources', resources, 'launchedAt', NOW, 'launchEntry', launchEntry)
       emitCluster('DriverStateChanged', J({{'driverId', js(p.driverId)}, {'state', js('RUNNING')}, {'workerId', js(p.workerId)}}))
       ok = true
     end
@@ -141,16 +144,16 @@ for _, p in ipairs(cjson.decode(ARGV[5])) do
       fields[#fields + 1] = tostring(execId)
       -- ids, hosts and numbers were validated on the way in (no characters JSON must escape),
       -- so the hot path formats its JSON directly instead of encoding field by field
-      fields[#fields + 1] = string.format(
-        '{"id":%d,"workerId":"%s","epoch":%d,"cores":%d,"memoryMB":%d,"resources":%s,"state":"LAUNCHING","host":%s,"hostPort":%s,"startTime":%d}',
-        execId, p.workerId, w.epoch, p.cores, p.memoryMB, resources, w.hostJson, w.hostPortJson, NOW)
       local heartbeat = ''
       if a.heartbeatOpen then
         heartbeat = ',"heartbeat":' .. a.heartbeatOpen .. ',"token":"fe1.' .. hmacSha1Hex(a.key, 'executor\n' .. p.appId .. '/' .. execId) .. '"}'
       end
-      sendWorker(p.workerId, 'LaunchExecutor', string.format(
+      local launchEntry = sendWorker(p.workerId, 'LaunchExecutor', string.format(
         '{"masterUrl":%s,"appId":"%s","execId":%d,"rpId":0,"appDesc":%s,"cores":%d,"memoryMB":%d,"resources":%s,"epoch":%d%s}',
         MASTER_URL_JSON, p.appId, execId, a.desc, p.cores, p.memoryMB, resources, w.epoch, heartbeat))
+      fields[#fields + 1] = string.format(
+        '{"id":%d,"workerId":"%s","epoch":%d,"cores":%d,"memoryMB":%d,"resources":%s,"state":"LAUNCHING","host":%s,"hostPort":%s,"startTime":%d,"launchEntry":"%s"}',
+        execId, p.workerId, w.epoch, p.cores, p.memoryMB, resources, w.hostJson, w.hostPortJson, NOW, launchEntry)
       emitApp(p.appId, 'ExecutorAdded', string.format(
         '{"id":%d,"workerId":"%s","hostPort":%s,"cores":%d,"memoryMB":%d}',
         execId, p.workerId, w.hostPortJson, p.cores, p.memoryMB))

@@ -23,20 +23,12 @@ if old == state or isExecutorFinished(old) then return 'duplicate' end
 local allowed = TRANSITIONS.executor[old]
 if not allowed or not allowed[state] then return 'invalid-transition' end
 
-local appState = redis.call('HGET', K.app(appId), 'state')
-if old == 'DECOMMISSIONED' then
-  -- it left its app when it was decommissioned (Spark: the app no longer knows it): free the
-  -- worker's capacity, but tell the app nothing and count nothing against it
-  finishExecutor(appId, exec, state, message, exitStatus, oomKilled or nil)
-  return 'applied'
-end
-local updated = {{'id', js(exec.id)}, {'state', js(state)}}
-if message then updated[#updated + 1] = {'message', js(message)} end
-if exitStatus then updated[#updated + 1] = {'exitStatus', js(exitStatus)} end
-if oomKilled then updated[#updated + 1] = {'oomKilled', 'true'} end
-emitApp(appId, 'ExecutorUpdated', J(updated))
-
 if not isExecutorFinished(state) then
+  -- (a DECOMMISSIONED executor can only end, so it never reaches this branch)
+  local updated = {{'id', js(exec.id)}, {'state', js(state)}}
+  if message then updated[#updated + 1] = {'message', js(message)} end
+  if exitStatus then updated[#updated + 1] = {'exitStatus', js(exitStatus)} end
+  emitApp(appId, 'ExecutorUpdated', J(updated))
   exec.state = state
   if state == 'RUNNING' then
     exec.runningSince = NOW
@@ -55,20 +47,4 @@ if not isExecutorFinished(state) then
   return 'applied'
 end
 
-finishExecutor(appId, exec, state, message, exitStatus, oomKilled or nil)
-markDirty()
-local normalExit = exitStatus == 0
-if appState and isAppActive(appState) and not normalExit and old ~= 'DECOMMISSIONED' then
-  local retries = redis.call('HINCRBY', K.app(appId), 'retryCount', 1)
-  if CONF.maxRetries >= 0 and retries >= CONF.maxRetries then
-    local anyRunning = false
-    for _, raw in ipairs(redis.call('HVALS', K.appExecutors(appId))) do
-      if cjson.decode(raw).state == 'RUNNING' then anyRunning = true break end
-    end
-    if not anyRunning then
-      removeApplication(appId, 'FAILED')
-      return 'app-failed'
-    end
-  end
-end
-return 'applied'
+return endReportedExecutor(appId, exec, state, message, exitStatus, oomKilled or nil)

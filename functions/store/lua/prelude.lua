@@ -65,8 +65,20 @@ local function emitApp(appId, kind, bodyJson)
   redis.call('XADD', K.appEvents(appId), 'MAXLEN', '~', STREAM_MAXLEN, '*', 'type', kind, 'body', bodyJson)
 end
 
+-- sendWorker appends a command to a worker's inbox; returns the entry id (launches record it,
+-- so the master can tell a launch still on its way from one the agent has taken in).
 local function sendWorker(workerId, kind, bodyJson)
-  redis.call('XADD', K.workerInbox(workerId), 'MAXLEN', '~', STREAM_MAXLEN, '*', 'type', kind, 'body', bodyJson)
+  return redis.call('XADD', K.workerInbox(workerId), 'MAXLEN', '~', STREAM_MAXLEN, '*', 'type', kind, 'body', bodyJson)
+end
+
+-- streamIdAtOrBefore: stream id a <= b ('<ms>-<seq>', compared as numbers).
+local function streamIdAtOrBefore(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  if not am or not bm then return false end
+  am, bm = tonumber(am), tonumber(bm)
+  if am ~= bm then return am < bm end
+  return tonumber(as) <= tonumber(bs)
 end
 
 local function count(tbl)
@@ -251,6 +263,44 @@ local function removeApplication(appId, state, reason)
   emitCluster('ApplicationRemoved', J({{'appId', js(appId)}, {'state', js(state)}}))
   markDirty()
   return true
+end
+
+-- endReportedExecutor: an executor reached a final state on its worker (Spark's
+-- ExecutorStateChanged for a finished executor): ExecutorUpdated to the app, capacity
+-- freed, and an abnormal end counted against the app, which is removed as FAILED after
+-- spark.deploy.maxExecutorRetries back-to-back failures with no RUNNING executor.
+-- Returns 'applied' or 'app-failed'.
+local function endReportedExecutor(appId, exec, state, message, exitStatus, oomKilled)
+  local old = exec.state
+  local appState = redis.call('HGET', K.app(appId), 'state')
+  if old == 'DECOMMISSIONED' then
+    -- it left its app when it was decommissioned (Spark: the app no longer knows it): free the
+    -- worker's capacity, but tell the app nothing and count nothing against it
+    finishExecutor(appId, exec, state, message, exitStatus, oomKilled)
+    return 'applied'
+  end
+  local updated = {{'id', js(exec.id)}, {'state', js(state)}}
+  if message then updated[#updated + 1] = {'message', js(message)} end
+  if exitStatus then updated[#updated + 1] = {'exitStatus', js(exitStatus)} end
+  if oomKilled then updated[#updated + 1] = {'oomKilled', 'true'} end
+  emitApp(appId, 'ExecutorUpdated', J(updated))
+  finishExecutor(appId, exec, state, message, exitStatus, oomKilled)
+  markDirty()
+  local normalExit = exitStatus == 0
+  if appState and isAppActive(appState) and not normalExit then
+    local retries = redis.call('HINCRBY', K.app(appId), 'retryCount', 1)
+    if CONF.maxRetries >= 0 and retries >= CONF.maxRetries then
+      local anyRunning = false
+      for _, raw in ipairs(redis.call('HVALS', K.appExecutors(appId))) do
+        if cjson.decode(raw).state == 'RUNNING' then anyRunning = true break end
+      end
+      if not anyRunning then
+        removeApplication(appId, 'FAILED')
+        return 'app-failed'
+      end
+    end
+  end
+  return 'applied'
 end
 
 local function deleteDriverKeys(driverId)

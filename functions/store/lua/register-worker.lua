@@ -3,9 +3,12 @@
   ARGV[4] JSON of the RegisterWorker message (validated by the handler)
   Returns JSON: {"type":"RegisteredWorker","epoch":n,"duplicate":bool}
              or {"type":"RegisterWorkerFailed","message":"..."}
-  - id already live (ALIVE/UNKNOWN/DECOMMISSIONED): duplicate=true, same epoch, state
-    UNKNOWN becomes ALIVE; the agent keeps its executors (an agent restart before the
-    timeout loses nothing).
+  - id already live (ALIVE/UNKNOWN/DECOMMISSIONED) and registered by another agent
+    instance (`instance`, a token kept in the agent's work dir): refused with Spark's
+    "Duplicate worker ID" (two agents must never share a worker id).
+  - id already live and the same instance (or no instance on either side, older agents):
+    duplicate=true, same epoch, state UNKNOWN becomes ALIVE; the agent keeps its executors
+    (an agent restart before the timeout loses nothing).
   - otherwise: DEAD entries at the same host:port are dropped; a live worker at that
     address is replaced if UNKNOWN, else the registration is refused; the worker is
     registered with a new epoch (commands to older incarnations are refused by the agent).
@@ -30,8 +33,14 @@ local function freeAddressFor(claimant)
   return nil
 end
 
+local instance = msg.instance or ''
 local state = redis.call('HGET', K.worker(id), 'state')
 if state and state ~= 'DEAD' then
+  local holder = redis.call('HGET', K.worker(id), 'instance') or ''
+  if holder ~= '' and instance ~= '' and holder ~= instance then
+    return J({{'type', js('RegisterWorkerFailed')}, {'message', js('Duplicate worker ID')}})
+  end
+  if holder == '' and instance ~= '' then redis.call('HSET', K.worker(id), 'instance', instance) end
   local old = redis.call('HMGET', K.worker(id), 'host', 'port', 'webUiUrl')
   local oldAddress = tostring(old[1]) .. ':' .. tostring(old[2])
   if oldAddress ~= address then
@@ -72,7 +81,7 @@ redis.call('HSET', K.worker(id),
   'id', id, 'host', msg.host, 'port', msg.port, 'cores', msg.cores, 'memoryMB', msg.memoryMB,
   'coresUsed', 0, 'memoryUsed', 0, 'state', 'ALIVE', 'epoch', epoch, 'webUiUrl', msg.webUiUrl or '',
   'resources', resources, 'resourcesFree', resources, 'labels', ARGV[6],
-  'registeredAt', NOW, 'lastHeartbeat', NOW)
+  'registeredAt', NOW, 'lastHeartbeat', NOW, 'instance', instance)
 redis.call('SADD', K.workersAll, id)
 redis.call('HSET', K.workersByAddress, address, id)
 redis.call('ZADD', K.heartbeats, redisNowMs(), id)

@@ -1,16 +1,33 @@
 --[[
-  workerLatestState: WorkerLatestState (and WorkerSchedulerStateResponse) — reconcile
-  what a worker runs with what the master placed there: every reported executor or
-  driver the master does not hold on that worker is killed (SPARK-13604, SPARK-19900).
-  ARGV[4] workerId ARGV[5] epoch ARGV[6] JSON array of "appId/execId" ARGV[7] JSON array of driver ids
-  Returns JSON {"killedExecutors":n,"killedDrivers":n} or {"error":"unknown-worker"|"stale"}.
+  workerLatestState: WorkerLatestState (and WorkerSchedulerStateResponse): reconcile what a
+  worker runs with what the master placed there, in both directions.
+  ARGV[4] workerId  ARGV[5] epoch  ARGV[6] JSON array of "appId/execId" the agent holds
+  ARGV[7] JSON array of driver ids the agent holds
+  ARGV[8] the last inbox entry id the agent had taken in when it built the report ('' = none)
+  1. Worker → master (Spark's SPARK-13604, SPARK-19900): every executor or driver the agent
+     holds that the master does not hold on that worker is killed (KillExecutor / KillDriver
+     to its inbox).
+  2. Master → worker (Flint): every executor or driver the master holds on that worker whose
+     launch entry is at or before ARGV[8] (so the agent has taken that launch in) but that the
+     agent does not hold is a phantom: an executor ends LOST (ExecutorUpdated to its app,
+     capacity freed, counted as an abnormal end as Spark counts a lost executor); a driver is
+     relaunched if supervised, else ends ERROR, as when its worker is lost. Tasks without a
+     recorded launch entry, or whose launch is still on its way, are left alone.
+  Returns JSON {"killedExecutors":n,"killedDrivers":n,"lostExecutors":n,"lostDrivers":n}
+  or {"error":"unknown-worker"|"stale"}.
+  Events: KillExecutor/KillDriver to the worker's inbox; ExecutorUpdated(LOST) to apps;
+  ExecutorStateChanged / DriverStateChanged / ApplicationRemoved to the cluster stream.
 ]]
 local workerId, epoch = ARGV[4], ARGV[5]
+local seenThrough = ARGV[8] or ''
 local w = redis.call('HMGET', K.worker(workerId), 'state', 'epoch')
 if not w[1] or w[1] == 'DEAD' then return J({{'error', js('unknown-worker')}}) end
 if w[2] ~= epoch then return J({{'error', js('stale')}}) end
+
+local heldExecutors, heldDrivers = {}, {}
 local killedExecutors, killedDrivers = 0, 0
 for _, fullId in ipairs(cjson.decode(ARGV[6])) do
+  heldExecutors[fullId] = true
   if redis.call('SISMEMBER', K.workerExecutors(workerId), fullId) == 0 then
     local slash = string.find(fullId, '/[^/]*$')
     sendWorker(workerId, 'KillExecutor', J({
@@ -21,9 +38,43 @@ for _, fullId in ipairs(cjson.decode(ARGV[6])) do
   end
 end
 for _, driverId in ipairs(cjson.decode(ARGV[7])) do
+  heldDrivers[driverId] = true
   if redis.call('SISMEMBER', K.workerDrivers(workerId), driverId) == 0 then
     sendWorker(workerId, 'KillDriver', J({{'driverId', js(driverId)}, {'epoch', js(tonumber(epoch))}}))
     killedDrivers = killedDrivers + 1
   end
 end
-return J({{'killedExecutors', js(killedExecutors)}, {'killedDrivers', js(killedDrivers)}})
+
+local lostExecutors, lostDrivers = 0, 0
+if seenThrough ~= '' then
+  local reason = 'not running on worker ' .. workerId .. ' (the worker does not know it)'
+  for _, fullId in ipairs(redis.call('SMEMBERS', K.workerExecutors(workerId))) do
+    if not heldExecutors[fullId] then
+      local slash = string.find(fullId, '/[^/]*$')
+      local appId = string.sub(fullId, 1, slash - 1)
+      local exec = readExecutor(appId, string.sub(fullId, slash + 1))
+      if exec and not isExecutorFinished(exec.state) and exec.launchEntry
+        and tonumber(exec.epoch) == tonumber(epoch) and streamIdAtOrBefore(exec.launchEntry, seenThrough) then
+        endReportedExecutor(appId, exec, 'LOST', reason, nil, nil)
+        lostExecutors = lostExecutors + 1
+      end
+    end
+  end
+  for _, driverId in ipairs(redis.call('SMEMBERS', K.workerDrivers(workerId))) do
+    if not heldDrivers[driverId] then
+      local d = redis.call('HMGET', K.driver(driverId), 'launchEntry', 'supervise')
+      if d[1] and streamIdAtOrBefore(d[1], seenThrough) then
+        if d[2] == 'true' then
+          relaunchDriver(driverId)
+        else
+          removeDriver(driverId, 'ERROR', 'Driver ' .. reason)
+        end
+        lostDrivers = lostDrivers + 1
+      end
+    end
+  end
+end
+return J({
+  {'killedExecutors', js(killedExecutors)}, {'killedDrivers', js(killedDrivers)},
+  {'lostExecutors', js(lostExecutors)}, {'lostDrivers', js(lostDrivers)},
+})
