@@ -11,14 +11,17 @@
  *     relaunch is a new task under the same id (the exited one is removed first so the
  *     deterministic name is free);
  *   - non-zero and not supervised → FAILED;
- *   - an exception while launching → ERROR with the exception text.
+ *   - an exception while launching → ERROR with the exception text; a command that
+ *     never ran (its program is missing) → ERROR with the reason, never relaunched.
  * Spark's driver never reports RUNNING (the master sets it when it launches the
- * driver); only the final state is sent.
+ * driver); only the final state is sent. The common part (one exit source, one final
+ * report, bounded kills) is task-runner.ts.
  */
 import type { DriverState } from '../protocol/states.ts';
 import type { LaunchDriver } from '../protocol/messages.ts';
 import type { TaskExit, TaskSpec, TaskStatus } from './runtime/types.ts';
-import { LABEL_CORES, LABEL_MEMORY, substitutePlaceholders, type RunnerDeps, type WorkerContext } from './executor-runner.ts';
+import { LABEL_CORES, LABEL_MEMORY, launchFailureText, substitutePlaceholders, type WorkerContext } from './executor-runner.ts';
+import { TaskRunner, type RunnerDeps } from './task-runner.ts';
 
 /** SUCCESSFUL_RUN_MS: a run longer than this resets the back-off (Spark's successfulRunDuration, 5 s). */
 export const SUCCESSFUL_RUN_MS = 5000;
@@ -126,6 +129,8 @@ export interface DriverRunnerDeps extends RunnerDeps {
   finished(runner: DriverRunner, report: DriverReport): Promise<void>;
   /** sleep that resolves early when `cancelled()` turns true (checked every second, as Spark's sleeper does) */
   sleepSeconds?(seconds: number, cancelled: () => boolean): Promise<void>;
+  /** called before a relaunch starts the new run (the agent records that the driver is between runs) */
+  relaunching?(runner: DriverRunner): Promise<void>;
 }
 
 /** sleepCheckingEverySecond: Spark's sleeper: `seconds` one-second naps, stopping early once cancelled. */
@@ -136,35 +141,24 @@ export async function sleepCheckingEverySecond(seconds: number, cancelled: () =>
 }
 
 /** DriverRunner: one driver's task, with Spark's supervise loop. */
-export class DriverRunner {
-  readonly taskId: string;
+export class DriverRunner extends TaskRunner<DriverReport> {
   readonly driverId: string;
-  killed = false;
-  finalReport: DriverReport | undefined;
   /** 'RUNNING' while a task runs or waits to be relaunched, then the final state */
   state: DriverState = 'RUNNING';
-  startedAt: number | undefined;
-  finishedAt: number | undefined;
-  handle: string | undefined;
   /** how many times the driver was relaunched on this worker */
   relaunches = 0;
   private waitSeconds = 1;
   private runStartedAt = 0;
-  private settling: Promise<void> | undefined;
   private handlingExit = false;
   private lastExitCode: number | undefined;
 
   constructor(
     readonly launchMessage: LaunchDriver,
     readonly spec: TaskSpec,
-    private readonly deps: DriverRunnerDeps,
+    private readonly driverDeps: DriverRunnerDeps,
   ) {
+    super(driverTaskId(launchMessage.driverId), driverDeps);
     this.driverId = launchMessage.driverId;
-    this.taskId = driverTaskId(this.driverId);
-  }
-
-  get isFinished(): boolean {
-    return this.finalReport !== undefined;
   }
 
   get supervise(): boolean {
@@ -177,44 +171,34 @@ export class DriverRunner {
     try {
       status = await this.deps.runtime.start(this.spec);
     } catch (error) {
-      this.deps.log.error({ err: error, driverId: this.driverId }, 'driver launch failed');
-      const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      await this.settle({ driverId: this.driverId, state: 'ERROR', exception: text.slice(0, 8000) });
+      this.deps.log.warn({ driverId: this.driverId, reason: launchFailureText(error) }, 'driver launch failed');
+      await this.settle({ driverId: this.driverId, state: 'ERROR', exception: launchFailureText(error) });
       return;
     }
     this.adopt(status);
   }
 
-  /** adopt watches a started or re-adopted task. */
+  /** adopt watches a started or re-adopted run. */
   adopt(status: TaskStatus): void {
-    this.handle = status.handle;
     this.runStartedAt = status.startedAt ?? this.deps.now();
     this.startedAt ??= this.runStartedAt;
-    this.watch();
-  }
-
-  private watch(): void {
-    const handle = this.handle;
-    this.deps.runtime.wait(this.taskId).then(
-      (exit) => {
-        if (this.handle !== handle) return;
-        this.observeExit(exit).catch((error: unknown) => this.deps.log.debug({ err: error, taskId: this.taskId }, 'exit not settled (agent stopping?)'));
-      },
-      (error: unknown) => {
-        if (!this.isFinished) this.deps.log.debug({ err: error, taskId: this.taskId }, 'wait ended without an exit');
-      },
-    );
+    this.runStarted(status);
   }
 
   /**
-   * observeExit runs one turn of the supervise loop for an exit of the current
-   * task. Repeated signals for the same run are ignored while the turn is handled.
+   * onExit runs one turn of the supervise loop for an exit of the current run. Repeated
+   * signals for the same run are ignored while the turn is handled.
    */
-  async observeExit(exit: TaskExit, finishedAt: number = this.deps.now()): Promise<void> {
+  protected override async onExit(exit: TaskExit, finishedAt: number = this.deps.now()): Promise<void> {
     if (this.isFinished || this.handlingExit) return;
     this.handlingExit = true;
     try {
       this.lastExitCode = exit.exitCode;
+      if (exit.launchError !== undefined && !this.killed && !exit.stopped) {
+        // a command that cannot run would fail the same way on every relaunch
+        await this.settle({ driverId: this.driverId, state: 'ERROR', exception: exit.launchError, exitStatus: exit.exitCode });
+        return;
+      }
       const killed = this.killed || exit.stopped;
       const decision = decideDriverRetry({
         exitCode: exit.exitCode,
@@ -229,7 +213,7 @@ export class DriverRunner {
       }
       this.deps.log.info({ driverId: this.driverId, exitCode: exit.exitCode, waitSeconds: decision.sleepSeconds }, `Command exited with status ${exit.exitCode}, re-launching after ${decision.sleepSeconds} s.`);
       this.waitSeconds = decision.nextWaitSeconds;
-      const sleep = this.deps.sleepSeconds ?? sleepCheckingEverySecond;
+      const sleep = this.driverDeps.sleepSeconds ?? sleepCheckingEverySecond;
       await sleep(decision.sleepSeconds, () => this.killed);
       if (this.killed) {
         await this.settle({ driverId: this.driverId, state: driverFinalState(exit.exitCode, true), exitStatus: exit.exitCode });
@@ -239,58 +223,54 @@ export class DriverRunner {
     } finally {
       this.handlingExit = false;
     }
-    // a kill that arrived while a relaunch was starting: stop the new task now
+    // a kill that arrived while a relaunch was starting: stop the new run now
     if (this.killed && !this.isFinished) await this.kill();
   }
 
+  /** relaunch: remove the exited run (its deterministic name must be free; its logs stay) and start a new one. */
   private async relaunch(): Promise<void> {
-    // the exited task holds the deterministic name: free it, keeping its logs in the work dir
+    await this.driverDeps.relaunching?.(this);
     await this.deps.runtime.remove(this.taskId);
+    this.forgetRun();
     this.relaunches += 1;
-    this.handle = undefined;
     let status: TaskStatus;
     try {
       status = await this.deps.runtime.start(this.spec);
     } catch (error) {
-      const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      await this.settle({ driverId: this.driverId, state: 'ERROR', exception: text.slice(0, 8000) });
+      await this.settle({ driverId: this.driverId, state: 'ERROR', exception: launchFailureText(error) });
       return;
     }
-    this.handle = status.handle;
     this.runStartedAt = status.startedAt ?? this.deps.now();
-    this.watch();
+    this.runStarted(status);
   }
 
-  /** kill stops the task; its exit settles as KILLED (FINISHED if it exited 0). A pending relaunch is cancelled. */
+  protected override killedWithoutExit(): DriverReport {
+    return { driverId: this.driverId, state: driverFinalState(this.lastExitCode ?? -1, true), exitStatus: this.lastExitCode };
+  }
+
+  /** kill stops the run; its exit settles as KILLED (FINISHED if it exited 0). A pending relaunch is cancelled. */
   async kill(): Promise<void> {
-    if (this.isFinished) return this.settling;
+    if (this.isFinished) return this.settled;
     this.killed = true;
     if (this.handlingExit) {
       // the supervise loop sees `killed` within a second and settles (or stops a relaunch it just started)
       while (this.handlingExit && !this.isFinished) await new Promise((resolve) => setTimeout(resolve, 50));
-      if (this.isFinished) return this.settling;
+      if (this.isFinished) return this.settled;
     }
-    await this.deps.runtime.stop(this.taskId, this.deps.stopGraceMs);
-    const status = await this.deps.runtime.inspect(this.taskId);
-    if (status !== undefined && !status.running && status.exitCode !== undefined) {
-      await this.observeExit({ exitCode: status.exitCode, oomKilled: status.oomKilled ?? false, stopped: true });
-    } else if (status === undefined) {
-      await this.settle({ driverId: this.driverId, state: driverFinalState(this.lastExitCode ?? -1, true), exitStatus: this.lastExitCode });
+    if (this.handle === undefined) {
+      await this.settle(this.killedWithoutExit());
+      return;
     }
-    await this.settling;
+    await this.stopAndSettle();
+    await this.settled;
   }
 
   /** settle delivers the final report once. */
   settle(report: DriverReport): Promise<void> {
-    // a second exit signal waits for the first one's report and hand-back
-    if (this.settling !== undefined) return this.settling;
-    this.finalReport = report;
-    this.state = report.state;
-    this.finishedAt = this.deps.now();
-    this.settling = (async () => {
-      await this.deps.report(this, report);
-      await this.deps.finished(this, report);
-    })();
-    return this.settling;
+    return this.settleWith(report, async () => {
+      this.state = report.state;
+      await this.driverDeps.report(this, report);
+      await this.driverDeps.finished(this, report);
+    });
   }
 }

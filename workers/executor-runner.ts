@@ -14,15 +14,18 @@
  *       image not allowed, bad work dir).
  *
  * The pure part (task id, placeholder substitution, environment, the final state of
- * an exit) is exported and unit-tested; the runner class only sequences runtime
- * calls and reports. Exit signals may arrive several times and from several sources
- * (runtime.wait, runtime.onExit, the agent's relist): `observeExit` settles once.
+ * an exit) is exported and unit-tested; the runner class only sequences runtime calls
+ * and reports, on the common part in task-runner.ts (one exit source, one final report,
+ * bounded kills).
  */
 import type { Logger } from '../lib/log.ts';
 import type { ExecutorState } from '../protocol/states.ts';
 import type { LaunchExecutor } from '../protocol/messages.ts';
 import { HEARTBEAT_FAILURE_EXIT_CODE } from '../protocol/config.ts';
-import type { Runtime, TaskExit, TaskSpec, TaskStatus } from './runtime/types.ts';
+import type { TaskExit, TaskSpec, TaskStatus } from './runtime/types.ts';
+import { TaskRunner, type RunnerDeps } from './task-runner.ts';
+
+export type { RunnerDeps } from './task-runner.ts';
 
 /** executorTaskId: the runtime identity of an executor, `executor:<appId>/<execId>`. */
 export function executorTaskId(appId: string, execId: number): string {
@@ -163,13 +166,16 @@ export function killedMessage(appId: string, execId: number): string {
 
 /**
  * executorExitReport: the final state of an executor whose task ended.
- * A requested stop wins (KILLED), then the OOM killer (FAILED, oomKilled), else
- * EXITED with the code. Example: exit 137 without OOMKilled is EXITED 137, not an OOM.
+ * A requested stop wins (KILLED), then a command that never ran (FAILED with the reason,
+ * as Spark reports a process that could not be started), then the OOM killer (FAILED,
+ * oomKilled), then a task that vanished (FAILED), else EXITED with the code.
+ * Example: exit 137 without OOMKilled is EXITED 137, not an OOM.
  */
 export function executorExitReport(appId: string, execId: number, exit: TaskExit, killed: boolean): ExecutorReport {
   if (killed || exit.stopped) {
     return { appId, execId, state: 'KILLED', message: killedMessage(appId, execId), exitStatus: exit.exitCode };
   }
+  if (exit.launchError !== undefined) return { appId, execId, state: 'FAILED', message: exit.launchError };
   if (exit.oomKilled) {
     return {
       appId,
@@ -180,22 +186,22 @@ export function executorExitReport(appId: string, execId: number, exit: TaskExit
       oomKilled: true,
     };
   }
-  return { appId, execId, state: 'EXITED', message: `Command exited with code ${exit.exitCode}`, exitStatus: exit.exitCode };
+  if (exit.vanished !== undefined) return { appId, execId, state: 'FAILED', message: `the executor task disappeared: ${exit.vanished}` };
+  return { appId, execId, state: 'EXITED', message: `Command exited with code ${exit.exitCode}` };
 }
 
-/** launchFailureReport: FAILED with the launch error's text (Spark sends `e.toString`). */
+/** LAUNCH_ERRORS: runtime errors whose message already says everything (no class name in front). */
+const LAUNCH_ERRORS = new Set(['TaskStartError', 'ImageNotFoundError', 'ImageNotAllowedError', 'DeadlineError']);
+
+/** launchFailureText: a launch error as one line (Spark sends `e.toString`), at most 1,000 characters. */
+export function launchFailureText(error: unknown): string {
+  const text = error instanceof Error ? (LAUNCH_ERRORS.has(error.name) ? error.message : `${error.name}: ${error.message}`) : String(error);
+  return text.replace(/\s*\n\s*/g, ' ').trim().slice(0, 1000);
+}
+
+/** launchFailureReport: FAILED with the launch error's one-line text. */
 export function launchFailureReport(appId: string, execId: number, error: unknown): ExecutorReport {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return { appId, execId, state: 'FAILED', message: text.slice(0, 4000) };
-}
-
-/** RunnerDeps: what runners get from the agent. */
-export interface RunnerDeps {
-  runtime: Runtime;
-  log: Logger;
-  /** stop grace period in ms */
-  stopGraceMs: number;
-  now(): number;
+  return { appId, execId, state: 'FAILED', message: launchFailureText(error) };
 }
 
 /** ExecutorRunnerDeps: how an executor runner reports; both resolve once the report was delivered. */
@@ -219,101 +225,78 @@ export interface ExecutorInfo {
 }
 
 /** ExecutorRunner: one executor's task, from launch or re-adoption to its final report. */
-export class ExecutorRunner {
-  readonly taskId: string;
+export class ExecutorRunner extends TaskRunner<ExecutorReport> {
   state: ExecutorState = 'LAUNCHING';
-  /** set by kill(): the exit is then reported as KILLED */
-  killed = false;
-  /** the final report once decided */
-  finalReport: ExecutorReport | undefined;
-  startedAt: number | undefined;
-  finishedAt: number | undefined;
-  /** runtime handle of the task (container id) once started */
-  handle: string | undefined;
-  private settling: Promise<void> | undefined;
 
   constructor(
     readonly info: ExecutorInfo,
-    private readonly deps: ExecutorRunnerDeps,
+    private readonly executorDeps: ExecutorRunnerDeps,
   ) {
-    this.taskId = executorTaskId(info.appId, info.execId);
+    super(executorTaskId(info.appId, info.execId), executorDeps);
   }
 
-  get isFinished(): boolean {
-    return this.finalReport !== undefined;
-  }
-
-  /** launch starts the task (adopting one with the same id) and reports RUNNING, or FAILED on a launch error. */
+  /**
+   * launch starts the task (adopting one with the same id) and reports RUNNING, or FAILED
+   * with the reason when it cannot be started (the runtime has removed what it created).
+   */
   async launch(spec: TaskSpec): Promise<void> {
     let status: TaskStatus;
     try {
       status = await this.deps.runtime.start(spec);
     } catch (error) {
-      this.deps.log.error({ err: error, appId: this.info.appId, execId: this.info.execId }, 'executor launch failed');
+      this.deps.log.warn({ appId: this.info.appId, execId: this.info.execId, reason: launchFailureText(error) }, 'executor launch failed');
       await this.settle(launchFailureReport(this.info.appId, this.info.execId, error));
       return;
     }
-    this.handle = status.handle;
     this.startedAt = status.startedAt ?? this.deps.now();
-    if (this.killed) return; // a kill arrived while starting: kill() stops it and reports
     this.state = 'RUNNING';
-    await this.deps.report(this, { appId: this.info.appId, execId: this.info.execId, state: 'RUNNING' });
-    this.watch();
+    // RUNNING is queued before an exit that came early can queue the final report
+    const running = this.executorDeps.report(this, { appId: this.info.appId, execId: this.info.execId, state: 'RUNNING' });
+    this.runStarted(status);
+    await running;
   }
 
-  /** adopt takes over a running task found after an agent restart (already RUNNING on the master). */
-  adopt(status: TaskStatus): void {
-    this.handle = status.handle;
+  /**
+   * adopt takes over a task found after an agent restart. A running one is reported
+   * RUNNING (the master may still hold it LAUNCHING, if the agent died before its first
+   * report; a duplicate RUNNING changes nothing); one that exited meanwhile is settled by
+   * its exit, which the runtime reports once it has re-attached.
+   */
+  adopt(status: TaskStatus): Promise<void> {
     this.startedAt = status.startedAt;
     this.state = 'RUNNING';
-    this.watch();
+    const running = status.running ? this.executorDeps.report(this, { appId: this.info.appId, execId: this.info.execId, state: 'RUNNING' }) : Promise.resolve();
+    this.runStarted(status);
+    return running;
   }
 
-  /** watch waits for the task's exit through the runtime. */
-  watch(): void {
-    this.deps.runtime
-      .wait(this.taskId)
-      .then(
-        (exit) => this.observeExit(exit),
-        (error: unknown) => {
-          // removed or runtime closed: the agent's relist decides what happened
-          if (!this.isFinished) this.deps.log.debug({ err: error, taskId: this.taskId }, 'wait ended without an exit');
-        },
-      )
-      .catch((error: unknown) => this.deps.log.debug({ err: error, taskId: this.taskId }, 'exit not settled (agent stopping?)'));
-  }
-
-  /** observeExit settles the executor from an exit, once, whatever the source. */
-  async observeExit(exit: TaskExit): Promise<void> {
+  protected override async onExit(exit: TaskExit): Promise<void> {
     await this.settle(executorExitReport(this.info.appId, this.info.execId, exit, this.killed));
   }
 
-  /** kill stops the task (SIGTERM, grace, SIGKILL); the exit then settles as KILLED with its exit code. */
+  protected override killedWithoutExit(): ExecutorReport {
+    return { appId: this.info.appId, execId: this.info.execId, state: 'KILLED', message: `${killedMessage(this.info.appId, this.info.execId)} (no exit code: the runtime did not report one)` };
+  }
+
+  /** kill stops the task (SIGTERM, grace, SIGKILL); its exit then settles it as KILLED with its exit code. */
   async kill(): Promise<void> {
-    if (this.isFinished) return this.settling;
+    if (this.isFinished) return this.settled;
     this.killed = true;
-    await this.deps.runtime.stop(this.taskId, this.deps.stopGraceMs);
-    const status = await this.deps.runtime.inspect(this.taskId);
-    if (status !== undefined && !status.running && status.exitCode !== undefined) {
-      await this.observeExit({ exitCode: status.exitCode, oomKilled: status.oomKilled ?? false, stopped: true });
-    } else if (status === undefined && this.handle === undefined) {
-      // never started (the launch was still pending): nothing ran
+    if (this.handle === undefined) {
+      // never started (its launch failed or has not run): nothing ran
       await this.settle({ appId: this.info.appId, execId: this.info.execId, state: 'KILLED', message: killedMessage(this.info.appId, this.info.execId) });
+      return;
     }
-    await this.settling;
+    await this.stopAndSettle();
+    await this.settled;
   }
 
   /** settle delivers the final report once and hands the runner back to the agent. */
   settle(report: ExecutorReport): Promise<void> {
-    // a second exit signal waits for the first one's report and hand-back
-    if (this.settling !== undefined) return this.settling;
-    this.finalReport = report;
-    this.state = report.state;
-    this.finishedAt = this.deps.now();
-    this.settling = (async () => {
-      await this.deps.report(this, report);
-      await this.deps.finished(this, report);
-    })();
-    return this.settling;
+    return this.settleWith(report, async () => {
+      this.state = report.state;
+      await this.executorDeps.report(this, report);
+      await this.executorDeps.finished(this, report);
+    });
   }
 }
