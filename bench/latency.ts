@@ -17,7 +17,7 @@ import { MasterClient } from '../client/master-client.ts';
 import { startMaster } from '../functions/host.ts';
 import { DockerRuntime } from '../workers/runtime/docker.ts';
 import { LABEL } from '../workers/runtime/task-identity.ts';
-import { startAgent } from '../workers/agent.ts';
+import { startAgent } from '../workers/agent/agent.ts';
 import { decodeAppEvent, type RawStreamEntry } from '../protocol/streams.ts';
 import { REDIS_URL, benchCluster, benchConfig, deleteClusterKeys, percentile, round, waitUntil, benchAppDescription } from './common.ts';
 

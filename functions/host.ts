@@ -6,6 +6,7 @@
  * whose host died is redelivered by BullMQ (its lock lapses), and every handler is
  * idempotent, so nothing is lost and nothing is applied twice.
  */
+import { recordDeadLetter as recordDeadLetterIn, type DeadLetter } from '../lib/dead-letters.ts';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
@@ -49,19 +50,9 @@ export class DeadLetterError extends UnrecoverableError {
   override name = 'DeadLetterError';
 }
 
-/** recordDeadLetter appends a rejected message to the dead-letter stream and counts it. */
-export async function recordDeadLetter(store: MasterStore, entry: { type: string; reason: string; raw: unknown; source: string }): Promise<void> {
-  let raw: string;
-  try {
-    raw = typeof entry.raw === 'string' ? entry.raw : JSON.stringify(entry.raw);
-  } catch {
-    raw = String(entry.raw);
-  }
-  await store.redis
-    .multi()
-    .xadd(store.keys.deadLetters, 'MAXLEN', '~', '10000', '*', 'type', entry.type, 'reason', entry.reason, 'raw', (raw ?? '').slice(0, 65536), 'source', entry.source, 'at', String(Date.now()))
-    .hincrby(store.keys.stats, 'deadLetters', 1)
-    .exec();
+/** recordDeadLetter appends a rejected message to the dead-letter stream and counts it (lib/dead-letters.ts). */
+export function recordDeadLetter(store: MasterStore, entry: DeadLetter): Promise<void> {
+  return recordDeadLetterIn(store.redis, store.keys, entry);
 }
 
 export async function startMaster(options: MasterHostOptions): Promise<MasterHost> {

@@ -113,7 +113,8 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.flint.worker.network', spec: { kind: 'enum', values: ['host', 'none'] }, default: 'host', doc: 'Container network mode of executors and drivers.' },
   { key: 'spark.flint.worker.pidsLimit', spec: { kind: 'int', min: 1 }, default: '512', doc: 'Most processes one executor or driver container may run.' },
   { key: 'spark.flint.worker.stopGracePeriod', spec: { kind: 'duration', plainUnit: 'ms', min: 0 }, default: '10s', doc: 'Grace period between SIGTERM and SIGKILL when an executor is killed.' },
-  { key: 'spark.flint.worker.relistInterval', spec: { kind: 'duration', plainUnit: 'ms', min: 100 }, default: '2s', doc: 'Full container relist period (Docker events can be missed).' },
+  { key: 'spark.flint.worker.relistInterval', spec: { kind: 'duration', plainUnit: 'ms', min: 100 }, default: '2s', doc: 'Full container relist period (Docker events can be missed); each relist also removes tasks nobody owns and sends WorkerLatestState, which the master reconciles in both directions.' },
+  { key: 'spark.flint.worker.launchTimeout', spec: { kind: 'duration', plainUnit: 's', min: 1 }, default: '2m', doc: 'Longest a task start may take (image checks, create, start; images are never pulled) before the executor is reported FAILED (a driver ERROR) and whatever the start left is removed.' },
   { key: 'spark.flint.worker.imageAllowList', spec: { kind: 'string' }, default: undefined, doc: 'Comma-separated image name prefixes executors may use; unset allows any local image.' },
 
   // ---- TLS (Spark's spark.ssl.* options; see docs/security.md "TLS")

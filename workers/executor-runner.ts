@@ -18,7 +18,6 @@
  * and reports, on the common part in task-runner.ts (one exit source, one final report,
  * bounded kills).
  */
-import type { Logger } from '../lib/log.ts';
 import type { ExecutorState } from '../protocol/states.ts';
 import type { LaunchExecutor } from '../protocol/messages.ts';
 import { HEARTBEAT_FAILURE_EXIT_CODE } from '../protocol/config.ts';
@@ -187,7 +186,7 @@ export function executorExitReport(appId: string, execId: number, exit: TaskExit
     };
   }
   if (exit.vanished !== undefined) return { appId, execId, state: 'FAILED', message: `the executor task disappeared: ${exit.vanished}` };
-  return { appId, execId, state: 'EXITED', message: `Command exited with code ${exit.exitCode}` };
+  return { appId, execId, state: 'EXITED', message: `Command exited with code ${exit.exitCode}`, exitStatus: exit.exitCode };
 }
 
 /** LAUNCH_ERRORS: runtime errors whose message already says everything (no class name in front). */

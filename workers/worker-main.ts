@@ -20,7 +20,7 @@ import { selectRuntime } from './runtime/select.ts';
 
 /** pingDocker, for `flint up`'s choice of runtime (cli/ reaches the worker only through this entry). */
 export { pingDocker } from './runtime/select.ts';
-import { startAgent, type AgentHandle, type AgentOptions } from './agent.ts';
+import { startAgent, type AgentHandle, type AgentOptions } from './agent/agent.ts';
 import { defaultCores, defaultMemoryMb, parseLabelFlags, parseResourceFlags } from './host-defaults.ts';
 
 /** WorkerFlags: what commander hands the action. */
@@ -156,6 +156,7 @@ export function agentOptions(settings: WorkerSettings, extra: Partial<AgentOptio
     id: settings.id,
     network: settings.network,
     killOnExit: settings.killOnExit,
+    tls: settings.tls,
     ...extra,
   };
 }

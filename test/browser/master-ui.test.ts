@@ -18,7 +18,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { signToken } from '../../lib/http/auth.ts';
 import { startUiServer, type UiServer } from '../../functions/http/ui-server.ts';
 import { readApplication } from '../../functions/store/read-state.ts';
-import type { AgentHandle } from '../../workers/agent.ts';
+import type { AgentHandle } from '../../workers/agent/agent.ts';
 import { agentFixture, type AgentFixture } from '../helpers/agent-fixture.ts';
 import { appDescription } from '../helpers/protocol.ts';
 import { waitFor } from '../helpers/isolation.ts';

@@ -11,7 +11,7 @@ import { clusterKeys, type Keys } from '../../protocol/keys.ts';
 import { MasterClient } from '../../client/master-client.ts';
 import { DockerRuntime } from '../../workers/runtime/docker.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
-import { startAgent, type AgentHandle, type AgentOptions } from '../../workers/agent.ts';
+import { startAgent, type AgentHandle, type AgentOptions } from '../../workers/agent/agent.ts';
 import { REDIS_URL } from './env.ts';
 import { cleanupCluster, docker, makeTempDir, removeContainersByLabel, uniqueCluster, type TempDir } from './isolation.ts';
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { isProcessAlive } from '../../workers/runtime/process.ts';
 import { agentOptions, workerSettings } from '../../workers/worker-main.ts';
-import type { AgentHandle } from '../../workers/agent.ts';
+import type { AgentHandle } from '../../workers/agent/agent.ts';
 import { startAppHttpServer } from '../../functions/http/app-api.ts';
 import { waitFor } from '../helpers/isolation.ts';
 import { appDescription } from '../helpers/protocol.ts';

@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeEntry, INBOX_GROUP } from '../../protocol/streams.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
-import type { AgentHandle } from '../../workers/agent.ts';
+import type { AgentHandle } from '../../workers/agent/agent.ts';
 import { docker, recordContainerEvents, waitFor } from '../helpers/isolation.ts';
 import { agentFixture, type AgentFixture } from '../helpers/agent-fixture.ts';
 import { REDIS_URL, TEST_IMAGE } from '../helpers/env.ts';

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startMaster } from '../../functions/host.ts';
 import { signToken } from '../../lib/http/auth.ts';
-import { startAgent } from '../../workers/agent.ts';
+import { startAgent } from '../../workers/agent/agent.ts';
 import { DockerRuntime } from '../../workers/runtime/docker.ts';
 import { ProcessRuntime } from '../../workers/runtime/process.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';

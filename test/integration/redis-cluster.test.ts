@@ -23,7 +23,7 @@ import { MasterClient } from '../../client/master-client.ts';
 import { recordHeartbeat } from '../../lib/worker-heartbeat.ts';
 import { checkRedisPolicy, connectRedisOrCluster, type RedisConnection } from '../../lib/redis.ts';
 import { findRedisServer, freeLoopbackPort, startEmbeddedRedis } from '../../lib/embedded-redis.ts';
-import { startAgent, type AgentHandle } from '../../workers/agent.ts';
+import { startAgent, type AgentHandle } from '../../workers/agent/agent.ts';
 import { DockerRuntime } from '../../workers/runtime/docker.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { TEST_IMAGE } from '../helpers/env.ts';

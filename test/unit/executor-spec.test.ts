@@ -11,12 +11,13 @@ import {
   executorExitReport,
   executorTaskId,
   launchFailureReport,
+  launchFailureText,
   substitutePlaceholders,
   workerUrlFor,
   type WorkerContext,
 } from '../../workers/executor-runner.ts';
 import { buildDriverSpec, driverTaskId } from '../../workers/driver-runner.ts';
-import { ImageNotFoundError } from '../../workers/runtime/types.ts';
+import { ImageNotFoundError, TaskStartError } from '../../workers/runtime/types.ts';
 import { validateTaskSpec } from '../../workers/runtime/task-identity.ts';
 
 const worker: WorkerContext = {
@@ -152,20 +153,37 @@ test('buildDriverSpec: driver dir, {{WORKER_URL}} and {{USER_JAR}}, driver log U
 });
 
 test('executorExitReport: EXITED with the code; OOM only when the runtime says so; a stop is KILLED', () => {
-  assert.deepEqual(executorExitReport('a', 1, { exitCode: 3, oomKilled: false, stopped: false }, false), {
+  assert.deepEqual(executorExitReport('a', 1, { exitCode: 3, oomKilled: false, stopped: false, handle: 'c1' }, false), {
     appId: 'a', execId: 1, state: 'EXITED', message: 'Command exited with code 3', exitStatus: 3,
   });
   // 137 without OOMKilled is a plain exit, never guessed to be an OOM
-  assert.equal(executorExitReport('a', 1, { exitCode: 137, oomKilled: false, stopped: false }, false).state, 'EXITED');
-  const oom = executorExitReport('a', 1, { exitCode: 137, oomKilled: true, stopped: false }, false);
+  assert.equal(executorExitReport('a', 1, { exitCode: 137, oomKilled: false, stopped: false, handle: 'c1' }, false).state, 'EXITED');
+  const oom = executorExitReport('a', 1, { exitCode: 137, oomKilled: true, stopped: false, handle: 'c1' }, false);
   assert.equal(oom.state, 'FAILED');
   assert.equal(oom.oomKilled, true);
   assert.equal(oom.exitStatus, 137);
   assert.match(oom.message!, /OOMKilled/);
-  const killed = executorExitReport('a', 1, { exitCode: 143, oomKilled: false, stopped: false }, true);
+  const killed = executorExitReport('a', 1, { exitCode: 143, oomKilled: false, stopped: false, handle: 'c1' }, true);
   assert.deepEqual(killed, { appId: 'a', execId: 1, state: 'KILLED', message: 'Runner thread for executor a/1 interrupted', exitStatus: 143 });
   // a stop recorded by the runtime (e.g. before an agent restart) is a kill too
-  assert.equal(executorExitReport('a', 1, { exitCode: 137, oomKilled: false, stopped: true }, false).state, 'KILLED');
+  assert.equal(executorExitReport('a', 1, { exitCode: 137, oomKilled: false, stopped: true, handle: 'c1' }, false).state, 'KILLED');
+});
+
+test('executorExitReport: a command that never ran is FAILED with the reason, as Spark reports a process that could not start; a vanished task is FAILED', () => {
+  assert.deepEqual(executorExitReport('a', 1, { exitCode: 127, oomKilled: false, stopped: false, handle: 'c1', launchError: 'cannot run "/x": No such file or directory' }, false), {
+    appId: 'a', execId: 1, state: 'FAILED', message: 'cannot run "/x": No such file or directory',
+  });
+  const vanished = executorExitReport('a', 1, { exitCode: -1, oomKilled: false, stopped: false, handle: 'c1', vanished: 'the container was removed outside Flint' }, false);
+  assert.equal(vanished.state, 'FAILED');
+  assert.match(vanished.message!, /removed outside Flint/);
+  // a kill wins over either
+  assert.equal(executorExitReport('a', 1, { exitCode: -1, oomKilled: false, stopped: true, handle: 'c1', vanished: 'gone' }, false).state, 'KILLED');
+});
+
+test('launchFailureText: runtime errors as their one-line message, anything else with its class, never several lines', () => {
+  assert.equal(launchFailureText(new TaskStartError('cannot run "/x": No such file or directory')), 'cannot run "/x": No such file or directory');
+  assert.equal(launchFailureText(new TypeError('bad\nspec')), 'TypeError: bad spec');
+  assert.equal(launchFailureText('x'.repeat(5000)).length, 1000);
 });
 
 test('launchFailureReport carries the error name and text', () => {

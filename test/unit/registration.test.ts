@@ -13,7 +13,9 @@ import {
   shortIntervalMs,
   type RegistrationPlan,
 } from '../../workers/registration.ts';
-import { parseRegisterReply } from '../../workers/agent.ts';
+import { parseReply, RegisterWorkerReply } from '../../protocol/messages.ts';
+
+const parseRegisterReply = (reply: unknown) => parseReply(RegisterWorkerReply, 'RegisterWorker', reply);
 
 const spark: RegistrationPlan = { baseIntervalMs: 10_000, initialRetries: 6, maxRetries: 16, fuzz: 1 };
 
