@@ -189,12 +189,9 @@ export function executorExitReport(appId: string, execId: number, exit: TaskExit
   return { appId, execId, state: 'EXITED', message: `Command exited with code ${exit.exitCode}`, exitStatus: exit.exitCode };
 }
 
-/** LAUNCH_ERRORS: runtime errors whose message already says everything (no class name in front). */
-const LAUNCH_ERRORS = new Set(['TaskStartError', 'ImageNotFoundError', 'ImageNotAllowedError', 'DeadlineError']);
-
-/** launchFailureText: a launch error as one line (Spark sends `e.toString`), at most 1,000 characters. */
+/** launchFailureText: a launch error as one line, `Class: message` as Spark sends `e.toString`, at most 1,000 characters. */
 export function launchFailureText(error: unknown): string {
-  const text = error instanceof Error ? (LAUNCH_ERRORS.has(error.name) ? error.message : `${error.name}: ${error.message}`) : String(error);
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return text.replace(/\s*\n\s*/g, ' ').trim().slice(0, 1000);
 }
 

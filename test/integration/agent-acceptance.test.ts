@@ -150,13 +150,13 @@ test('point 2: exit 3 reaches the client as ExecutorUpdated with exit status 3, 
 test('point 3: unregistering the app stops its containers (KILLED) within the grace period, and no container or key of the test is left behind', { timeout: 60_000 }, async () => {
   const graceMs = 3000;
   const f = await agentFixture('acc-p3', { conf: { 'spark.flint.worker.stopGracePeriod': `${graceMs}ms` } });
-  // executor 0 leaves on SIGTERM; executor 1 ignores it (pid 1 in the container) and is SIGKILLed at the end of the grace period
+  // executor 0 leaves on SIGTERM; executor 1 ignores it (the init passes SIGTERM on; its shell traps it away) and is SIGKILLed at the end of the grace period
   const traced = tracedClient(
     f.cluster,
     appDescription({
       name: 'acceptance-unregister',
       image: TEST_IMAGE,
-      command: ['sh', '-c', 'if [ "$FLINT_EXECUTOR_ID" = 0 ]; then trap "exit 143" TERM; fi; while :; do sleep 0.1; done'],
+      command: ['sh', '-c', 'if [ "$FLINT_EXECUTOR_ID" = 0 ]; then trap "exit 143" TERM; else trap "" TERM; fi; while :; do sleep 0.1; done'],
       maxCores: 2,
       coresPerExecutor: 1,
       memoryPerExecutorMB: 32,

@@ -20,6 +20,13 @@ import { REDIS_URL, TEST_IMAGE } from '../helpers/env.ts';
 import { Queue } from 'bullmq';
 import { bullConnection } from '../../lib/redis.ts';
 
+/**
+ * DIRECT: these tests put commands straight into an inbox, for apps and drivers the master
+ * never placed; the periodic reconciliation would rightly have the master kill them, so it is
+ * off here (it has tests of its own in agent-reconcile.test.ts).
+ */
+const DIRECT = { 'spark.flint.worker.reconcileInterval': '0' };
+
 async function push(f: AgentFixture, workerId: string, type: string, body: unknown): Promise<string> {
   return (await f.redis.xadd(f.keys.workerInbox(workerId), '*', ...encodeEntry(type, body)))!;
 }
@@ -59,7 +66,7 @@ function finishedDriver(agent: AgentHandle, driverId: string) {
 }
 
 test('executors: bad and stale entries are dropped and acked; launches are idempotent; kill, exit, OOM and launch errors end as Spark says', { timeout: 120_000 }, async () => {
-  const f = await agentFixture('agent-inbox');
+  const f = await agentFixture('agent-inbox', { conf: DIRECT });
   try {
     const agent = await f.startAgent({ workDir: await f.workDir(), cores: 4, memoryMB: 1024 });
     const epoch = agent.epoch()!;
@@ -120,7 +127,7 @@ test('executors: bad and stale entries are dropped and acked; launches are idemp
 
 test('pending entries of a crashed agent are handled after restart; a heartbeat answered "unknown" re-registers under a new epoch and old commands are refused', { timeout: 120_000 }, async () => {
   // heartbeats every timeout/4 = 1 s
-  const f = await agentFixture('agent-pending', { conf: { 'spark.worker.timeout': '4s' } });
+  const f = await agentFixture('agent-pending', { conf: { ...DIRECT, 'spark.worker.timeout': '4s' } });
   try {
     const workDir = await f.workDir();
     let agent = await f.startAgent({ workDir, cores: 2, memoryMB: 512 });
@@ -157,7 +164,7 @@ test('pending entries of a crashed agent are handled after restart; a heartbeat 
 });
 
 test('drivers: exit 0 FINISHED, failure FAILED, supervised failures relaunched with back-off in new containers, KillDriver KILLED', { timeout: 120_000 }, async () => {
-  const f = await agentFixture('agent-drivers');
+  const f = await agentFixture('agent-drivers', { conf: DIRECT });
   const created = await recordContainerEvents(f.cluster, ['create']);
   try {
     const agent = await f.startAgent({ workDir: await f.workDir(), cores: 4, memoryMB: 1024 });
@@ -210,7 +217,7 @@ test('drivers: exit 0 FINISHED, failure FAILED, supervised failures relaunched w
 });
 
 test('a graceful stop leaves tasks running for re-adoption; with killOnExit it kills them and reports KILLED first', { timeout: 120_000 }, async () => {
-  const f = await agentFixture('agent-stop');
+  const f = await agentFixture('agent-stop', { conf: DIRECT });
   try {
     const workDir = await f.workDir();
     let agent = await f.startAgent({ workDir, cores: 2, memoryMB: 512 });

@@ -180,8 +180,8 @@ test('executorExitReport: a command that never ran is FAILED with the reason, as
   assert.equal(executorExitReport('a', 1, { exitCode: -1, oomKilled: false, stopped: true, handle: 'c1', vanished: 'gone' }, false).state, 'KILLED');
 });
 
-test('launchFailureText: runtime errors as their one-line message, anything else with its class, never several lines', () => {
-  assert.equal(launchFailureText(new TaskStartError('cannot run "/x": No such file or directory')), 'cannot run "/x": No such file or directory');
+test('launchFailureText: one line, `Class: message`, never several lines or a stack', () => {
+  assert.equal(launchFailureText(new TaskStartError('cannot run "/x": No such file or directory')), 'TaskStartError: cannot run "/x": No such file or directory');
   assert.equal(launchFailureText(new TypeError('bad\nspec')), 'TypeError: bad spec');
   assert.equal(launchFailureText('x'.repeat(5000)).length, 1000);
 });

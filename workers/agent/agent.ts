@@ -16,9 +16,10 @@
  *      tasks found by label (task-table.ts);
  *   2. registering: RegisterWorker on Spark's retry schedule; commands and reports wait;
  *   3. registered: heartbeats; the inbox is read; every relist interval the agent removes
- *      what nobody owns and sends WorkerLatestState, which the master reconciles in both
- *      directions (what the worker runs and the master does not know is killed; what the
- *      master holds there and the worker does not run is ended);
+ *      what nobody owns; after each registration and every reconcile interval it sends
+ *      WorkerLatestState, which the master reconciles in both directions (what the worker
+ *      runs and the master does not know is killed; what the master holds there and the
+ *      worker does not run is ended);
  *   4. stopping: heartbeats and inbox reads end, connections close, the lock is released;
  *      tasks keep running for the next agent to re-adopt unless `killOnExit` asks to kill them.
  */
@@ -225,7 +226,9 @@ class Agent implements AgentHandle {
     this.log.info({ host: this.host, port: this.port, cores: this.options.cores, memoryMB: this.options.memoryMB, workDir: this.workDir, runtime: runtime.name }, `Starting Flint worker ${this.workerId}`);
     await registrar.register('start');
     this.every(Math.max(Math.floor(this.config.workerTimeoutMs / 4), 10), () => registrar.beat());
-    this.every(this.config.get<number>('spark.flint.worker.relistInterval'), () => this.relist());
+    this.every(this.config.get<number>('spark.flint.worker.relistInterval'), () => table.reconcile());
+    const reconcileMs = this.config.get<number>('spark.flint.worker.reconcileInterval');
+    if (reconcileMs > 0) this.every(reconcileMs, async () => this.sendLatestState());
     if (this.config.get<boolean>('spark.worker.cleanup.enabled')) this.every(this.config.get<number>('spark.worker.cleanup.interval'), () => this.cleanup());
     this.inboxLoop = this.inbox.run().catch((error: unknown) => {
       if (!this.stopping) this.fatal(`inbox reader failed: ${(error as Error).message}`);
@@ -299,7 +302,7 @@ class Agent implements AgentHandle {
    * far it has read its inbox, read when each attempt is built.
    */
   private sendLatestState(): void {
-    if (this.latestState !== undefined || this.stopping || this.table === undefined) return;
+    if (this.latestState !== undefined || this.stopping || this.table === undefined || !this.registrar?.registered) return;
     const table = this.table;
     this.latestState = this.reporter
       .deliver(
@@ -316,12 +319,6 @@ class Agent implements AgentHandle {
   }
 
   // ------------------------------------------------------------------ periodic work
-
-  /** relist: remove what nobody owns, then reconcile with the master. */
-  private async relist(): Promise<void> {
-    await this.table?.reconcile();
-    if (this.registrar?.registered) this.sendLatestState();
-  }
 
   private async cleanup(): Promise<void> {
     const table = this.table!;
