@@ -118,6 +118,17 @@ function parseMemoryFlag(text: string): number {
 }
 
 /**
+ * testPauseAfterCreate: a test-only hook (NODE_ENV=test and FLINT_TEST_PAUSE_AFTER_CREATE_MS set): the
+ * Docker runtime waits that long between a container's create and its start, so a test can SIGKILL
+ * the agent in that window. Never active outside tests.
+ */
+function testPauseAfterCreate(env: NodeJS.ProcessEnv = process.env): ((name: string) => Promise<void>) | undefined {
+  const ms = Number(env.FLINT_TEST_PAUSE_AFTER_CREATE_MS);
+  if (env.NODE_ENV !== 'test' || !(ms > 0)) return undefined;
+  return () => new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
  * createRuntime builds the runtime a worker runs its tasks with (runtime/select.ts):
  * Docker, local processes, or (auto) Docker when its socket answers and processes
  * otherwise. The process runtime keeps its registry inside the work dir.
@@ -126,7 +137,7 @@ export async function createRuntime(settings: WorkerSettings, worker: { workerId
   const logger = createLogger('runtime', { workerId: worker.workerId, cluster: worker.cluster });
   const selection = await selectRuntime(settings.runtime, {
     imageAllowList: settings.imageAllowList,
-    docker: { relistIntervalMs: settings.config.get<number>('spark.flint.worker.relistInterval'), cluster: worker.cluster, workerId: worker.workerId, logger },
+    docker: { relistIntervalMs: settings.config.get<number>('spark.flint.worker.relistInterval'), cluster: worker.cluster, workerId: worker.workerId, logger, afterCreate: testPauseAfterCreate() },
     process: {
       stateDir: join(settings.workDir, '.flint-process-runtime', worker.cluster, worker.workerId),
       requireLimits: settings.config.get<boolean>('spark.flint.worker.process.requireLimits'),

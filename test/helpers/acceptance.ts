@@ -107,6 +107,10 @@ export interface FlintWorkerOptions {
   memory: string;
   runtime?: 'docker' | 'process';
   conf?: Record<string, string>;
+  /** --id */
+  id?: string;
+  /** extra environment (e.g. test hooks) */
+  env?: Record<string, string>;
 }
 
 /** FlintWorkerProcess: one running `node bin/flint.js worker ...` and what it printed. */
@@ -133,7 +137,8 @@ export class FlintWorkers {
       '--cores', String(options.cores), '--memory', options.memory, '--runtime', options.runtime ?? 'docker', '--network', 'host',
     ];
     for (const [key, value] of Object.entries(options.conf ?? {})) args.push('--conf', `${key}=${value}`);
-    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, FLINT_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (options.id !== undefined) args.push('--id', options.id);
+    const child = spawn(process.execPath, args, { cwd: REPO_ROOT, env: { ...process.env, FLINT_LOG_LEVEL: 'warn', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout!.on('data', (chunk) => (out += chunk));

@@ -22,6 +22,9 @@ test('flint worker registers, runs an executor, and exits 0 on SIGTERM leaving i
     proc = runFlint([
       'worker', '--redis', REDIS_URL, '--cluster', f.cluster, '--work-dir', workDir, '--port', '0', '--cores', '1', '--memory', '512m',
       '--runtime', 'docker', '--network', 'none', '--label', 'zone=a', '--conf', 'spark.flint.worker.registrationInterval=300ms',
+      // the launch below goes straight into the inbox, for an app the master never placed: the master's
+      // periodic reconciliation would rightly kill it
+      '--conf', 'spark.flint.worker.reconcileInterval=0',
     ], { FLINT_LOG_LEVEL: 'warn' });
     const line = await waitFor(() => /flint worker (\S+) registered \(epoch (\d+)\)/.exec(proc!.stdout()), { timeoutMs: 60_000, message: `registration line (stderr: ${proc.stderr()})` });
     const [, workerId, epochText] = line;
@@ -52,7 +55,9 @@ test('flint worker decommissions itself on SIGPWR: DECOMMISSIONED at the master,
   try {
     const workDir = await f.workDir();
     const args = ['worker', '--redis', REDIS_URL, '--cluster', f.cluster, '--work-dir', workDir, '--port', '0', '--cores', '2', '--memory', '512m', '--runtime', 'docker', '--network', 'none',
-      '--conf', 'spark.flint.worker.registrationInterval=300ms', '--conf', 'spark.decommission.enabled=true'];
+      '--conf', 'spark.flint.worker.registrationInterval=300ms', '--conf', 'spark.decommission.enabled=true',
+      // launches go straight into the inbox, for an app the master never placed (see above)
+      '--conf', 'spark.flint.worker.reconcileInterval=0'];
     proc = runFlint(args, { FLINT_LOG_LEVEL: 'warn' });
     const [, workerId, epochText] = await waitFor(() => /flint worker (\S+) registered \(epoch (\d+)\)/.exec(proc!.stdout()), { timeoutMs: 60_000, message: 'registration line' });
     const appId = `app-pwr-${randomUUID().slice(0, 8)}`;

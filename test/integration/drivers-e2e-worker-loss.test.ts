@@ -15,7 +15,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TEST_IMAGE } from '../helpers/env.ts';
 import { docker, waitFor } from '../helpers/isolation.ts';
-import { readInbox } from '../helpers/protocol.ts';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AGENT_STATE_FILE } from '../../workers/agent/state-file.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { driverCluster, sparkCreateBody, type DriverCluster, type WorkerProcess } from './drivers-e2e-cluster.ts';
 
@@ -114,11 +116,13 @@ async function relaunchAfterWorkerLoss(c: DriverCluster, loss: WorkerLoss): Prom
   );
   await waitFor(async () => (await isRunning(oldContainer!.Id)) !== true, { timeoutMs: 30_000, message: 'the old driver container stopped' });
   await waitFor(async () => (await isRunning(oldContainer!.Id)) === undefined, { timeoutMs: 15_000, message: 'the old driver container removed' });
-  const inbox = await readInbox(c.redis, c.keys, holder.workerId);
-  assert.ok(
-    inbox.some((e) => e.type === 'KillDriver' && e.body.driverId === oldId && e.body.epoch === newEpoch),
-    `KillDriver for ${oldId} under epoch ${newEpoch} (inbox: ${inbox.map((e) => e.type).join(', ')})`,
+  // the lost worker handled the master's KillDriver (handled inbox entries are deleted, so its own
+  // record of the final report it delivered is the proof): KILLED, not an exit of its own
+  const reported = await waitFor(
+    async () => (JSON.parse(await readFile(join(holder.workDir, AGENT_STATE_FILE), 'utf8').catch(() => '{}')) as { reported?: Record<string, string> }).reported?.[`driver:${oldId}`],
+    { timeoutMs: 15_000, message: `the lost worker (epoch ${newEpoch}) reports ${oldId} ended` },
   );
+  assert.equal(reported, 'KILLED');
 
   // the relaunched driver is untouched, and the old id stays retired
   assert.equal(await isRunning(newContainer!.Id), true);

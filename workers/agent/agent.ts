@@ -202,6 +202,7 @@ class Agent implements AgentHandle {
       epoch: () => registrar.epoch,
       isStopping: () => this.stopping,
       sleep: (ms) => this.sleep(ms),
+      maxInFlight: this.options.maxInFlightCommands,
       handlers: {
         LaunchExecutor: (launch) => table.launchExecutor(launch),
         KillExecutor: ({ appId, execId }) => table.killExecutor(appId, execId),

@@ -47,6 +47,8 @@ export interface AgentOptions {
   reportBackoffMs?: number;
   /** how long one state-report attempt may take before it counts as failed (default 10000 ms) */
   reportAttemptTimeoutMs?: number;
+  /** most inbox commands handled at once (default 64) */
+  maxInFlightCommands?: number;
   /**
    * the worker web UI: given the agent, returns a fetch handler served on the web UI
    * port (called once the worker id is known). Default: the worker UI of
