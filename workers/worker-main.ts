@@ -125,7 +125,9 @@ function parseMemoryFlag(text: string): number {
 function testPauseAfterCreate(env: NodeJS.ProcessEnv = process.env): ((name: string) => Promise<void>) | undefined {
   const ms = Number(env.FLINT_TEST_PAUSE_AFTER_CREATE_MS);
   if (env.NODE_ENV !== 'test' || !(ms > 0)) return undefined;
-  return () => new Promise((resolve) => setTimeout(resolve, ms));
+  // FLINT_TEST_PAUSE_SKIP_CREATES: let that many creates through first (e.g. to pause a relaunch)
+  let skip = Number(env.FLINT_TEST_PAUSE_SKIP_CREATES ?? 0) || 0;
+  return () => (skip-- > 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms)));
 }
 
 /**

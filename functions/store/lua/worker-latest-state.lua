@@ -7,12 +7,14 @@
   1. Worker → master (Spark's SPARK-13604, SPARK-19900): every executor or driver the agent
      holds that the master does not hold on that worker is killed (KillExecutor / KillDriver
      to its inbox).
-  2. Master → worker (Flint): every executor or driver the master holds on that worker whose
-     launch entry is at or before ARGV[8] (so the agent has taken that launch in) but that the
-     agent does not hold is a phantom: an executor ends LOST (ExecutorUpdated to its app,
-     capacity freed, counted as an abnormal end as Spark counts a lost executor); a driver is
-     relaunched if supervised, else ends ERROR, as when its worker is lost. Tasks without a
-     recorded launch entry, or whose launch is still on its way, are left alone.
+  2. Master → worker (Flint): every executor or driver the master holds on that worker, that
+     the agent does not hold, and whose launch can no longer reach the agent, is a phantom: an
+     executor ends LOST (ExecutorUpdated to its app, capacity freed, counted as an abnormal end
+     as Spark counts a lost executor); a driver is relaunched if supervised, else ends ERROR, as
+     when its worker is lost. A launch can no longer reach the agent when its entry is at or
+     before ARGV[8] (the agent took it in, so it would hold it), or when its entry is gone from
+     the inbox (trimmed) without ever having been delivered to the agent's consumer group.
+     Tasks without a recorded launch entry, or whose launch is still on its way, are left alone.
   Returns JSON {"killedExecutors":n,"killedDrivers":n,"lostExecutors":n,"lostDrivers":n}
   or {"error":"unknown-worker"|"stale"}.
   Events: KillExecutor/KillDriver to the worker's inbox; ExecutorUpdated(LOST) to apps;
@@ -45,8 +47,25 @@ for _, driverId in ipairs(cjson.decode(ARGV[7])) do
   end
 end
 
+-- the inbox group's last-delivered-id: an entry after it was never handed to the agent
+local lastDelivered = '0-0'
+if redis.call('EXISTS', K.workerInbox(workerId)) == 1 then
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', K.workerInbox(workerId))) do
+    local info = {}
+    for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+    if info['name'] == 'agent' then lastDelivered = info['last-delivered-id'] end -- INBOX_GROUP of protocol/streams.ts
+  end
+end
+
+-- cannotReach: the launch entry `entry` will never reach the agent as something it does not hold
+local function cannotReach(entry)
+  if seenThrough ~= '' and streamIdAtOrBefore(entry, seenThrough) then return true end
+  if streamIdAtOrBefore(entry, lastDelivered) then return false end
+  return #redis.call('XRANGE', K.workerInbox(workerId), entry, entry) == 0
+end
+
 local lostExecutors, lostDrivers = 0, 0
-if seenThrough ~= '' then
+do
   local reason = 'not running on worker ' .. workerId .. ' (the worker does not know it)'
   for _, fullId in ipairs(redis.call('SMEMBERS', K.workerExecutors(workerId))) do
     if not heldExecutors[fullId] then
@@ -54,7 +73,7 @@ if seenThrough ~= '' then
       local appId = string.sub(fullId, 1, slash - 1)
       local exec = readExecutor(appId, string.sub(fullId, slash + 1))
       if exec and not isExecutorFinished(exec.state) and exec.launchEntry
-        and tonumber(exec.epoch) == tonumber(epoch) and streamIdAtOrBefore(exec.launchEntry, seenThrough) then
+        and tonumber(exec.epoch) == tonumber(epoch) and cannotReach(exec.launchEntry) then
         endReportedExecutor(appId, exec, 'LOST', reason, nil, nil)
         lostExecutors = lostExecutors + 1
       end
@@ -63,7 +82,7 @@ if seenThrough ~= '' then
   for _, driverId in ipairs(redis.call('SMEMBERS', K.workerDrivers(workerId))) do
     if not heldDrivers[driverId] then
       local d = redis.call('HMGET', K.driver(driverId), 'launchEntry', 'supervise')
-      if d[1] and streamIdAtOrBefore(d[1], seenThrough) then
+      if d[1] and cannotReach(d[1]) then
         if d[2] == 'true' then
           relaunchDriver(driverId)
         else
