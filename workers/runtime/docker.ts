@@ -2,17 +2,14 @@
  * DockerRuntime: runs each executor or driver as one hardened container (dockerode,
  * local socket) and reports how each run ended.
  *
- * Identity. The container name derives from the cluster, kind and task id
- * (task-identity.ts), so a duplicate launch finds the first container instead of
- * starting a second one: start() inspects by name, and a create that fails with 409
- * (another start won the race) or with a transport error (Docker may have created it
- * anyway) adopts whatever now holds the name. An exited container is never restarted.
+ * Starts (docker-start.ts). One container per task id, under a deterministic name; a
+ * failed start removes its container and throws one line (TaskStartError); a program
+ * that cannot be executed is found before the start.
  *
- * Ends. A container is running, exited, or never started (docker-config.ts). A start
- * that fails removes the container and throws one line (TaskStartError); a container
- * found `created` (a crash between create and start) is an ended task in which nothing
- * ran: start() removes it and creates the task afresh, list() shows it `neverStarted`,
- * remove() removes it without waiting for any exit. A command whose program cannot be
+ * Ends. A container is running, exited, or never started (docker-config.ts). One found
+ * `created` (a crash between create and start) is an ended task in which nothing ran:
+ * start() removes it and creates the task afresh, list() shows it `neverStarted`,
+ * remove() removes it without waiting for any exit. A program that still cannot be
  * executed is reported by Docker's init (tini) as exit 127/126 with a FATAL line: that
  * exit carries `launchError`, so an agent reports it as a launch failure.
  *
@@ -37,19 +34,21 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import type { Logger } from '../../lib/log.ts';
 import { withDeadline } from '../../lib/deadline.ts';
-import { containerConfig, containerPhase, demuxText, startFailureReason, statusFromInspect, tiniExecFailure, type DockerTaskOptions } from './docker-config.ts';
+import { DockerApi, statusCodeOf } from './docker-api.ts';
+import { containerPhase, demuxText, statusFromInspect, tiniExecFailure, type DockerTaskOptions } from './docker-config.ts';
 import { DockerExitWatcher, type Scope } from './docker-exit-watcher.ts';
-import { ProgramCheck, effectiveProgram, envPath, statInContainer } from './docker-program-check.ts';
+import { ContainerStarter, isStartingHere } from './docker-start.ts';
 import { ExitTracker } from './exit-tracker.ts';
-import { DockerLogCapture, initialLogState, writeLogState } from './log-capture.ts';
-import { LABEL, TASK_FILES, assertValidTaskSpec, checkImageAllowed, stderrHeader, taskName } from './task-identity.ts';
-import { ImageNotFoundError, TaskStartError, type Runtime, type TaskExit, type TaskSpec, type TaskStatus } from './types.ts';
-import { resolveWorkDir } from './work-dir.ts';
+import { DockerLogCapture } from './log-capture.ts';
+import { LABEL, TASK_FILES, assertValidTaskSpec, checkImageAllowed } from './task-identity.ts';
+import type { Runtime, TaskExit, TaskSpec, TaskStatus } from './types.ts';
 
 export { containerConfig, statusFromInspect } from './docker-config.ts';
 
 /** DockerRuntimeOptions: how to reach Docker and how strict to be. */
 export interface DockerRuntimeOptions extends DockerTaskOptions {
+  /** test hook: runs between a container's create and its start (to crash an agent in that window) */
+  afterCreate?: (containerName: string) => Promise<void>;
   /** a ready client; otherwise one is made for socketPath */
   docker?: Docker;
   /** default /var/run/docker.sock */
@@ -69,8 +68,6 @@ export interface DockerRuntimeOptions extends DockerTaskOptions {
   oomEventWaitMs?: number;
   /** deadline of one Docker API call, default 30 s */
   apiTimeoutMs?: number;
-  /** test hook: runs between a container's create and its start (to crash an agent in that window) */
-  afterCreate?: (containerName: string) => Promise<void>;
   logger?: Logger;
 }
 
@@ -92,15 +89,6 @@ interface TrackedContainer {
   onOomEvent: (() => void) | undefined;
 }
 
-/** creations under way in this process, by container name (several runtime instances may share a process, e.g. in tests) */
-const creatingInThisProcess = new Map<string, Promise<Docker.ContainerInspectInfo | undefined>>();
-/** container ids whose start is under way in this process: `created` is not an ended task for them */
-const startingContainers = new Set<string>();
-
-function statusCodeOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'statusCode' in error ? Number((error as { statusCode: unknown }).statusCode) : undefined;
-}
-
 /** DockerRuntime: the Runtime contract on a local Docker engine. */
 export class DockerRuntime implements Runtime {
   readonly name = 'docker' as const;
@@ -109,13 +97,14 @@ export class DockerRuntime implements Runtime {
   private readonly starting = new Map<string, Promise<TaskStatus>>();
   private readonly exits: ExitTracker;
   private readonly watcher: DockerExitWatcher;
-  private readonly apiTimeoutMs: number;
-  private readonly programCheck = new ProgramCheck();
+  private readonly api: DockerApi;
+  private readonly starter: ContainerStarter;
   private closed = false;
 
   constructor(private readonly options: DockerRuntimeOptions = {}) {
     this.docker = options.docker ?? new Docker({ socketPath: options.socketPath ?? '/var/run/docker.sock' });
-    this.apiTimeoutMs = options.apiTimeoutMs ?? 30_000;
+    this.api = new DockerApi(this.docker, options.apiTimeoutMs ?? 30_000);
+    this.starter = new ContainerStarter(this.api, options);
     this.exits = new ExitTracker((error, taskId) => options.logger?.error({ err: error, taskId }, 'exit listener threw'));
     this.watcher = new DockerExitWatcher(
       this.docker,
@@ -125,7 +114,7 @@ export class DockerRuntime implements Runtime {
             .openTaskIds()
             .map((taskId) => this.containers.get(taskId))
             .filter((task): task is TrackedContainer => task !== undefined),
-        isStarting: (containerId) => startingContainers.has(containerId),
+        isStarting: isStartingHere,
         probe: (taskId, containerId) => {
           const task = this.containers.get(taskId);
           return task !== undefined && task.containerId === containerId ? this.probe(task) : Promise.resolve();
@@ -137,13 +126,8 @@ export class DockerRuntime implements Runtime {
           task.onOomEvent?.();
         },
       },
-      { useEvents: options.useEvents !== false, relistIntervalMs: options.relistIntervalMs ?? 2000, apiTimeoutMs: this.apiTimeoutMs, logger: options.logger },
+      { useEvents: options.useEvents !== false, relistIntervalMs: options.relistIntervalMs ?? 2000, apiTimeoutMs: this.api.timeoutMs, logger: options.logger },
     );
-  }
-
-  /** api bounds one Docker call. */
-  private api<T>(what: string, call: Promise<T>, ms = this.apiTimeoutMs): Promise<T> {
-    return withDeadline(call, ms, `docker ${what}`);
   }
 
   async start(spec: TaskSpec): Promise<TaskStatus> {
@@ -153,183 +137,15 @@ export class DockerRuntime implements Runtime {
     // one start per task id at a time in this process; the name check covers other processes
     const inFlight = this.starting.get(spec.taskId);
     if (inFlight !== undefined) return inFlight;
-    const attempt = this.startOnce(spec).finally(() => this.starting.delete(spec.taskId));
+    const attempt = this.starter
+      .start(spec)
+      .then((info) => {
+        this.track(info);
+        return statusFromInspect(info);
+      })
+      .finally(() => this.starting.delete(spec.taskId));
     this.starting.set(spec.taskId, attempt);
     return attempt;
-  }
-
-  private async startOnce(spec: TaskSpec): Promise<TaskStatus> {
-    const name = taskName(spec.cluster, spec.kind, spec.taskId);
-    const existing = await this.inspectContainer(name);
-    if (existing !== undefined) {
-      const pending = creatingInThisProcess.get(name);
-      if (pending !== undefined || containerPhase(existing.State) !== 'never-started') return this.adopt(existing, spec);
-      // created by a start that never finished (an agent crashed in between): nothing ran; start afresh
-      this.options.logger?.warn({ taskId: spec.taskId, container: existing.Id }, 'removing a container that was created but never started');
-      await this.forceRemove(existing.Id);
-    }
-
-    const image = await this.checkImagePresent(spec.image);
-    const hostWorkDir = await resolveWorkDir(spec.workDir);
-    const other = creatingInThisProcess.get(name);
-    if (other !== undefined) {
-      // another runtime instance in this process is creating it right now: adopt its result
-      await other.catch(() => undefined);
-      const holder = await this.findNameHolder(name, 0);
-      if (holder !== undefined) return this.adopt(holder, spec);
-    }
-    // checked and registered in one tick, so two instances here never both create
-    const creation = this.createAndStart(name, spec, hostWorkDir, image);
-    creatingInThisProcess.set(name, creation);
-    try {
-      const info = await creation;
-      if (info === undefined) {
-        // the name was taken by another start: adopt what holds it
-        const holder = await this.findNameHolder(name, 5000);
-        if (holder === undefined) throw new Error(`container name ${name} is taken but no container answers to it`);
-        return this.adopt(holder, spec);
-      }
-      this.track(info);
-      return statusFromInspect(info);
-    } finally {
-      if (creatingInThisProcess.get(name) === creation) creatingInThisProcess.delete(name);
-    }
-  }
-
-  /**
-   * createAndStart creates, lays out the files, starts; undefined when another start holds
-   * the name. A failed start removes the container and throws TaskStartError.
-   */
-  private async createAndStart(name: string, spec: TaskSpec, hostWorkDir: string, image: Docker.ImageInspectInfo): Promise<Docker.ContainerInspectInfo | undefined> {
-    let container: Docker.Container;
-    const config = containerConfig(spec, hostWorkDir, this.options);
-    try {
-      container = await this.api('create', this.docker.createContainer(config));
-    } catch (error) {
-      const code = statusCodeOf(error);
-      if (code === 404) throw this.imageNotFound(spec.image);
-      if (code === 409) return undefined;
-      // Docker may have created it before the call failed (e.g. a dropped connection)
-      if ((await this.inspectContainer(name).catch(() => undefined)) !== undefined) return undefined;
-      throw error;
-    }
-    startingContainers.add(container.id);
-    try {
-      await this.options.afterCreate?.(name);
-      // nothing has run yet, so the files can be laid out before the first byte of output
-      const [problem] = await Promise.all([this.programProblem(container, spec, config, image), this.prepareFiles(hostWorkDir, spec)]);
-      let failure: TaskStartError | undefined;
-      if (problem !== undefined) {
-        failure = new TaskStartError(problem);
-      } else {
-        try {
-          await this.api('start', container.start());
-        } catch (error) {
-          if (statusCodeOf(error) !== 304) failure = new TaskStartError(startFailureReason((error as Error).message), { cause: error });
-        }
-      }
-      if (failure !== undefined) {
-        await this.forceRemove(container.id).catch((removeError: unknown) => this.options.logger?.warn({ err: removeError, taskId: spec.taskId }, 'could not remove a container that never started'));
-        throw failure;
-      }
-      return await this.api('inspect', container.inspect());
-    } finally {
-      startingContainers.delete(container.id);
-    }
-  }
-
-  /** adopt takes over a container that already holds the task's name (running or exited); it is never restarted. */
-  private async adopt(found: Docker.ContainerInspectInfo, spec: TaskSpec): Promise<TaskStatus> {
-    const labels = found.Config.Labels ?? {};
-    if (labels[LABEL.task] !== spec.taskId || labels[LABEL.cluster] !== spec.cluster) {
-      throw new Error(`container ${found.Name} holds the name of task ${spec.taskId} but belongs to task ${labels[LABEL.task]} of cluster ${labels[LABEL.cluster]}`);
-    }
-    // another runtime in this process may be between create and start: let it finish first
-    const pending = creatingInThisProcess.get(taskName(spec.cluster, spec.kind, spec.taskId));
-    let info = found;
-    if (pending !== undefined) {
-      await pending.catch(() => undefined);
-      const current = await this.inspectContainer(found.Id);
-      if (current === undefined) throw new TaskStartError(`the start of task ${spec.taskId} by another caller failed`);
-      info = current;
-    }
-    if (containerPhase(info.State) === 'never-started') {
-      // its start failed or never came (a create that went through although the call failed): nothing ran
-      await this.forceRemove(info.Id);
-      throw new TaskStartError(`container ${info.Name} was created but never started; removed`);
-    }
-    this.track(info);
-    return statusFromInspect(info);
-  }
-
-  /** prepareFiles writes fresh stdout, stderr (with Spark's header) and capture state for a new container. */
-  private async prepareFiles(hostWorkDir: string, spec: TaskSpec): Promise<void> {
-    const header = Buffer.from(stderrHeader(spec));
-    await writeFile(join(hostWorkDir, TASK_FILES.stdout), '');
-    await writeFile(join(hostWorkDir, TASK_FILES.stderr), header);
-    await rm(join(hostWorkDir, TASK_FILES.stopRequested), { force: true });
-    await writeLogState(hostWorkDir, initialLogState(0, header.length));
-  }
-
-  /** programProblem: why the container's program cannot be executed (docker-program-check.ts), or undefined. */
-  private async programProblem(container: Docker.Container, spec: TaskSpec, config: Docker.ContainerCreateOptions, image: Docker.ImageInspectInfo): Promise<string | undefined> {
-    const program = effectiveProgram(spec.command, image.Config ?? {});
-    if (program === undefined) return undefined; // Docker itself refuses a container with no command
-    const workingDir = config.WorkingDir ?? '/';
-    return this.programCheck.problem({
-      imageId: image.Id,
-      program,
-      path: envPath(spec.env, image.Config?.Env),
-      workingDir,
-      mountTarget: workingDir,
-      stat: (path) => this.api('archive stat', statInContainer(container)(path)),
-    });
-  }
-
-  private async checkImagePresent(image: string): Promise<Docker.ImageInspectInfo> {
-    try {
-      return await this.api('image inspect', this.docker.getImage(image).inspect());
-    } catch (error) {
-      if (statusCodeOf(error) === 404) throw this.imageNotFound(image);
-      throw error;
-    }
-  }
-
-  private imageNotFound(image: string): ImageNotFoundError {
-    return new ImageNotFoundError(`image ${image} not found locally (Flint never pulls: build or load it on this host first)`);
-  }
-
-  private async inspectContainer(idOrName: string): Promise<Docker.ContainerInspectInfo | undefined> {
-    try {
-      return await this.api('inspect', this.docker.getContainer(idOrName).inspect());
-    } catch (error) {
-      if (statusCodeOf(error) === 404) return undefined;
-      throw error;
-    }
-  }
-
-  /** forceRemove removes a container whatever its state (bounded); a container already gone is not an error. */
-  private async forceRemove(containerId: string): Promise<void> {
-    try {
-      await this.api('remove', this.docker.getContainer(containerId).remove({ force: true, v: true }));
-    } catch (error) {
-      const code = statusCodeOf(error);
-      if (code !== 404 && code !== 409) throw error; // 409: a removal is already in progress
-    }
-  }
-
-  /**
-   * findNameHolder inspects the container holding a name. Docker reserves a name
-   * before the container can be inspected, so after a 409 the holder may answer 404
-   * for a few milliseconds: keep asking for up to patienceMs.
-   */
-  private async findNameHolder(name: string, patienceMs: number): Promise<Docker.ContainerInspectInfo | undefined> {
-    const deadline = Date.now() + patienceMs;
-    for (;;) {
-      const holder = await this.inspectContainer(name);
-      if (holder !== undefined || Date.now() >= deadline) return holder;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
   }
 
   /** findContainerId returns the container of a task id: tracked, or found by label (after an agent restart). */
@@ -339,7 +155,7 @@ export class DockerRuntime implements Runtime {
     const label = [`${LABEL.task}=${taskId}`];
     if (this.options.cluster !== undefined) label.push(`${LABEL.cluster}=${this.options.cluster}`);
     if (this.options.workerId !== undefined) label.push(`${LABEL.worker}=${this.options.workerId}`);
-    const found = await this.api('list', this.docker.listContainers({ all: true, filters: { label } }));
+    const found = await this.api.list(label);
     if (found.length > 1) {
       throw new Error(`task id ${taskId} matches ${found.length} containers (of several clusters or workers): construct the runtime with cluster and workerId`);
     }
@@ -352,7 +168,7 @@ export class DockerRuntime implements Runtime {
     if (tracked !== undefined) return tracked;
     const id = await this.findContainerId(taskId);
     if (id === undefined) return undefined;
-    const info = await this.inspectContainer(id);
+    const info = await this.api.inspect(id);
     if (info === undefined || containerPhase(info.State) === 'never-started') return undefined;
     return this.track(info);
   }
@@ -413,14 +229,14 @@ export class DockerRuntime implements Runtime {
 
   /** readExit: how the container's run ended, or undefined while it runs (or is being started here). */
   private async readExit(task: TrackedContainer): Promise<Omit<TaskExit, 'handle'> | undefined> {
-    const info = await this.inspectContainer(task.containerId);
+    const info = await this.api.inspect(task.containerId);
     const stopped = task.stopRequested || (task.hostWorkDir !== undefined && (await exists(join(task.hostWorkDir, TASK_FILES.stopRequested))));
     if (info === undefined) {
       await this.drainLogs(task);
       return { exitCode: UNKNOWN_EXIT_CODE, oomKilled: false, stopped, vanished: 'the container was removed outside Flint' };
     }
     const phase = containerPhase(info.State);
-    if (phase === 'running' || (phase === 'never-started' && startingContainers.has(info.Id))) return undefined;
+    if (phase === 'running' || (phase === 'never-started' && isStartingHere(info.Id))) return undefined;
     if (phase === 'never-started') return { exitCode: UNKNOWN_EXIT_CODE, oomKilled: false, stopped, launchError: 'the container was created but never started' };
     const exit: Omit<TaskExit, 'handle'> = { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled || task.oomEvent, stopped };
     await this.drainLogs(task);
@@ -428,7 +244,7 @@ export class DockerRuntime implements Runtime {
       // Docker can deliver the `oom` event a moment after the exit under load (and 20.10 then
       // leaves State.OOMKilled false): wait for it before reporting an ordinary non-zero exit
       await this.waitForOomEvent(task, exit.exitCode === 137 ? (this.options.oomEventWaitMs ?? 1000) : 150);
-      const again = task.oomEvent ? undefined : await this.inspectContainer(task.containerId);
+      const again = task.oomEvent ? undefined : await this.api.inspect(task.containerId);
       exit.oomKilled = task.oomEvent || again?.State.OOMKilled === true;
     }
     if ((exit.exitCode === 126 || exit.exitCode === 127) && !exit.oomKilled) {
@@ -441,7 +257,7 @@ export class DockerRuntime implements Runtime {
   /** initExecFailure asks Docker (never the task's files) for the init's FATAL line: the command could not be executed. */
   private async initExecFailure(containerId: string): Promise<string | undefined> {
     try {
-      const body = (await this.api('logs', this.docker.getContainer(containerId).logs({ stdout: false, stderr: true, follow: false, tail: 5 }))) as unknown as Buffer;
+      const body = (await this.api.call('logs', this.docker.getContainer(containerId).logs({ stdout: false, stderr: true, follow: false, tail: 5 }))) as unknown as Buffer;
       return tiniExecFailure(demuxText(Buffer.isBuffer(body) ? body : Buffer.from(String(body)), 2));
     } catch {
       return undefined;
@@ -481,7 +297,7 @@ export class DockerRuntime implements Runtime {
     this.assertOpen();
     const task = await this.attach(taskId);
     if (task === undefined || !this.exits.isWatching(taskId)) return;
-    const info = await this.inspectContainer(task.containerId);
+    const info = await this.api.inspect(task.containerId);
     if (info === undefined || containerPhase(info.State) !== 'running') {
       await this.probe(task);
       return;
@@ -491,43 +307,40 @@ export class DockerRuntime implements Runtime {
     const seconds = Math.max(0, Math.ceil(graceMs / 1000));
     try {
       // Docker sends the stop signal (SIGTERM, to the init, which passes it on), waits t seconds, then SIGKILL
-      await this.api('stop', this.docker.getContainer(task.containerId).stop({ t: seconds }), seconds * 1000 + this.apiTimeoutMs);
+      await this.api.call('stop', this.docker.getContainer(task.containerId).stop({ t: seconds }), seconds * 1000 + this.api.timeoutMs);
     } catch (error) {
       const code = statusCodeOf(error);
       if (code !== 304 && code !== 404) {
         this.options.logger?.warn({ err: error, taskId }, 'docker stop failed; killing the container');
-        await this.api('kill', this.docker.getContainer(task.containerId).kill({ signal: 'SIGKILL' })).catch(() => undefined);
+        await this.api.call('kill', this.docker.getContainer(task.containerId).kill({ signal: 'SIGKILL' })).catch(() => undefined);
       }
     }
     await this.probe(task);
     const exit = this.exits.exitOf(taskId);
-    if (exit !== undefined && this.exits.isWatching(taskId)) await withDeadline(exit, this.apiTimeoutMs, `the exit of ${taskId} after stop`);
+    if (exit !== undefined && this.exits.isWatching(taskId)) await withDeadline(exit, this.api.timeoutMs, `the exit of ${taskId} after stop`);
   }
 
   async inspect(taskId: string): Promise<TaskStatus | undefined> {
     this.assertOpen();
     const id = await this.findContainerId(taskId);
     if (id === undefined) return undefined;
-    const info = await this.inspectContainer(id);
+    const info = await this.api.inspect(id);
     return info === undefined ? undefined : statusFromInspect(info);
   }
 
   async list(workerId: string, cluster: string): Promise<TaskStatus[]> {
     this.assertOpen();
-    const containers = await this.api(
-      'list',
-      this.docker.listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${cluster}`, `${LABEL.worker}=${workerId}`, LABEL.task] } }),
-    );
-    const infos = await Promise.all(containers.map((container) => this.inspectContainer(container.Id)));
+    const containers = await this.api.list([`${LABEL.cluster}=${cluster}`, `${LABEL.worker}=${workerId}`, LABEL.task]);
+    const infos = await Promise.all(containers.map((container) => this.api.inspect(container.Id)));
     return infos
       .filter((info): info is Docker.ContainerInspectInfo => info !== undefined)
-      .filter((info) => !startingContainers.has(info.Id))
+      .filter((info) => !isStartingHere(info.Id))
       .map(statusFromInspect);
   }
 
   async recover(status: TaskStatus): Promise<void> {
     this.assertOpen();
-    const info = await this.inspectContainer(status.handle);
+    const info = await this.api.inspect(status.handle);
     if (info === undefined || containerPhase(info.State) === 'never-started') return; // removed meanwhile, or nothing ran: wait() says it is unknown
     if (info.Config.Labels?.[LABEL.task] !== status.taskId) {
       throw new Error(`container ${status.handle} does not belong to task ${status.taskId}`);
@@ -540,12 +353,12 @@ export class DockerRuntime implements Runtime {
     const task = this.containers.get(taskId);
     const id = task?.containerId ?? (await this.findContainerId(taskId));
     if (id === undefined) return;
-    const info = await this.inspectContainer(id);
+    const info = await this.api.inspect(id);
     if (task !== undefined && info !== undefined && containerPhase(info.State) === 'running') {
       // the exit of a removed task is still reported, with its true code
       await this.stop(taskId, 0).catch((error: unknown) => this.options.logger?.warn({ err: error, taskId }, 'stop before removal failed; removing by force'));
     }
-    await this.forceRemove(id);
+    await this.api.forceRemove(id);
     if (task !== undefined && this.containers.get(taskId) === task) {
       this.containers.delete(taskId);
       this.exits.forget(taskId, `task ${taskId} was removed before its exit was observed`);
