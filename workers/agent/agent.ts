@@ -31,8 +31,7 @@ import { MasterClient } from '../../client/master-client.ts';
 import { connectRedisOrCluster, type RedisConnection } from '../../lib/redis.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { withDeadline } from '../../lib/deadline.ts';
-import { listenHttp, type ListeningServer } from '../../lib/http-listen.ts';
-import { SECRET_KEY, isLoopbackHost } from '../../lib/http/auth.ts';
+import { SECRET_KEY } from '../../lib/http/auth.ts';
 import type { Runtime } from '../runtime/types.ts';
 import { workerUrlFor, type WorkerContext } from '../executor-runner.ts';
 import { cleanWorkDir } from '../work-dir-cleanup.ts';
@@ -48,6 +47,11 @@ import { TaskTable } from './task-table.ts';
 import type { AgentHandle, AgentOptions, AgentView } from './types.ts';
 import { buildView, workerUiSource } from './view.ts';
 import { lockWorkDir, type WorkDirLock } from './work-dir-lock.ts';
+import { AgentTimers } from './timers.ts';
+import { agentCommands } from './commands.ts';
+import { AgentWebUi } from './web-ui.ts';
+
+export { uiBindProblem } from './web-ui.ts';
 
 /** GRACEFUL_DRAIN_MS: how long a graceful stop waits for commands in flight. */
 const GRACEFUL_DRAIN_MS = 30_000;
@@ -64,12 +68,6 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   return agent;
 }
 
-/** uiBindProblem: the worker UI shows every task's logs, so it listens beyond loopback only with a secret set. */
-export function uiBindProblem(host: string, secret: string | undefined): string | undefined {
-  if (secret || isLoopbackHost(host)) return undefined;
-  return `refusing to serve the worker web UI on ${host} without ${SECRET_KEY} (its pages show every task's logs): use a loopback address or set the secret`;
-}
-
 class Agent implements AgentHandle {
   workerId = '';
   readonly cluster: string;
@@ -81,8 +79,7 @@ class Agent implements AgentHandle {
   private port: number;
   private workDir: string;
   private lock: WorkDirLock | undefined;
-  private server: ListeningServer | undefined;
-  private uiApp: { fetch: (request: Request) => Response | Promise<Response> } | undefined;
+  private webUi: AgentWebUi | undefined;
   private runtime: Runtime | undefined;
   private redis: RedisConnection | undefined;
   private blocking: RedisConnection | undefined;
@@ -100,8 +97,7 @@ class Agent implements AgentHandle {
   private fatalMessage: string | undefined;
   private resolveStopped!: (outcome: { fatal?: string }) => void;
   readonly stopped = new Promise<{ fatal?: string }>((resolve) => (this.resolveStopped = resolve));
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly sleepers = new Set<() => void>();
+  private readonly timers: AgentTimers;
   private unsubscribeExit: (() => void) | undefined;
 
   constructor(private readonly options: AgentOptions) {
@@ -112,6 +108,7 @@ class Agent implements AgentHandle {
     this.port = options.port ?? options.config.get<number>('spark.worker.ui.port');
     this.workDir = options.workDir;
     this.log = options.logger ?? createLogger('worker', { cluster: this.cluster });
+    this.timers = new AgentTimers(this.log);
     if (!Number.isInteger(options.cores) || options.cores < 1) throw new Error(`worker cores must be a positive integer, got ${options.cores}`);
     if (!Number.isInteger(options.memoryMB) || options.memoryMB < 1) throw new Error(`worker memory must be a positive number of MB, got ${options.memoryMB}`);
   }
@@ -126,7 +123,15 @@ class Agent implements AgentHandle {
     await mkdir(this.workDir, { recursive: true });
     this.workDir = await realpath(this.workDir);
     this.lock = await lockWorkDir(this.workDir);
-    await this.startWebUi();
+    this.webUi = await AgentWebUi.listen({
+      enabled: this.options.webUi !== false,
+      host: this.host,
+      port: this.port,
+      secret: this.config.get<string | undefined>(SECRET_KEY),
+      tls: this.options.tls,
+    });
+    this.port = this.webUi.port;
+    this.webUiUrl = this.webUi.url;
     this.workerId = await loadOrCreateWorkerId(
       this.workDir,
       () => formatWorkerId(this.config.get<string>('spark.worker.idPattern'), Date.now(), this.host, this.port),
@@ -163,7 +168,7 @@ class Agent implements AgentHandle {
       onRegistered: () => this.afterRegistered(),
       fatal: (message) => this.fatal(message),
       isStopping: () => this.stopping,
-      sleep: (ms) => this.sleep(ms),
+      sleep: (ms) => this.timers.sleep(ms),
       random: this.options.random,
     });
     this.registrar = registrar;
@@ -172,7 +177,7 @@ class Agent implements AgentHandle {
       whenRegistered: () => registrar.whenRegistered(),
       epoch: () => registrar.epoch,
       isStopping: () => this.stopping,
-      sleep: (ms) => this.sleep(ms),
+      sleep: (ms) => this.timers.sleep(ms),
       fatal: (message) => this.fatal(message),
       log: this.log,
       maxAttempts: this.config.get<number>('spark.worker.executorStateSync.maxAttempts'),
@@ -189,7 +194,7 @@ class Agent implements AgentHandle {
       isStopping: () => this.stopping,
       isDecommissioned: () => this.decommissioned,
       epoch: () => registrar.epoch ?? 0,
-      sleepSeconds: (seconds, cancelled) => this.sleepSeconds(seconds, cancelled),
+      sleepSeconds: (seconds, cancelled) => this.timers.sleepSeconds(seconds, cancelled),
     });
     this.table = table;
     this.inbox = new Inbox({
@@ -201,36 +206,20 @@ class Agent implements AgentHandle {
       whenRegistered: () => registrar.whenRegistered(),
       epoch: () => registrar.epoch,
       isStopping: () => this.stopping,
-      sleep: (ms) => this.sleep(ms),
+      sleep: (ms) => this.timers.sleep(ms),
       maxInFlight: this.options.maxInFlightCommands,
-      handlers: {
-        LaunchExecutor: (launch) => table.launchExecutor(launch),
-        KillExecutor: ({ appId, execId }) => table.killExecutor(appId, execId),
-        LaunchDriver: (launch) => table.launchDriver(launch),
-        KillDriver: ({ driverId }) => table.killDriver(driverId),
-        ApplicationFinished: async ({ id }) => {
-          table.finishedApps.add(id);
-          this.log.info({ appId: id }, 'application finished');
-        },
-        ReconnectWorker: async () => {
-          void registrar.reregister('the master sent ReconnectWorker');
-        },
-        // remembered, so that a restarted agent registers and at once decommissions again
-        DecommissionWorker: async () => {
-          if (this.decommissionSelf()) await state.markDecommissioned();
-        },
-      },
+      handlers: agentCommands({ table, registrar, state, log: this.log, decommissionSelf: () => this.decommissionSelf() }),
     });
     this.unsubscribeExit = runtime.onExit((taskId, exit) => table.routeExit(taskId, exit));
     this.attachWebUi();
     await table.adoptAll();
     this.log.info({ host: this.host, port: this.port, cores: this.options.cores, memoryMB: this.options.memoryMB, workDir: this.workDir, runtime: runtime.name }, `Starting Flint worker ${this.workerId}`);
     await registrar.register('start');
-    this.every(Math.max(Math.floor(this.config.workerTimeoutMs / 4), 10), () => registrar.beat());
-    this.every(this.config.get<number>('spark.flint.worker.relistInterval'), () => table.reconcile());
+    this.timers.every(Math.max(Math.floor(this.config.workerTimeoutMs / 4), 10), () => registrar.beat());
+    this.timers.every(this.config.get<number>('spark.flint.worker.relistInterval'), () => table.reconcile());
     const reconcileMs = this.config.get<number>('spark.flint.worker.reconcileInterval');
-    if (reconcileMs > 0) this.every(reconcileMs, async () => this.sendLatestState());
-    if (this.config.get<boolean>('spark.worker.cleanup.enabled')) this.every(this.config.get<number>('spark.worker.cleanup.interval'), () => this.cleanup());
+    if (reconcileMs > 0) this.timers.every(reconcileMs, async () => this.sendLatestState());
+    if (this.config.get<boolean>('spark.worker.cleanup.enabled')) this.timers.every(this.config.get<number>('spark.worker.cleanup.interval'), () => this.cleanup());
     this.inboxLoop = this.inbox.run().catch((error: unknown) => {
       if (!this.stopping) this.fatal(`inbox reader failed: ${(error as Error).message}`);
     });
@@ -249,28 +238,9 @@ class Agent implements AgentHandle {
     };
   }
 
-  /** startWebUi listens first (the port is part of a new worker id); the app is attached once the id is known. */
-  private async startWebUi(): Promise<void> {
-    if (this.options.webUi === false) {
-      if (!(this.port > 0)) throw new Error('a worker without a web UI needs an explicit port (--port > 0)');
-      this.webUiUrl = `http://${this.host}:${this.port}`;
-      return;
-    }
-    const problem = uiBindProblem(this.host, this.config.get<string | undefined>(SECRET_KEY));
-    if (problem !== undefined) throw new Error(problem);
-    this.server = await listenHttp((request) => (this.uiApp ? this.uiApp.fetch(request) : new Response('worker starting', { status: 503 })), {
-      host: this.host,
-      port: this.port,
-      what: 'the worker web UI',
-      tls: this.options.tls,
-    });
-    this.port = this.server.port;
-    this.webUiUrl = this.server.url;
-  }
-
   private attachWebUi(): void {
     if (this.options.webUi === false) return;
-    this.uiApp = this.options.webUi ? this.options.webUi(this) : createWorkerUiApp(workerUiSource(this));
+    this.webUi?.attach(this.options.webUi ? this.options.webUi(this) : createWorkerUiApp(workerUiSource(this)));
   }
 
   // ------------------------------------------------------------------ registration
@@ -329,20 +299,6 @@ class Agent implements AgentHandle {
     const deleted = await cleanWorkDir(this.workDir, { appIds, driverIds }, Date.now(), ttl);
     if (deleted.length > 0) this.log.info({ deleted }, 'work-dir cleanup removed old application directories');
     for (const name of deleted) table.finishedApps.delete(name);
-  }
-
-  /** every runs `work` every `ms` until the agent stops; a failure is logged and the next round comes anyway. */
-  private every(ms: number, work: () => Promise<void>): void {
-    const round = async () => {
-      if (this.stopping) return;
-      try {
-        await work();
-      } catch (error) {
-        if (!this.stopping) this.log.warn({ err: error }, 'periodic work failed; retrying next round');
-      }
-      if (!this.stopping) this.timer(round, ms);
-    };
-    this.timer(round, ms);
   }
 
   // ------------------------------------------------------------------ view
@@ -413,33 +369,6 @@ class Agent implements AgentHandle {
 
   // ------------------------------------------------------------------ timers and stop
 
-  private timer(fn: () => void | Promise<void>, ms: number): void {
-    const handle = setTimeout(() => {
-      this.timers.delete(handle);
-      void fn();
-    }, ms);
-    this.timers.add(handle);
-  }
-
-  /** sleep resolves after `ms`, or at once when the agent stops. */
-  private sleep(ms: number): Promise<void> {
-    if (ms <= 0 || this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(handle);
-        this.sleepers.delete(done);
-        resolve();
-      };
-      const handle = setTimeout(done, ms);
-      this.sleepers.add(done);
-    });
-  }
-
-  private async sleepSeconds(seconds: number, cancelled: () => boolean): Promise<void> {
-    for (let i = 0; i < seconds && !cancelled() && !this.stopping; i++) await this.sleep(1000);
-    if (this.stopping) throw new AgentStoppedError('agent stopped during a driver back-off');
-  }
-
   private fatal(message: string): void {
     if (this.stopping || this.stopPromise !== undefined) return;
     this.log.fatal(message);
@@ -467,15 +396,13 @@ class Agent implements AgentHandle {
       await Promise.allSettled(this.reporter.pending());
     }
     this.stopping = true;
-    for (const handle of this.timers) clearTimeout(handle);
-    this.timers.clear();
-    for (const wake of [...this.sleepers]) wake();
+    this.timers.stop();
     this.unsubscribeExit?.();
     this.registrar?.close();
     this.blocking?.disconnect();
     if (abrupt) {
       this.redis?.disconnect();
-      await Promise.allSettled([this.server?.close(), this.masterClient?.close(), this.runtime?.close()]);
+      await Promise.allSettled([this.webUi?.close(), this.masterClient?.close(), this.runtime?.close()]);
       await this.lock?.release();
       return;
     }
@@ -485,7 +412,7 @@ class Agent implements AgentHandle {
     await this.state?.flushed();
     await Promise.allSettled([this.masterClient?.close(), this.runtime?.close()]);
     await this.redis?.quit().catch(() => this.redis?.disconnect());
-    await this.server?.close();
+    await this.webUi?.close();
     await this.lock?.release();
     this.log.info('worker stopped');
   }

@@ -26,25 +26,22 @@
  * stop() signals the task's process group: SIGTERM, then SIGKILL after graceMs.
  * A pid found alive is trusted to be the task's (pid reuse is not detected).
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from '../../lib/log.ts';
-import { type CgroupSupport, limitsFor } from './cgroups.ts';
+import type { CgroupSupport } from './cgroups.ts';
+import { launchSupervisor } from './process-launch.ts';
 import { TaskLimits } from './process-limits.ts';
 import {
   LABEL,
   TASK_FILES,
   assertValidTaskSpec,
   checkImageAllowed,
-  stderrHeader,
   taskLabels,
   taskName,
 } from './task-identity.ts';
-import type { ProcessTaskRecord, SupervisorLaunch } from './task-supervisor.ts';
+import type { ProcessTaskRecord } from './task-supervisor.ts';
 import { ExitTracker } from './exit-tracker.ts';
 import { UNKNOWN_EXIT_CODE, isProcessAlive, readJson, readTaskStatus, writeJsonAtomically, type RegistryEntry } from './process-registry.ts';
 import type { Runtime, TaskExit, TaskSpec, TaskStatus } from './types.ts';
@@ -75,12 +72,6 @@ interface TrackedTask {
   entry: RegistryEntry;
   stopRequested: boolean;
 }
-
-/** ENV_PASSED_THROUGH: the agent's variables a local process gets (plus the spec's env); nothing else leaks in. */
-const ENV_PASSED_THROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'JAVA_HOME', 'SPARK_HOME', 'USER', 'LOGNAME'];
-
-const SUPERVISOR_PATH = fileURLToPath(new URL('./task-supervisor.ts', import.meta.url));
-const TSX_LOADER_URL = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -168,41 +159,18 @@ export class ProcessRuntime implements Runtime {
       return this.adopt(holder, await this.readStatus(holder));
     }
 
-    for (const file of [TASK_FILES.processTask, TASK_FILES.processExit, TASK_FILES.stopRequested]) {
-      await rm(join(workDir, file), { force: true });
+    try {
+      entry.supervisorPid = await launchSupervisor(spec, entry, {
+        cgroups,
+        cgroupPath: this.limits.cgroupPath(entry),
+        requireLimits: this.options.requireLimits,
+        addressSpaceLimit: this.options.addressSpaceLimit,
+        logger: this.options.logger,
+      });
+    } catch (error) {
+      await rm(entryPath, { force: true });
+      throw error;
     }
-    await writeFile(join(workDir, TASK_FILES.stdout), '');
-    await writeFile(join(workDir, TASK_FILES.stderr), stderrHeader(spec));
-    const launchPath = join(workDir, '.flint-launch.json');
-    const launch: SupervisorLaunch = {
-      taskId: spec.taskId,
-      command: this.wrapCommand(spec),
-      env: this.taskEnv(spec),
-      workDir,
-      labels: entry.labels,
-    };
-    if (cgroups !== undefined) {
-      try {
-        const cgroup = await cgroups.create(this.limits.cgroupPath(entry), limitsFor(spec.cores, spec.memoryMB, spec.pidsLimit));
-        launch.cgroup = { procsFiles: cgroup.procsFiles, oomFile: cgroup.oomFile };
-      } catch (error) {
-        if (this.options.requireLimits === true) {
-          await cgroups.remove(this.limits.cgroupPath(entry)).catch(() => undefined);
-          await rm(entryPath, { force: true });
-          throw new Error(`cannot create the cgroup of task ${spec.taskId}: ${(error as Error).message}`, { cause: error });
-        }
-        this.options.logger?.warn({ err: error, taskId: spec.taskId }, 'cannot create the task cgroup: the task runs without cores, memory or pids limits');
-      }
-    }
-    await writeJsonAtomically(launchPath, launch, 0o600);
-    const supervisor = spawn(process.execPath, ['--import', TSX_LOADER_URL, SUPERVISOR_PATH, launchPath], {
-      cwd: workDir,
-      detached: true,
-      stdio: 'ignore',
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    });
-    supervisor.unref();
-    entry.supervisorPid = supervisor.pid;
     await writeJsonAtomically(entryPath, entry);
     await this.awaitLaunch(entry);
     const status = await this.readStatus(entry);
@@ -237,20 +205,6 @@ export class ProcessRuntime implements Runtime {
       if (Date.now() > deadline) return;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
-  }
-
-  private wrapCommand(spec: TaskSpec): string[] {
-    if (this.options.addressSpaceLimit !== true) return spec.command;
-    return ['prlimit', `--as=${spec.memoryMB * 1024 * 1024}`, '--', ...spec.command];
-  }
-
-  private taskEnv(spec: TaskSpec): Record<string, string> {
-    const env: Record<string, string> = {};
-    for (const name of ENV_PASSED_THROUGH) {
-      const value = process.env[name];
-      if (value !== undefined) env[name] = value;
-    }
-    return { ...env, ...spec.env };
   }
 
   /** readStatus reads what the supervisor recorded (process-registry.ts). */

@@ -1,0 +1,84 @@
+/**
+ * launchSupervisor: how the process runtime starts one task: fresh stdout and stderr (with
+ * Spark's header) in its workDir, the task's cgroup with its grant (process-limits.ts), a
+ * launch file only the supervisor reads (the environment may hold secrets: mode 0600,
+ * deleted by the supervisor once read), and the detached supervisor (task-supervisor.ts)
+ * that runs the command and records how it went. The task's environment is its own plus a
+ * few of the agent's (ENV_PASSED_THROUGH): nothing else of the agent's reaches it.
+ */
+import { spawn } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Logger } from '../../lib/log.ts';
+import { limitsFor, type TaskCgroups } from './cgroups.ts';
+import { writeJsonAtomically, type RegistryEntry } from './process-registry.ts';
+import { TASK_FILES, stderrHeader } from './task-identity.ts';
+import type { SupervisorLaunch } from './task-supervisor.ts';
+import type { TaskSpec } from './types.ts';
+
+/** ENV_PASSED_THROUGH: the agent's variables a local process gets (plus the spec's env); nothing else leaks in. */
+export const ENV_PASSED_THROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'JAVA_HOME', 'SPARK_HOME', 'USER', 'LOGNAME'];
+
+const SUPERVISOR_PATH = fileURLToPath(new URL('./task-supervisor.ts', import.meta.url));
+const TSX_LOADER_URL = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+export interface LaunchOptions {
+  /** the task's cgroup operations when limits are enforced */
+  cgroups: TaskCgroups | undefined;
+  /** where the task's cgroup lives */
+  cgroupPath: string;
+  requireLimits?: boolean;
+  addressSpaceLimit?: boolean;
+  logger?: Logger;
+}
+
+/** taskEnv: the task's environment: a few of the agent's variables, then the spec's own. */
+export function taskEnv(spec: Pick<TaskSpec, 'env'>, agentEnv: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of ENV_PASSED_THROUGH) {
+    const value = agentEnv[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...spec.env };
+}
+
+/** launchSupervisor lays out the task's files and cgroup and spawns its supervisor; returns the supervisor's pid. */
+export async function launchSupervisor(spec: TaskSpec, entry: RegistryEntry, options: LaunchOptions): Promise<number | undefined> {
+  const { workDir } = entry;
+  for (const file of [TASK_FILES.processTask, TASK_FILES.processExit, TASK_FILES.stopRequested]) {
+    await rm(join(workDir, file), { force: true });
+  }
+  await writeFile(join(workDir, TASK_FILES.stdout), '');
+  await writeFile(join(workDir, TASK_FILES.stderr), stderrHeader(spec));
+  const launchPath = join(workDir, '.flint-launch.json');
+  const launch: SupervisorLaunch = {
+    taskId: spec.taskId,
+    command: options.addressSpaceLimit === true ? ['prlimit', `--as=${spec.memoryMB * 1024 * 1024}`, '--', ...spec.command] : spec.command,
+    env: taskEnv(spec),
+    workDir,
+    labels: entry.labels,
+  };
+  if (options.cgroups !== undefined) {
+    try {
+      const cgroup = await options.cgroups.create(options.cgroupPath, limitsFor(spec.cores, spec.memoryMB, spec.pidsLimit));
+      launch.cgroup = { procsFiles: cgroup.procsFiles, oomFile: cgroup.oomFile };
+    } catch (error) {
+      if (options.requireLimits === true) {
+        await options.cgroups.remove(options.cgroupPath).catch(() => undefined);
+        throw new Error(`cannot create the cgroup of task ${spec.taskId}: ${(error as Error).message}`, { cause: error });
+      }
+      options.logger?.warn({ err: error, taskId: spec.taskId }, 'cannot create the task cgroup: the task runs without cores, memory or pids limits');
+    }
+  }
+  await writeJsonAtomically(launchPath, launch, 0o600);
+  const supervisor = spawn(process.execPath, ['--import', TSX_LOADER_URL, SUPERVISOR_PATH, launchPath], {
+    cwd: workDir,
+    detached: true,
+    stdio: 'ignore',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+  });
+  supervisor.unref();
+  return supervisor.pid;
+}
