@@ -129,8 +129,6 @@ export interface DriverRunnerDeps extends RunnerDeps {
   finished(runner: DriverRunner, report: DriverReport): Promise<void>;
   /** sleep that resolves early when `cancelled()` turns true (checked every second, as Spark's sleeper does) */
   sleepSeconds?(seconds: number, cancelled: () => boolean): Promise<void>;
-  /** called before a relaunch starts the new run (the agent records that the driver is between runs) */
-  relaunching?(runner: DriverRunner): Promise<void>;
 }
 
 /** sleepCheckingEverySecond: Spark's sleeper: `seconds` one-second naps, stopping early once cancelled. */
@@ -150,6 +148,8 @@ export class DriverRunner extends TaskRunner<DriverReport> {
   private waitSeconds = 1;
   private runStartedAt = 0;
   private handlingExit = false;
+  /** an exit of the new run that came while the previous run's turn was still being handled */
+  private deferredExit: TaskExit | undefined;
   private lastExitCode: number | undefined;
 
   constructor(
@@ -186,11 +186,16 @@ export class DriverRunner extends TaskRunner<DriverReport> {
   }
 
   /**
-   * onExit runs one turn of the supervise loop for an exit of the current run. Repeated
-   * signals for the same run are ignored while the turn is handled.
+   * onExit runs one turn of the supervise loop for an exit of the current run. An exit that
+   * comes while a turn is handled belongs to the run that turn just started (a relaunch
+   * that ended at once): it is handled right after, never dropped (it is the only signal).
    */
   protected override async onExit(exit: TaskExit, finishedAt: number = this.deps.now()): Promise<void> {
-    if (this.isFinished || this.handlingExit) return;
+    if (this.isFinished) return;
+    if (this.handlingExit) {
+      this.deferredExit = exit;
+      return;
+    }
     this.handlingExit = true;
     try {
       this.lastExitCode = exit.exitCode;
@@ -223,13 +228,18 @@ export class DriverRunner extends TaskRunner<DriverReport> {
     } finally {
       this.handlingExit = false;
     }
+    const deferred = this.deferredExit;
+    this.deferredExit = undefined;
+    if (deferred !== undefined && deferred.handle === this.handle && !this.isFinished) {
+      await this.onExit(deferred);
+      return;
+    }
     // a kill that arrived while a relaunch was starting: stop the new run now
     if (this.killed && !this.isFinished) await this.kill();
   }
 
   /** relaunch: remove the exited run (its deterministic name must be free; its logs stay) and start a new one. */
   private async relaunch(): Promise<void> {
-    await this.driverDeps.relaunching?.(this);
     await this.deps.runtime.remove(this.taskId);
     this.forgetRun();
     this.relaunches += 1;

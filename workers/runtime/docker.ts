@@ -350,16 +350,17 @@ export class DockerRuntime implements Runtime {
 
   async remove(taskId: string): Promise<void> {
     this.assertOpen();
-    const task = this.containers.get(taskId);
-    const id = task?.containerId ?? (await this.findContainerId(taskId));
+    const id = this.containers.get(taskId)?.containerId ?? (await this.findContainerId(taskId));
     if (id === undefined) return;
     const info = await this.api.inspect(id);
-    if (task !== undefined && info !== undefined && containerPhase(info.State) === 'running') {
-      // the exit of a removed task is still reported, with its true code
+    if (info !== undefined && containerPhase(info.State) === 'running') {
+      // a running task is stopped first and watched meanwhile, so its exit is still reported (stopped)
+      await this.attach(taskId);
       await this.stop(taskId, 0).catch((error: unknown) => this.options.logger?.warn({ err: error, taskId }, 'stop before removal failed; removing by force'));
     }
+    const task = this.containers.get(taskId);
     await this.api.forceRemove(id);
-    if (task !== undefined && this.containers.get(taskId) === task) {
+    if (task !== undefined && task.containerId === id) {
       this.containers.delete(taskId);
       this.exits.forget(taskId, `task ${taskId} was removed before its exit was observed`);
       await withDeadline(

@@ -358,7 +358,10 @@ export class ProcessRuntime implements Runtime {
   async recover(status: TaskStatus): Promise<void> {
     this.assertOpen();
     if (status.neverStarted) return; // nothing ran: an agent removes it
-    await this.attach(status.taskId);
+    if (this.tasks.has(status.taskId)) return;
+    const entry = await this.findEntry(status.taskId);
+    // watched under the handle the caller saw, so the exit it waits for carries that handle
+    if (entry !== undefined) this.track(entry, status.handle);
   }
 
   async remove(taskId: string): Promise<void> {
