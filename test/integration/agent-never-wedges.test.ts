@@ -53,10 +53,10 @@ test('launches of a missing executable never wedge the agents: FAILED at once wi
     }
     assert.ok(launches >= 200, `at least 200 launches of a missing executable (got ${launches})`);
 
+    // every slot came back, however many launches failed (a launch placed just before its app failed may still be ending)
+    await waitFor(() => agents.every((agent) => agent.view().inbox.inFlight === 0), { timeoutMs: 15_000, message: 'no command left in flight' });
     const created = await docker().listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${f.cluster}`], status: ['created'] } });
     assert.deepEqual(created, [], 'no container left in the created state');
-    // every slot came back, however many launches failed
-    await waitFor(() => agents.every((agent) => agent.view().inbox.inFlight === 0), { timeoutMs: 15_000, message: 'no command left in flight' });
 
     const valid = tracedClient(f.cluster, appDescription({ name: 'valid', image: TEST_IMAGE, command: ['sleep', '300'], coresPerExecutor: 1, maxCores: 2, memoryPerExecutorMB: 32 }));
     clients.push(valid);
