@@ -54,7 +54,10 @@ test('launches of a missing executable never wedge the agents: FAILED at once wi
     assert.ok(launches >= 200, `at least 200 launches of a missing executable (got ${launches})`);
 
     // every slot came back, however many launches failed (a launch placed just before its app failed may still be ending)
-    await waitFor(() => agents.every((agent) => agent.view().inbox.inFlight === 0), { timeoutMs: 15_000, message: 'no command left in flight' });
+    await waitFor(
+      async () => agents.every((agent) => agent.view().inbox.inFlight === 0) && (await Promise.all(agents.map((a) => f.redis.xlen(f.keys.workerInbox(a.workerId))))).every((n) => n === 0),
+      { timeoutMs: 15_000, message: 'every command handled and acknowledged, none in flight' },
+    );
     const created = await docker().listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${f.cluster}`], status: ['created'] } });
     assert.deepEqual(created, [], 'no container left in the created state');
 
