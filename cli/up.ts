@@ -13,21 +13,19 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { loadConfig, parseConfFlags, type FlintConfig } from '../protocol/config.ts';
 import { clusterKeyPattern, clusterKeys } from '../protocol/keys.ts';
 import { connectRedisOrCluster, redactRedisUrl, scanTargets } from '../lib/redis.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../lib/embedded-redis.ts';
+import { FLINT_BIN } from '../lib/package-layout.ts';
 import { signToken } from '../lib/http/auth.ts';
 import { startMasterServices } from '../functions/master-main.ts';
 import { pingDocker } from '../workers/worker-main.ts';
 import type { CommandIo } from './command-io.ts';
 import { runDemoWithProgress } from './demo-progress.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const FLINT_BIN = join(ROOT, 'bin', 'flint.js');
 
 export interface UpOptions {
   redis?: string;
@@ -64,8 +62,8 @@ export interface RunningCluster {
 }
 
 function startChild(args: string[], label: string): ChildProcess {
+  // the user's working directory, so relative paths (--properties-file) mean the same to every process
   const child = spawn(process.execPath, [FLINT_BIN, ...args], {
-    cwd: ROOT,
     env: { ...process.env, FLINT_LOG_LEVEL: process.env.FLINT_LOG_LEVEL ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -8,12 +8,12 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, readdir, rm, access } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import Docker from 'dockerode';
+import { packagePath } from '../lib/package-layout.ts';
 
 export const DEMO_IMAGE = 'flint-demo:latest';
-export const DEMO_IMAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'infra', 'images', 'demo');
+export const DEMO_IMAGE_DIR = packagePath('infra', 'images', 'demo');
 const HASH_LABEL = 'flint.content-hash';
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 

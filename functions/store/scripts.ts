@@ -6,15 +6,16 @@
  * (namespace, now, configuration) documented in prelude.lua.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packagePath } from '../../lib/package-layout.ts';
 import type { RedisConnection } from '../../lib/redis.ts';
 import { clusterKeys, type Keys } from '../../protocol/keys.ts';
 import { luaKeyTable } from '../../protocol/lua-keys.ts';
 import { sparkTimestamp } from '../../protocol/config.ts';
 import { EXECUTOR_TRANSITIONS, DRIVER_TRANSITIONS, APPLICATION_TRANSITIONS, WORKER_TRANSITIONS } from '../../protocol/states.ts';
 
-const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
+// not compiled: found at the same place in a checkout and in the package (lib/package-layout.ts)
+const LUA_DIR = packagePath('functions', 'store', 'lua');
 
 export const SCRIPT_NAMES = [
   'register-worker',

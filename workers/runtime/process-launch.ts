@@ -8,10 +8,10 @@
  */
 import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../lib/log.ts';
+import { nodeArgsForModule } from '../../lib/package-layout.ts';
 import { limitsFor, type TaskCgroups } from './cgroups.ts';
 import { writeJsonAtomically, type RegistryEntry } from './process-registry.ts';
 import { TASK_FILES, stderrHeader } from './task-identity.ts';
@@ -21,8 +21,8 @@ import type { TaskSpec } from './types.ts';
 /** ENV_PASSED_THROUGH: the agent's variables a local process gets (plus the spec's env); nothing else leaks in. */
 export const ENV_PASSED_THROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'JAVA_HOME', 'SPARK_HOME', 'USER', 'LOGNAME'];
 
-const SUPERVISOR_PATH = fileURLToPath(new URL('./task-supervisor.ts', import.meta.url));
-const TSX_LOADER_URL = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+/** supervisorNodeArgs: how node runs task-supervisor (compiled, or its source through tsx in a checkout; lib/package-layout.ts). */
+const supervisorNodeArgs = () => nodeArgsForModule(fileURLToPath(new URL('./task-supervisor', import.meta.url)));
 
 export interface LaunchOptions {
   /** the task's cgroup operations when limits are enforced */
@@ -73,7 +73,7 @@ export async function launchSupervisor(spec: TaskSpec, entry: RegistryEntry, opt
     }
   }
   await writeJsonAtomically(launchPath, launch, 0o600);
-  const supervisor = spawn(process.execPath, ['--import', TSX_LOADER_URL, SUPERVISOR_PATH, launchPath], {
+  const supervisor = spawn(process.execPath, [...supervisorNodeArgs(), launchPath], {
     cwd: workDir,
     detached: true,
     stdio: 'ignore',

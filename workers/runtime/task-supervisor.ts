@@ -4,7 +4,8 @@
  * task's command and records how it went, so the task outlives an agent restart and
  * its exit code is never lost.
  *
- * Run as `node --import tsx task-supervisor.ts <launch file>`. It reads the launch file
+ * Run as `node task-supervisor.js <launch file>` (compiled; from a checkout's sources
+ * `node --import tsx task-supervisor.ts`, see lib/package-layout.ts). It reads the launch file
  * (argv, env, workDir, labels), spawns the command directly (never through a shell) in
  * a process group of its own with stdout/stderr appended to the workDir files, writes
  * `.flint-task.json` {taskId, pid, supervisorPid, startedAt, labels} once it runs and
@@ -206,4 +207,4 @@ function runSupervisor(launchPath: string): void {
 }
 
 const launchPath = process.argv[2];
-if (launchPath !== undefined && process.argv[1]?.endsWith('task-supervisor.ts')) runSupervisor(launchPath);
+if (launchPath !== undefined && /task-supervisor\.[jt]s$/.test(process.argv[1] ?? '')) runSupervisor(launchPath);
