@@ -10,6 +10,7 @@ import type { ExecutorHeartbeatBenchResult } from './executor-heartbeats.ts';
 import type { LatencyResult } from './latency.ts';
 import type { PassProfile, PlacementBenchResult } from './placements.ts';
 import type { HandlerCrashResult, WorkerLossResult } from './recovery.ts';
+import type { IdleRss, StartupBenchResult } from './startup.ts';
 
 export interface BenchResults {
   startedAt: string;
@@ -26,6 +27,7 @@ export interface BenchResults {
   workerLoss: WorkerLossResult;
   scaleOut: PlacementBenchResult[];
   ui: UiBenchResult;
+  startup: StartupBenchResult | { skipped: string };
   notes: string[];
 }
 
@@ -144,7 +146,53 @@ export function buildRows(r: BenchResults): Row[] {
     goal: '< 500 ms',
     verdict: verdictAtMost(u.masterPageMs.p99, 500, 'ms'),
   });
+  rows.push(...startupRows(r.startup));
   return rows;
+}
+
+const seconds = (value: number) => `${value.toFixed(3)} s`;
+
+/** startupRows: the installed package's `flint --help` time and the idle RSS of a master and a worker. */
+function startupRows(startup: BenchResults['startup']): Row[] {
+  if ('skipped' in startup) {
+    return [{ metric: '`flint --help` (installed package) and idle RSS of a master and a worker', flint: 'not measured', ceiling: '-', goal: '≤ 0.15 s; ≤ 80 MB', verdict: startup.skipped }];
+  }
+  const { help, idle } = startup;
+  const rss = (what: string, measured: IdleRss): Row => ({
+    metric: `idle RSS of ${what} (installed package; VmRSS sampled every 0.5 s for ${idle.sampleS} s, ${idle.settleS} s after the worker registered; largest sample)`,
+    flint: `${measured.settledMaxMb} MB (median ${measured.settledMedianMb} MB; ${measured.atReadyMb} MB when it said it was ready; peak ${measured.peakMb} MB)`,
+    ceiling: `idle bare Node process ${idle.bareNode.settledMaxMb} MB`,
+    goal: '≤ 80 MB',
+    verdict: verdictAtMost(measured.settledMaxMb, 80, 'MB'),
+  });
+  return [
+    {
+      metric: `\`flint --help\`, installed package (compiled), whole process, median of ${help.installed.runs} runs after a warm-up (min – max ${seconds(help.installed.min)} – ${seconds(help.installed.max)})`,
+      flint: seconds(help.installed.median),
+      ceiling: `bare \`node -e ''\` ${seconds(help.bareNode.median)}; a checkout's \`node bin/flint.js --help\` (TypeScript through tsx) ${seconds(help.checkoutSources.median)}`,
+      goal: '≤ 0.15 s',
+      verdict: help.installed.median <= 0.15 ? `met (${Math.round((0.15 - help.installed.median) * 1000)} ms to spare)` : `missed by ${Math.round((help.installed.median - 0.15) * 1000)} ms`,
+    },
+    rss('a master (`flint master`, one worker registered)', idle.master),
+    rss(`a worker agent (\`flint worker\`, ${idle.workerRuntime} runtime, no tasks)`, idle.worker),
+  ];
+}
+
+/** startupSection: where an installed process's start-up memory goes, package by package. */
+function startupSection(startup: BenchResults['startup']): string[] {
+  if ('skipped' in startup) return [];
+  const lines: string[] = [];
+  lines.push('## Start-up and idle memory');
+  lines.push('');
+  lines.push(`Measured on the package as a user installs it: this checkout packed (\`npm pack\`) and installed into an empty prefix with \`npm install --global --omit=dev\` ` +
+    `(infra/pack-install.sh, ${startup.install.packAndInstallS} s, ${startup.install.installedMb} MB installed with its dependencies). ` +
+    'RSS a fresh Node process gains by importing one package of that tree and nothing else (after a collection), against a bare process:');
+  lines.push('');
+  lines.push('| package | RSS (MB) |');
+  lines.push('|---|---|');
+  for (const p of startup.packageRssMb) lines.push(`| ${p.name} | ${p.name === 'bare node' ? '' : '+'}${p.mb} |`);
+  lines.push('');
+  return lines;
 }
 
 const escapeCell = (text: string) => text.replace(/\|/g, '\\|');
@@ -186,5 +234,6 @@ export function renderMarkdown(r: BenchResults): string {
     lines.push(`- ${note}`);
   }
   lines.push('');
+  lines.push(...startupSection(r.startup));
   return lines.join('\n');
 }

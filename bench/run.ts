@@ -21,6 +21,7 @@ import { profilePass, runPlacementBench, type PlacementBenchResult } from './pla
 import { runHandlerCrash, runWorkerLoss } from './recovery.ts';
 import { renderMarkdown, type BenchResults } from './report.ts';
 import { REDIS_URL, REPO_ROOT, round } from './common.ts';
+import { runStartupBench, type StartupBenchResult } from './startup.ts';
 
 process.env.FLINT_LOG_LEVEL ??= 'error';
 const quick = process.env.FLINT_BENCH_QUICK === '1';
@@ -44,6 +45,15 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadAverageStart = loadavg();
   const notes: string[] = [];
+
+  // first, while nothing of the bench's own runs beside it
+  step('installed package: flint --help time, idle master and worker RSS');
+  let startup: StartupBenchResult | { skipped: string };
+  try {
+    startup = await runStartupBench({ helpRuns: quick ? 5 : 10, settleS: 25, sampleS: quick ? 5 : 15 });
+  } catch (error) {
+    startup = { skipped: `not measured: ${(error as Error).message}` };
+  }
 
   step('ceilings: raw BullMQ, raw Lua check-and-deduct');
   const bullmq = await rawBullMq(20_000);
@@ -158,6 +168,7 @@ async function main(): Promise<void> {
     workerLoss,
     scaleOut: scaleOut,
     ui,
+    startup,
     notes,
   };
   await writeFile(join(REPO_ROOT, 'docs', 'bench-results.json'), JSON.stringify(results, null, 2) + '\n');

@@ -34,7 +34,9 @@ export interface Spread {
 }
 
 export interface IdleRss {
-  /** median and largest VmRSS over the settle window, MB */
+  /** VmRSS once the process said it was ready, MB */
+  atReadyMb: number;
+  /** median and largest VmRSS over the sampling window, MB */
   settledMedianMb: number;
   settledMaxMb: number;
   /** VmHWM at the end of the window: the peak, reached while starting, MB */
@@ -92,7 +94,7 @@ async function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> 
 }
 
 /** sampleRss samples VmRSS of every pid every 500 ms for `seconds`. */
-async function sampleRss(pids: number[], seconds: number): Promise<IdleRss[]> {
+async function sampleRss(pids: number[], seconds: number, atReadyKb: number[]): Promise<IdleRss[]> {
   const samples: number[][] = pids.map(() => []);
   const until = Date.now() + seconds * 1000;
   while (Date.now() < until) {
@@ -102,7 +104,7 @@ async function sampleRss(pids: number[], seconds: number): Promise<IdleRss[]> {
   return Promise.all(
     pids.map(async (pid, i) => {
       const s = spread(samples[i]!, 1);
-      return { settledMedianMb: s.median, settledMaxMb: s.max, peakMb: round((await statusKb(pid, 'VmHWM')) / 1024, 1), samples: s.runs };
+      return { atReadyMb: round(atReadyKb[i]! / 1024, 1), settledMedianMb: s.median, settledMaxMb: s.max, peakMb: round((await statusKb(pid, 'VmHWM')) / 1024, 1), samples: s.runs };
     }),
   );
 }
@@ -166,8 +168,11 @@ export async function runStartupBench(options: { helpRuns: number; settleS: numb
     const packAndInstallS = round((Date.now() - installStarted) / 1000, 1);
     const packageDir = join(prefix, 'root', 'lib', 'node_modules', 'flint');
     const installedMb = round(Number((await run('du', ['-sk', join(prefix, 'root')])).stdout.split('\t')[0]) / 1024, 1);
-    // the installed command's `#!/usr/bin/env node` must find this Node
-    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, FLINT_LOG_LEVEL: 'warn' };
+    // the installed command's `#!/usr/bin/env node` must find this Node; the
+    // processes log as a user's do (info), so the figures include pino's work
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+    delete env.FLINT_LOG_LEVEL;
+    delete env.NODE_ENV;
 
     const help = {
       installed: await timeProcess(flint, ['--help'], options.helpRuns, 1, env),
@@ -178,13 +183,16 @@ export async function runStartupBench(options: { helpRuns: number; settleS: numb
     const common = ['--redis', redisUrl, '--cluster', cluster];
     const master = await startDaemon(flint, ['master', ...common], /handling cluster/, env);
     daemons.push(master);
+    const masterReadyKb = await statusKb(master.pid, 'VmRSS');
     const worker = await startDaemon(flint, ['worker', ...common, '--work-dir', workDir, '--port', '0', '--cores', '1', '--memory', '512m'], /registered \(epoch/, env);
     daemons.push(worker);
+    const workerReadyKb = await statusKb(worker.pid, 'VmRSS');
     const bare = await startDaemon(process.execPath, ['-e', 'process.stdout.write("ready\\n"); setInterval(() => {}, 1000)'], /ready/, env);
     daemons.push(bare);
-    const workerRuntime = /runtime (\w+)/.exec(worker.output())?.[1] ?? 'unknown';
+    const bareReadyKb = await statusKb(bare.pid, 'VmRSS');
+    const workerRuntime = /"msg":"runtime (\w+)/.exec(worker.output())?.[1] ?? 'unknown';
     await sleep(options.settleS * 1000);
-    const [masterRss, workerRss, bareRss] = await sampleRss([master.pid, worker.pid, bare.pid], options.sampleS);
+    const [masterRss, workerRss, bareRss] = await sampleRss([master.pid, worker.pid, bare.pid], options.sampleS, [masterReadyKb, workerReadyKb, bareReadyKb]);
     for (const daemon of daemons.reverse()) {
       const how = await daemon.stop();
       if (daemon !== bare && how !== '0') throw new Error(`a process did not stop cleanly on SIGTERM (${how}): ${daemon.output().trim().split('\n').slice(-3).join(' | ')}`);
@@ -216,7 +224,7 @@ export async function runStartupBench(options: { helpRuns: number; settleS: numb
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  runStartupBench({ helpRuns: 10, settleS: 10, sampleS: 10 }).then(
+  runStartupBench({ helpRuns: 10, settleS: 25, sampleS: 15 }).then(
     (result) => console.log(JSON.stringify(result, null, 2)),
     (error) => {
       console.error(error);

@@ -1,5 +1,5 @@
 /**
- * `node --import tsx demo/build-image.ts`: build flint-demo:latest if it is
+ * `node --import tsx demo/build-image.ts` (installed: `node dist/demo/build-image.js`): build flint-demo:latest if it is
  * missing or its inputs changed (infra/setup.sh runs this; prints one line).
  */
 import { DEMO_IMAGE, ensureDemoImage } from './image.ts';

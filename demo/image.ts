@@ -9,7 +9,7 @@ import { copyFile, mkdtemp, readFile, readdir, rm, access } from 'node:fs/promis
 import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Docker from 'dockerode';
+import { Docker } from '../lib/docker.ts';
 import { packagePath } from '../lib/package-layout.ts';
 
 export const DEMO_IMAGE = 'flint-demo:latest';

@@ -18,6 +18,7 @@ import { assertSafeBind } from '../lib/http/auth.ts';
 import { bullConnection, closeBull, connectRedisOrCluster, redactRedisUrl } from '../lib/redis.ts';
 import { listenHttp } from '../lib/http-listen.ts';
 import { waitForSignal } from '../lib/signals.ts';
+import { releaseStartupMemory } from '../lib/idle-memory.ts';
 import { clusterKeys } from '../protocol/keys.ts';
 
 export { startMasterServices, type MasterServices } from './http/master-services.ts';
@@ -96,6 +97,7 @@ export async function runMaster(flags: MasterFlags): Promise<void> {
     await closeAll();
     throw error;
   }
+  releaseStartupMemory();
   await waitForSignal();
   // handlers first (they finish what they hold), then the servers
   await closeAll();

@@ -11,6 +11,7 @@
 #   4. local images from infra/images/<name>/ as flint-test-<name>:latest, rebuilt
 #      only when their inputs change (content hash in a label); never pulled
 #   5. npm ci (npm install without a lockfile) when node_modules is missing or stale
+#      (in a git checkout; an installed package came with its dependencies)
 #   6. the demo image flint-demo:latest (demo/image.ts), rebuilt only when its inputs change
 set -euo pipefail
 
@@ -27,6 +28,9 @@ IMAGE_HASH_LABEL=flint.content-hash
 say() { printf 'setup: %s\n' "$*"; }
 fail() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
+# A git checkout holds the TypeScript sources and runs them through tsx; an installed
+# package holds the compiled dist/ only (bin/flint.js makes the same distinction).
+is_checkout() { [ -f "$REPO_ROOT/cli/main.ts" ]; }
 
 # ---------------------------------------------------------------- 1. packages
 
@@ -226,6 +230,10 @@ deps_hash() {
 }
 
 install_node_modules() {
+  if ! is_checkout; then
+    say "node modules: an installed package, its dependencies came with it"
+    return
+  fi
   have npm || fail "npm not found (Node 20 is expected on this machine)"
   local modules="$REPO_ROOT/node_modules" stamp="$REPO_ROOT/node_modules/.flint-deps-hash"
   local want reason=""
@@ -275,7 +283,11 @@ install_node_modules() {
 # infra/images/demo/Containerfile, by demo/image.ts with the same content-hash
 # rule as above; it needs node_modules, so it runs last.
 build_demo_image() {
-  (cd "$REPO_ROOT" && node --import tsx demo/build-image.ts) || fail "building flint-demo:latest failed"
+  if is_checkout; then
+    (cd "$REPO_ROOT" && node --import tsx demo/build-image.ts) || fail "building flint-demo:latest failed"
+  else
+    (cd "$REPO_ROOT" && node dist/demo/build-image.js) || fail "building flint-demo:latest failed"
+  fi
 }
 
 main() {

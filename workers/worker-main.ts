@@ -8,6 +8,7 @@
  * imports this module only when the command runs.
  */
 import { waitForSignal } from '../lib/signals.ts';
+import { releaseStartupMemory } from '../lib/idle-memory.ts';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { DEFAULT_REDIS_URL, loadConfig, parseConfFlags, parseMemoryMb, type FlintConfig } from '../protocol/config.ts';
@@ -235,6 +236,7 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     const agent = await startAgent(agentOptions(settings, { onFatal: () => undefined }));
     decommissioning.attach(agent);
     process.stdout.write(`flint worker ${agent.workerId} registered (epoch ${agent.epoch()}) with cluster '${agent.cluster}' on ${redactRedisUrl(settings.redisUrl)}; web UI ${agent.webUiUrl}\n`);
+    releaseStartupMemory();
     const outcome = await Promise.race([waitForSignal().then(() => undefined), agent.stopped]);
     if (outcome === undefined) {
       await agent.stop();

@@ -31,7 +31,8 @@
  */
 import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { Docker as DockerClient } from '../../lib/docker.ts';
 import type { Logger } from '../../lib/log.ts';
 import { withDeadline } from '../../lib/deadline.ts';
 import { DockerApi, statusCodeOf } from './docker-api.ts';
@@ -102,7 +103,7 @@ export class DockerRuntime implements Runtime {
   private closed = false;
 
   constructor(private readonly options: DockerRuntimeOptions = {}) {
-    this.docker = options.docker ?? new Docker({ socketPath: options.socketPath ?? '/var/run/docker.sock' });
+    this.docker = options.docker ?? new DockerClient({ socketPath: options.socketPath ?? '/var/run/docker.sock' });
     this.api = new DockerApi(this.docker, options.apiTimeoutMs ?? 30_000);
     this.starter = new ContainerStarter(this.api, options);
     this.exits = new ExitTracker((error, taskId) => options.logger?.error({ err: error, taskId }, 'exit listener threw'));

@@ -2,7 +2,7 @@
  * Picks the runtime an agent uses (spark.flint.worker.runtime): Docker when its
  * socket answers a ping, local processes otherwise, with a one-line reason for the log.
  */
-import Docker from 'dockerode';
+import { Docker } from '../../lib/docker.ts';
 import { DockerRuntime, type DockerRuntimeOptions } from './docker.ts';
 import { ProcessRuntime, type ProcessRuntimeOptions } from './process.ts';
 import type { Runtime } from './types.ts';
