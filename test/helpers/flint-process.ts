@@ -1,11 +1,19 @@
 /**
  * `flint` as a child process, started as a new user would run it (`node
  * bin/flint.js <args>`), with what it printed and how it exited.
+ *
+ * FLINT_TEST_BIN=<path of an installed `flint`> runs these tests against an
+ * installed package instead of this checkout (.ci/packed-install does, for
+ * test/unit/cli-startup.test.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 
-/** REPO_ROOT: where `bin/flint.js` lives. */
+/** REPO_ROOT: the checkout, where `bin/flint.js` lives. */
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
+
+/** FLINT_BIN: the `flint` the tests run: this checkout's bin/flint.js, or FLINT_TEST_BIN. */
+export const FLINT_BIN = process.env.FLINT_TEST_BIN || join(REPO_ROOT, 'bin', 'flint.js');
 
 /** FlintProcess: a `node bin/flint.js ...` child process and what it printed. */
 export interface FlintProcess {
@@ -17,7 +25,7 @@ export interface FlintProcess {
 
 /** runFlint starts `node bin/flint.js <args>` as a new user would run it. */
 export function runFlint(args: string[], env: Record<string, string> = {}): FlintProcess {
-  const child = spawn(process.execPath, ['bin/flint.js', ...args], {
+  const child = spawn(process.execPath, [FLINT_BIN, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, FLINT_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

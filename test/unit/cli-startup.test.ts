@@ -4,10 +4,15 @@
  * These tests run `node bin/flint.js` with a module-resolution hook that prints
  * every file it resolves, and check that `--help` and the REST commands load none
  * of the heavy packages (one static import in a definition would bring them back).
+ * A checkout runs its TypeScript sources; .ci/packed-install runs this file against
+ * the installed package's compiled dist/ (FLINT_TEST_BIN), so both hold.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runFlintToEnd } from '../helpers/flint-process.ts';
+import { realpathSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { FLINT_BIN, runFlintToEnd } from '../helpers/flint-process.ts';
 
 const MARK = 'flint-test-resolved ';
 
@@ -33,6 +38,11 @@ async function loadedFiles(args: string[]): Promise<{ code: number | null; stder
   return { code: run.code, stderr: lines.filter((line) => line && !line.startsWith(MARK)).join('\n'), files };
 }
 
+/** loaded: whether one of Flint's own modules was resolved, given without its extension (`cli/main`). */
+function loaded(files: string[], module: string): boolean {
+  return files.some((url) => url.endsWith(`/${module}.ts`) || url.endsWith(`/dist/${module}.js`));
+}
+
 function heavyPackages(files: string[]): string[] {
   return HEAVY.filter((name) => files.some((url) => url.includes(`/node_modules/${name}/`)));
 }
@@ -44,26 +54,27 @@ const UNREACHABLE = 'http://127.0.0.1:1';
 const CASES: Array<{ args: string[]; code: number; implementation?: string }> = [
   { args: ['--help'], code: 0 },
   { args: ['master', '--help'], code: 0 },
-  { args: ['status', 'driver-x', '--master', UNREACHABLE], code: 1, implementation: 'cli/status-kill.ts' },
-  { args: ['kill', 'driver-x', '--master', UNREACHABLE], code: 1, implementation: 'cli/status-kill.ts' },
-  { args: ['token', '--conf', `spark.flint.auth.secret=${SECRET}`], code: 0, implementation: 'cli/token.ts' },
-  { args: ['submit', '--master', UNREACHABLE, 'docker://flint-test-busybox:latest'], code: 1, implementation: 'cli/submit.ts' },
+  { args: ['status', 'driver-x', '--master', UNREACHABLE], code: 1, implementation: 'cli/status-kill' },
+  { args: ['kill', 'driver-x', '--master', UNREACHABLE], code: 1, implementation: 'cli/status-kill' },
+  { args: ['token', '--conf', `spark.flint.auth.secret=${SECRET}`], code: 0, implementation: 'cli/token' },
+  { args: ['submit', '--master', UNREACHABLE, 'docker://flint-test-busybox:latest'], code: 1, implementation: 'cli/submit' },
 ];
 
 for (const { args, code, implementation } of CASES) {
   test(`flint ${args.join(' ')} loads no heavy package`, async () => {
     const run = await loadedFiles(args);
     assert.equal(run.code, code, run.stderr);
-    assert.ok(run.files.some((url) => url.endsWith('/cli/main.ts')), 'the hook saw the command load');
-    if (implementation) assert.ok(run.files.some((url) => url.endsWith(`/${implementation}`)), `${implementation} is loaded when the command runs`);
+    assert.ok(loaded(run.files, 'cli/main'), 'the hook saw the command load');
+    if (implementation) assert.ok(loaded(run.files, implementation), `${implementation} is loaded when the command runs`);
     assert.deepEqual(heavyPackages(run.files), []);
   });
 }
 
 test('flint --help loads no command implementation', async () => {
   const run = await loadedFiles(['--help']);
-  const implementations = ['functions/master-main.ts', 'workers/worker-main.ts', 'cli/up.ts', 'cli/submit.ts', 'cli/status-kill.ts', 'cli/token.ts'];
-  assert.deepEqual(implementations.filter((path) => run.files.some((url) => url.endsWith(`/${path}`))), []);
+  const implementations = ['functions/master-main', 'workers/worker-main', 'cli/up', 'cli/submit', 'cli/status-kill', 'cli/token'];
+  assert.ok(loaded(run.files, 'cli/main'), 'the hook saw the command load');
+  assert.deepEqual(implementations.filter((module) => loaded(run.files, module)), []);
 });
 
 test('flint master loads its implementation and its packages when it runs', async () => {
@@ -71,6 +82,19 @@ test('flint master loads its implementation and its packages when it runs', asyn
   const run = await loadedFiles(['master', '--conf', 'spark.deploy.maxExecutorRetries=lots']);
   assert.equal(run.code, 1);
   assert.match(run.stderr, /^flint: invalid configuration:/);
-  assert.ok(run.files.some((url) => url.endsWith('/functions/master-main.ts')));
+  assert.ok(loaded(run.files, 'functions/master-main'));
   assert.ok(heavyPackages(run.files).includes('bullmq'), 'the trace sees heavy packages when they are loaded');
+});
+
+test('flint runs the TypeScript sources in a checkout and only compiled JavaScript when installed', async () => {
+  const run = await loadedFiles(['--help']);
+  const packageRoot = pathToFileURL(dirname(dirname(realpathSync(FLINT_BIN)))).href;
+  const own = run.files.filter((url) => url.startsWith(`${packageRoot}/`) && !url.startsWith(`${packageRoot}/node_modules/`) && !url.endsWith('/bin/flint.js'));
+  assert.ok(own.length >= 5, `the trace saw Flint's own modules: ${own.join(', ')}`);
+  if (process.env.FLINT_TEST_BIN) {
+    assert.deepEqual(own.filter((url) => !url.startsWith(`${packageRoot}/dist/`) || !url.endsWith('.js')), [], 'an installed package runs dist/ only');
+    assert.deepEqual(run.files.filter((url) => url.includes('/node_modules/tsx/')), [], 'and never tsx');
+  } else {
+    assert.deepEqual(own.filter((url) => !url.endsWith('.ts')), [], 'a checkout runs its sources, never a dist/ that may be older');
+  }
 });
