@@ -6,9 +6,10 @@
  * (infra/pack-install.sh, the same step CI runs), so the code is the compiled dist/
  * and the node_modules tree is the one `npm install --omit=dev` makes.
  *
- * - `flint --help`: the whole process, from spawn to exit, one warm-up then N runs,
- *   min / median / max; beside it bare `node -e ''` (the floor: Node's own start)
- *   and the checkout's `node bin/flint.js --help` (TypeScript through tsx).
+ * - `flint --help`: the whole process, from fork to exit, one warm-up then N runs,
+ *   min / median / max of the wall time and of the CPU time; beside it bare
+ *   `node -e ''` (the floor: Node's own start) and the checkout's
+ *   `node bin/flint.js --help` (TypeScript through tsx).
  * - idle RSS: one master and one worker (the default runtime: Docker when the engine
  *   answers) on a fresh cluster; once the worker has registered and both have settled
  *   (settleS), VmRSS of both is sampled every 500 ms for sampleS and the median and the
@@ -47,7 +48,7 @@ export interface IdleRss {
 export interface StartupBenchResult {
   install: { packAndInstallS: number; installedMb: number };
   /** seconds, whole process */
-  help: { installed: Spread; bareNode: Spread; checkoutSources: Spread };
+  help: { installed: ProcessTime; bareNode: ProcessTime; checkoutSources: ProcessTime };
   idle: { settleS: number; sampleS: number; master: IdleRss; worker: IdleRss; workerRuntime: string; bareNode: IdleRss };
   /** MB of RSS a fresh process gains by importing one package of the installed tree */
   packageRssMb: Array<{ name: string; mb: number }>;
@@ -75,15 +76,29 @@ async function run(command: string, args: string[], options: { cwd?: string; env
   return { stdout, stderr };
 }
 
-/** timeProcess: wall seconds of each run of a whole process, after `warmup` runs that are not counted. */
-async function timeProcess(command: string, args: string[], runs: number, warmup = 1, env?: NodeJS.ProcessEnv): Promise<Spread> {
-  const samples: number[] = [];
+/** ProcessTime: a whole process's wall time and its CPU time (user + system), seconds. */
+export interface ProcessTime {
+  wall: Spread;
+  cpu: Spread;
+}
+
+/**
+ * timeProcess: each run of a whole process, after `warmup` runs that are not counted,
+ * timed by bash's `time` around fork, exec and wait (its CPU time is the kernel's
+ * account of the process, which a busy machine disturbs less than the wall time).
+ */
+async function timeProcess(command: string, args: string[], runs: number, warmup = 1, env?: NodeJS.ProcessEnv): Promise<ProcessTime> {
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < warmup + runs; i++) {
-    const started = process.hrtime.bigint();
-    await run(command, args, { env });
-    if (i >= warmup) samples.push(Number(process.hrtime.bigint() - started) / 1e9);
+    const { stderr } = await run('bash', ['-c', 'TIMEFORMAT="%3R %3U %3S"; time "$@" >/dev/null 2>&1', 'time', command, ...args], { env });
+    const [real, user, system] = stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
+    if (i >= warmup) {
+      wall.push(real!);
+      cpu.push(user! + system!);
+    }
   }
-  return spread(samples);
+  return { wall: spread(wall), cpu: spread(cpu) };
 }
 
 async function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
@@ -147,10 +162,11 @@ async function startDaemon(command: string, args: string[], ready: RegExp, env: 
   return daemon;
 }
 
-/** packageRss: RSS (MB) of a fresh process that imported `name` from the installed tree (or nothing), after a GC and a pause. */
+/** packageRss: RSS (MB) of a fresh process that imported `name` from the installed tree (or nothing), after a collection and a pause. */
 async function packageRss(packageDir: string, name: string | undefined): Promise<number> {
   const script = `${name ? `await import(${JSON.stringify(name)});` : ''} await new Promise((r) => setTimeout(r, 1000)); globalThis.gc(); await new Promise((r) => setTimeout(r, 200)); process.stdout.write(String(process.memoryUsage().rss));`;
-  const { stdout } = await run(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { cwd: packageDir });
+  // the young generation held small, as in an idle master or worker (lib/idle-memory.ts)
+  const { stdout } = await run(process.execPath, ['--expose-gc', '--max-semi-space-size=1', '--input-type=module', '-e', script], { cwd: packageDir });
   return Number(stdout) / 1024 / 1024;
 }
 
