@@ -174,7 +174,8 @@ function startupRows(startup: BenchResults['startup']): Row[] {
       goal: '≤ 0.15 s',
       verdict: wall.median <= 0.15 ? `met (${Math.round((0.15 - wall.median) * 1000)} ms to spare)` : `missed by ${Math.round((wall.median - 0.15) * 1000)} ms`,
     },
-    rss('a master (`flint master`, one worker registered)', idle.master),
+    rss('a master (`flint master` with its default services, REST server and web UI; one worker registered)', idle.master),
+    rss('a master with the REST server and web UI turned off (message handlers only)', idle.masterHandlersOnly),
     rss(`a worker agent (\`flint worker\`, ${idle.workerRuntime} runtime, no tasks)`, idle.worker),
   ];
 }

@@ -10,8 +10,9 @@
  *   min / median / max of the wall time and of the CPU time; beside it bare
  *   `node -e ''` (the floor: Node's own start) and the checkout's
  *   `node bin/flint.js --help` (TypeScript through tsx).
- * - idle RSS: one master and one worker (the default runtime: Docker when the engine
- *   answers) on a fresh cluster; once the worker has registered and both have settled
+ * - idle RSS: one master as configured by default (Spark's REST server and the web UI
+ *   on), one master with both off (message handlers only) and one worker (the default
+ *   runtime: Docker when the engine answers) on a fresh cluster; once the worker has registered and both have settled
  *   (settleS), VmRSS of both is sampled every 500 ms for sampleS and the median and the
  *   largest sample are reported (the goal is judged on the largest), with VmHWM (the
  *   peak, reached while starting). Beside them an idle bare Node process, the floor.
@@ -49,7 +50,8 @@ export interface StartupBenchResult {
   install: { packAndInstallS: number; installedMb: number };
   /** seconds, whole process */
   help: { installed: ProcessTime; bareNode: ProcessTime; checkoutSources: ProcessTime };
-  idle: { settleS: number; sampleS: number; master: IdleRss; worker: IdleRss; workerRuntime: string; bareNode: IdleRss };
+  /** master: as configured by default (REST server and web UI on, on free ports here); masterHandlersOnly: both turned off */
+  idle: { settleS: number; sampleS: number; master: IdleRss; masterHandlersOnly: IdleRss; worker: IdleRss; workerRuntime: string; bareNode: IdleRss };
   /** MB of RSS a fresh process gains by importing one package of the installed tree */
   packageRssMb: Array<{ name: string; mb: number }>;
 }
@@ -197,9 +199,13 @@ export async function runStartupBench(options: { helpRuns: number; settleS: numb
     };
 
     const common = ['--redis', redisUrl, '--cluster', cluster];
-    const master = await startDaemon(flint, ['master', ...common], /handling cluster/, env);
+    // Spark's defaults (REST server and web UI on), on free ports so that nothing else on the machine is in the way
+    const master = await startDaemon(flint, ['master', ...common, '--conf', 'spark.master.rest.port=0', '--conf', 'spark.master.ui.port=0'], /web UI on/, env);
     daemons.push(master);
     const masterReadyKb = await statusKb(master.pid, 'VmRSS');
+    const handlersOnly = await startDaemon(flint, ['master', ...common, '--conf', 'spark.master.rest.enabled=false', '--conf', 'spark.flint.master.ui.enabled=false'], /handling cluster/, env);
+    daemons.push(handlersOnly);
+    const handlersOnlyReadyKb = await statusKb(handlersOnly.pid, 'VmRSS');
     const worker = await startDaemon(flint, ['worker', ...common, '--work-dir', workDir, '--port', '0', '--cores', '1', '--memory', '512m'], /registered \(epoch/, env);
     daemons.push(worker);
     const workerReadyKb = await statusKb(worker.pid, 'VmRSS');
@@ -208,7 +214,11 @@ export async function runStartupBench(options: { helpRuns: number; settleS: numb
     const bareReadyKb = await statusKb(bare.pid, 'VmRSS');
     const workerRuntime = /"msg":"runtime (\w+)/.exec(worker.output())?.[1] ?? 'unknown';
     await sleep(options.settleS * 1000);
-    const [masterRss, workerRss, bareRss] = await sampleRss([master.pid, worker.pid, bare.pid], options.sampleS, [masterReadyKb, workerReadyKb, bareReadyKb]);
+    const [masterRss, handlersOnlyRss, workerRss, bareRss] = await sampleRss(
+      [master.pid, handlersOnly.pid, worker.pid, bare.pid],
+      options.sampleS,
+      [masterReadyKb, handlersOnlyReadyKb, workerReadyKb, bareReadyKb],
+    );
     for (const daemon of daemons.reverse()) {
       const how = await daemon.stop();
       if (daemon !== bare && how !== '0') throw new Error(`a process did not stop cleanly on SIGTERM (${how}): ${daemon.output().trim().split('\n').slice(-3).join(' | ')}`);
@@ -222,7 +232,7 @@ export async function runStartupBench(options: { helpRuns: number; settleS: numb
     return {
       install: { packAndInstallS, installedMb },
       help,
-      idle: { settleS: options.settleS, sampleS: options.sampleS, master: masterRss!, worker: workerRss!, workerRuntime, bareNode: bareRss! },
+      idle: { settleS: options.settleS, sampleS: options.sampleS, master: masterRss!, masterHandlersOnly: handlersOnlyRss!, worker: workerRss!, workerRuntime, bareNode: bareRss! },
       packageRssMb,
     };
   } finally {
