@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 
 export default defineConfig(
   {
-    ignores: ['node_modules/**', 'test-artifacts/**', '.flint/**', 'coverage/**'],
+    ignores: ['node_modules/**', 'test-artifacts/**', '.flint/**', 'coverage/**', 'dist/**'],
   },
   js.configs.recommended,
   tseslint.configs.recommended,
