@@ -7,13 +7,14 @@
  * generated from protocol/keys.ts, and Redis's clock, which times every lease and beat.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packagePath } from '../lib/package-layout.ts';
 import type { RedisConnection } from '../lib/redis.ts';
 import type { Keys } from '../protocol/keys.ts';
 import { luaKeyTable } from '../protocol/lua-keys.ts';
 
-const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
+// not compiled: found at the same place in a checkout and in the package (lib/package-layout.ts)
+const LUA_DIR = packagePath('client', 'lua');
 
 const RECEIVER_SCRIPTS = ['renew-app-leases', 'record-executor-heartbeats', 'claim-silent-executors'] as const;
 type ReceiverScript = (typeof RECEIVER_SCRIPTS)[number];
