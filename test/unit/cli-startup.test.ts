@@ -1,7 +1,7 @@
 /**
  * `flint` loads only what the command it runs needs: cli/main.ts registers every
  * command's definition, and each action imports its implementation when it runs.
- * These tests run `node bin/flint.js` with a module-resolution hook that prints
+ * These tests run `node bin/flint.js` with a module-resolution hook that records
  * every file it resolves, and check that `--help` and the REST commands load none
  * of the heavy packages (one static import in a definition would bring them back).
  * A checkout runs its TypeScript sources; .ci/packed-install runs this file against
@@ -9,18 +9,23 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { realpathSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FLINT_BIN, runFlintToEnd } from '../helpers/flint-process.ts';
 
-const MARK = 'flint-test-resolved ';
-
-/** NODE_OPTIONS that register a resolve hook printing each resolved file URL on stderr. */
-function tracingNodeOptions(): string {
-  const hooks = `export async function resolve(specifier, context, next) {
+/**
+ * NODE_OPTIONS that register a resolve hook appending each resolved file URL to
+ * `traceFile`. The hook runs on the loader's own thread and the process exits with
+ * process.exit(): a synchronous append is written before the import goes on, where
+ * output to stderr from that thread can be lost at exit.
+ */
+function tracingNodeOptions(traceFile: string): string {
+  const hooks = `import { appendFileSync } from 'node:fs';
+  export async function resolve(specifier, context, next) {
     const result = await next(specifier, context);
-    if (result.url.startsWith('file:')) process.stderr.write(${JSON.stringify(MARK)} + result.url + '\\n');
+    if (result.url.startsWith('file:')) appendFileSync(${JSON.stringify(traceFile)}, result.url + '\\n');
     return result;
   }`;
   const register = `import { register } from 'node:module'; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});`;
@@ -30,12 +35,17 @@ function tracingNodeOptions(): string {
 /** HEAVY: packages only the processes (master, worker, up) and the REST server need. */
 const HEAVY = ['bullmq', 'ioredis', 'hono', '@hono', 'dockerode', 'prom-client', 'pino', 'zod', '@bull-board'];
 
-/** loadedFiles runs flint with the tracing hook; returns its exit code, stderr without the trace, and what it resolved. */
+/** loadedFiles runs flint with the tracing hook; returns its exit code, its stderr, and what it resolved. */
 async function loadedFiles(args: string[]): Promise<{ code: number | null; stderr: string; files: string[] }> {
-  const run = await runFlintToEnd(args, { NODE_OPTIONS: tracingNodeOptions(), FLINT_MASTER: '', FLINT_TOKEN: '' });
-  const lines = run.stderr.split('\n');
-  const files = lines.filter((line) => line.startsWith(MARK)).map((line) => line.slice(MARK.length));
-  return { code: run.code, stderr: lines.filter((line) => line && !line.startsWith(MARK)).join('\n'), files };
+  const dir = mkdtempSync(join(tmpdir(), 'flint-cli-startup-'));
+  try {
+    const traceFile = join(dir, 'resolved');
+    const run = await runFlintToEnd(args, { NODE_OPTIONS: tracingNodeOptions(traceFile), FLINT_MASTER: '', FLINT_TOKEN: '' });
+    const files = readFileSync(traceFile, 'utf8').split('\n').filter(Boolean);
+    return { code: run.code, stderr: run.stderr.trim(), files };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** loaded: whether one of Flint's own modules was resolved, given without its extension (`cli/main`). */
