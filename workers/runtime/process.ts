@@ -44,7 +44,7 @@ import {
 import type { ProcessTaskRecord } from './task-supervisor.ts';
 import { ExitTracker } from './exit-tracker.ts';
 import { UNKNOWN_EXIT_CODE, isProcessAlive, readJson, readTaskStatus, writeJsonAtomically, type RegistryEntry } from './process-registry.ts';
-import type { Runtime, TaskExit, TaskSpec, TaskStatus } from './types.ts';
+import { TaskStartError, type Runtime, type TaskExit, type TaskSpec, type TaskStatus } from './types.ts';
 import { resolveWorkDir } from './work-dir.ts';
 
 export { isProcessAlive, UNKNOWN_EXIT_CODE } from './process-registry.ts';
@@ -57,7 +57,7 @@ export interface ProcessRuntimeOptions {
   imageAllowList?: string[];
   /** how often waiters read the exit files, default 200 ms */
   pollIntervalMs?: number;
-  /** how long start() waits for the supervisor to report the command running, default 15 s */
+  /** how long start() waits for the supervisor to report the command running before it fails the start, default 60 s */
   startTimeoutMs?: number;
   /** run tasks under `prlimit --as=<memoryMB MiB>` (needs util-linux prlimit) */
   addressSpaceLimit?: boolean;
@@ -172,7 +172,12 @@ export class ProcessRuntime implements Runtime {
       throw error;
     }
     await writeJsonAtomically(entryPath, entry);
-    await this.awaitLaunch(entry);
+    if (!(await this.awaitLaunch(entry))) {
+      // start() never answers "running" for a command that is not: give up on this start, leaving nothing behind
+      if (entry.supervisorPid !== undefined) signalGroup(entry.supervisorPid, 'SIGKILL');
+      await this.removeRecords(entry);
+      throw new TaskStartError(`the task's supervisor did not start ${JSON.stringify(spec.command[0])} within ${this.options.startTimeoutMs ?? 60_000} ms`);
+    }
     const status = await this.readStatus(entry);
     this.track(entry, status.handle);
     return status;
@@ -194,15 +199,19 @@ export class ProcessRuntime implements Runtime {
     return status;
   }
 
-  /** awaitLaunch waits until the supervisor has reported the command running or ended (bounded). */
-  private async awaitLaunch(entry: RegistryEntry): Promise<void> {
-    const deadline = Date.now() + (this.options.startTimeoutMs ?? 15_000);
+  /**
+   * awaitLaunch waits until the supervisor has reported the command running or ended, or is
+   * gone; false when it is still starting after startTimeoutMs (a loaded host can take
+   * seconds to start the supervisor's node process).
+   */
+  private async awaitLaunch(entry: RegistryEntry): Promise<boolean> {
+    const deadline = Date.now() + (this.options.startTimeoutMs ?? 60_000);
     for (;;) {
-      if (existsSync(join(entry.workDir, TASK_FILES.processTask)) || existsSync(join(entry.workDir, TASK_FILES.processExit))) return;
+      if (existsSync(join(entry.workDir, TASK_FILES.processTask)) || existsSync(join(entry.workDir, TASK_FILES.processExit))) return true;
       const current = (await readJson<RegistryEntry>(this.entryPath(entry.cluster, entry.kind, entry.taskId))) ?? entry;
       // a supervisor that never came up (or died before spawning) leaves nothing more to wait for
-      if (current.supervisorPid !== undefined && !isProcessAlive(current.supervisorPid)) return;
-      if (Date.now() > deadline) return;
+      if (current.supervisorPid !== undefined && !isProcessAlive(current.supervisorPid)) return true;
+      if (Date.now() > deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }
