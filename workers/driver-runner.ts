@@ -240,7 +240,22 @@ export class DriverRunner extends TaskRunner<DriverReport> {
 
   /** relaunch: remove the exited run (its deterministic name must be free; its logs stay) and start a new one. */
   private async relaunch(): Promise<void> {
-    await this.deps.runtime.remove(this.taskId);
+    // the old run must be gone before the new one can take its name; if it cannot be removed
+    // (twice), the driver ends ERROR rather than waiting for ever on a run nobody watches
+    let removeError: unknown;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.deps.runtime.remove(this.taskId);
+        removeError = undefined;
+        break;
+      } catch (error) {
+        removeError = error;
+      }
+    }
+    if (removeError !== undefined) {
+      await this.settle({ driverId: this.driverId, state: 'ERROR', exception: `cannot relaunch: the previous run could not be removed (${launchFailureText(removeError)})`, exitStatus: this.lastExitCode });
+      return;
+    }
     this.forgetRun();
     this.relaunches += 1;
     let status: TaskStatus;

@@ -91,6 +91,7 @@ class Agent implements AgentHandle {
   private inbox: Inbox | undefined;
   private inboxLoop: Promise<void> | undefined;
   private latestState: Promise<void> | undefined;
+  private latestStateAgain = false;
   private decommissioned = false;
   private stopping = false;
   private stopPromise: Promise<void> | undefined;
@@ -123,6 +124,7 @@ class Agent implements AgentHandle {
     await mkdir(this.workDir, { recursive: true });
     this.workDir = await realpath(this.workDir);
     this.lock = await lockWorkDir(this.workDir);
+    this.lock.onLost(() => this.fatal(`the lock on the work dir ${this.workDir} was lost (its holder process ended): exiting, so that no second agent runs here unnoticed`));
     this.webUi = await AgentWebUi.listen({
       enabled: this.options.webUi !== false,
       host: this.host,
@@ -273,7 +275,12 @@ class Agent implements AgentHandle {
    * far it has read its inbox, read when each attempt is built.
    */
   private sendLatestState(): void {
-    if (this.latestState !== undefined || this.stopping || this.table === undefined || !this.registrar?.registered) return;
+    if (this.stopping || this.table === undefined || !this.registrar?.registered) return;
+    if (this.latestState !== undefined) {
+      // one at a time, but a report wanted meanwhile is sent right after (with what is held then)
+      this.latestStateAgain = true;
+      return;
+    }
     const table = this.table;
     this.latestState = this.reporter
       .deliver(
@@ -286,6 +293,10 @@ class Agent implements AgentHandle {
       })
       .finally(() => {
         this.latestState = undefined;
+        if (this.latestStateAgain) {
+          this.latestStateAgain = false;
+          this.sendLatestState();
+        }
       });
   }
 
@@ -390,8 +401,25 @@ class Agent implements AgentHandle {
   }
 
   private async doStop(abrupt: boolean): Promise<void> {
-    if (!abrupt && this.options.killOnExit && this.registrar?.epoch !== undefined && this.table !== undefined) {
-      // kill first, while reports can still be delivered
+    if (abrupt) {
+      this.stopping = true;
+      this.timers.stop();
+      this.unsubscribeExit?.();
+      this.registrar?.close();
+      this.blocking?.disconnect();
+      this.redis?.disconnect();
+      await Promise.allSettled([this.webUi?.close(), this.masterClient?.close(), this.runtime?.close()]);
+      await this.lock?.release();
+      return;
+    }
+    // take no new command; let those taken in finish (bounded), while exits still arrive and reports still go
+    this.inbox?.close();
+    this.blocking?.disconnect();
+    await withDeadline(Promise.allSettled([this.inboxLoop, this.inbox?.drained()]), GRACEFUL_DRAIN_MS, 'commands in flight').catch((error: unknown) =>
+      this.log.warn({ err: error }, 'stopping with commands still in flight (their inbox entries stay pending for the next agent)'),
+    );
+    if (this.options.killOnExit && this.registrar?.epoch !== undefined && this.table !== undefined) {
+      // nothing new can come in now: kill every task, while reports can still be delivered
       await this.table.killAll();
       await Promise.allSettled(this.reporter.pending());
     }
@@ -399,16 +427,6 @@ class Agent implements AgentHandle {
     this.timers.stop();
     this.unsubscribeExit?.();
     this.registrar?.close();
-    this.blocking?.disconnect();
-    if (abrupt) {
-      this.redis?.disconnect();
-      await Promise.allSettled([this.webUi?.close(), this.masterClient?.close(), this.runtime?.close()]);
-      await this.lock?.release();
-      return;
-    }
-    await withDeadline(Promise.allSettled([this.inboxLoop, this.inbox?.drained()]), GRACEFUL_DRAIN_MS, 'commands in flight').catch((error: unknown) =>
-      this.log.warn({ err: error }, 'stopping with commands still in flight (their inbox entries stay pending for the next agent)'),
-    );
     await this.state?.flushed();
     await Promise.allSettled([this.masterClient?.close(), this.runtime?.close()]);
     await this.redis?.quit().catch(() => this.redis?.disconnect());
@@ -416,6 +434,7 @@ class Agent implements AgentHandle {
     await this.lock?.release();
     this.log.info('worker stopped');
   }
+
 }
 
 export type { AgentHandle, AgentOptions, AgentView, DriverView, ExecutorView, InboxStats } from './types.ts';

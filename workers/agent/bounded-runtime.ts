@@ -29,6 +29,7 @@ export function boundRuntime(runtime: Runtime, deadlines: RuntimeDeadlines): Run
     recover: (status) => withDeadline(runtime.recover(status), deadlines.callMs, `recovering ${status.taskId}`),
     // the agent never waits on wait(): its one exit source is onExit
     wait: (taskId) => runtime.wait(taskId),
+    watches: (taskId) => runtime.watches(taskId),
     onExit: (listener) => runtime.onExit(listener),
     close: () => withDeadline(runtime.close(), deadlines.callMs, 'closing the runtime'),
   };

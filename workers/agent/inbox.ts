@@ -63,7 +63,9 @@ export class Inbox {
   seenThrough: string | undefined;
   private readonly stats = { handled: 0, refusedEpoch: 0, deadLettered: 0, trimmed: 0 };
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlightIds = new Set<string>();
   private readonly stream: string;
+  private closed = false;
 
   constructor(private readonly deps: InboxDeps) {
     this.stream = deps.keys.workerInbox(deps.workerId);
@@ -78,31 +80,51 @@ export class Inbox {
     return Promise.allSettled([...this.inFlight]).then(() => undefined);
   }
 
-  /** run reads until the agent stops: pending entries of this consumer first (a previous run died before acking), then new ones. */
+  /** close stops reading (commands already taken in go on, and are acknowledged when done). */
+  close(): void {
+    this.closed = true;
+  }
+
+  private done(): boolean {
+    return this.closed || this.deps.isStopping();
+  }
+
+  /** run reads until closed: pending entries of this consumer first (a previous run died before acking), then new ones. */
   async run(): Promise<void> {
     await this.ensureGroup();
-    let pendingCursor = '0';
-    while (!this.deps.isStopping()) {
-      const entries = await this.read(['COUNT', READ_COUNT, 'STREAMS', this.stream, pendingCursor]);
-      if (entries === undefined) continue;
-      if (entries.length === 0) break;
-      for (const entry of entries) {
-        if (this.deps.isStopping()) return;
-        await this.take(entry);
-        pendingCursor = entry[0];
-      }
-    }
+    if (!(await this.replayPending())) return;
     // everything up to the group's position was either just replayed or handled by an earlier run
     const delivered = await this.lastDelivered();
     if (delivered !== undefined && (this.seenThrough === undefined || compareStreamIds(delivered, this.seenThrough) > 0)) this.seenThrough = delivered;
-    while (!this.deps.isStopping()) {
+    while (!this.done()) {
       const entries = await this.read(['COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', this.stream, '>']);
-      if (entries === undefined) continue;
+      if (entries === undefined) {
+        // a read that failed may have been delivered (the group moved) with its reply lost: those entries
+        // are pending for this consumer now, and are taken from there
+        if (!this.done()) await this.replayPending();
+        continue;
+      }
       for (const entry of entries) {
-        if (this.deps.isStopping()) return;
+        if (this.done()) return;
         await this.take(entry);
       }
     }
+  }
+
+  /** replayPending takes this consumer's pending entries that are not being handled already; false once closed. */
+  private async replayPending(): Promise<boolean> {
+    let cursor = '0';
+    while (!this.done()) {
+      const entries = await this.read(['COUNT', READ_COUNT, 'STREAMS', this.stream, cursor]);
+      if (entries === undefined) continue;
+      if (entries.length === 0) return true;
+      for (const entry of entries) {
+        if (this.done()) return false;
+        if (!this.inFlightIds.has(entry[0])) await this.take(entry);
+        cursor = entry[0];
+      }
+    }
+    return false;
   }
 
   /** take admits one entry and starts its work, waiting for a free slot first. */
@@ -118,7 +140,12 @@ export class Inbox {
       work = Promise.resolve();
     }
     this.seenThrough = entry[0];
-    const slot = this.ackAfter(entry[0], work).finally(() => this.inFlight.delete(slot));
+    const id = entry[0];
+    this.inFlightIds.add(id);
+    const slot = this.ackAfter(id, work).finally(() => {
+      this.inFlight.delete(slot);
+      this.inFlightIds.delete(id);
+    });
     this.inFlight.add(slot);
   }
 
@@ -205,7 +232,7 @@ export class Inbox {
       if (!Array.isArray(entries)) throw new Error(`unexpected XREADGROUP reply: ${JSON.stringify(result).slice(0, 200)}`);
       return entries;
     } catch (error) {
-      if (this.deps.isStopping()) return undefined;
+      if (this.done()) return undefined;
       const message = (error as Error).message;
       if (/NOGROUP/.test(message)) {
         this.deps.log.warn('inbox consumer group missing (stream deleted?); creating it again');

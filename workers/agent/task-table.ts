@@ -56,6 +56,7 @@ export class TaskTable {
   private readonly pendingExecutors = new Map<string, ExecutorDescription>();
   private readonly pendingDrivers = new Set<string>();
   private orphanCandidates = new Set<string>();
+  private missingCandidates = new Set<string>();
 
   constructor(private readonly deps: TaskTableDeps) {}
 
@@ -158,7 +159,7 @@ export class TaskTable {
 
   private async executorFinished(runner: ExecutorRunner, report: ExecutorReport): Promise<void> {
     this.deps.log.info({ appId: runner.info.appId, execId: runner.info.execId, state: report.state, exitStatus: report.exitStatus, message: report.message }, `Executor ${runner.info.appId}/${runner.info.execId} finished with state ${report.state}`);
-    await this.deps.state.rememberReported(runner.taskId, report.state, this.reportedLimit());
+    await this.deps.state.rememberReported(runner.taskId, report.state, this.reportedLimit()).catch((error: unknown) => this.deps.log.warn({ err: error }, 'could not record a reported executor in the state file (a restarted agent may report it again)'));
     await this.removeTask(runner.taskId);
     if (this.executors.get(runner.taskId) === runner) this.executors.delete(runner.taskId);
     this.finishedExecutors.push(runner);
@@ -184,7 +185,13 @@ export class TaskTable {
       const runner = this.newDriverRunner(launch);
       this.drivers.set(taskId, runner);
       log.info({ driverId: launch.driverId, image: launch.driverDesc.image }, `Asked to launch driver ${launch.driverId}`);
-      await state.rememberDriver(launch);
+      try {
+        await state.rememberDriver(launch);
+      } catch (error) {
+        // without its launch record a supervised driver could not be relaunched after a restart: refuse it now
+        await runner.settle({ driverId: launch.driverId, state: 'ERROR', exception: `cannot record the driver's launch in the agent's state file: ${(error as Error).message}` });
+        return;
+      }
       await runner.launch();
     });
   }
@@ -217,7 +224,7 @@ export class TaskTable {
   private async driverFinished(runner: DriverRunner, report: DriverReport): Promise<void> {
     const level = report.state === 'ERROR' || report.state === 'FAILED' ? 'warn' : 'info';
     this.deps.log[level]({ driverId: runner.driverId, state: report.state, exitStatus: report.exitStatus, exception: report.exception }, `Driver ${runner.driverId} finished with state ${report.state}`);
-    await this.deps.state.rememberReported(runner.taskId, report.state, this.reportedLimit(), runner.driverId);
+    await this.deps.state.rememberReported(runner.taskId, report.state, this.reportedLimit(), runner.driverId).catch((error: unknown) => this.deps.log.warn({ err: error }, 'could not record a reported driver in the state file (a restarted agent may report it again)'));
     await this.removeTask(runner.taskId);
     if (this.drivers.get(runner.taskId) === runner) this.drivers.delete(runner.taskId);
     this.finishedDrivers.push(runner);
@@ -319,10 +326,31 @@ export class TaskTable {
 
   // ------------------------------------------------------------------ relist
 
-  /** reconcile: never-started tasks nobody starts are removed at once; tasks no runner owns once seen twice in a row. */
+  /**
+   * reconcile: never-started tasks nobody starts are removed at once; tasks no runner owns
+   * once seen twice in a row. And the other way round: a runner's task the runtime does not
+   * watch (a re-adoption whose recover failed) is recovered, so its exit can come; a runner's
+   * task the runtime no longer lists at all, twice in a row, has vanished and ends so.
+   */
   async reconcile(): Promise<void> {
     const { runtime, worker, log } = this.deps;
     const listed = await runtime.list(worker.workerId, worker.cluster);
+    const byId = new Map(listed.map((status) => [status.taskId, status]));
+    const missing = new Set<string>();
+    for (const runner of [...this.executors.values(), ...this.drivers.values()]) {
+      if (runner.isFinished || runner.handle === undefined || this.chains.has(runner.taskId)) continue;
+      const status = byId.get(runner.taskId);
+      if (status === undefined) {
+        missing.add(runner.taskId);
+        if (this.missingCandidates.has(runner.taskId)) {
+          log.warn({ taskId: runner.taskId }, 'a task this agent runs is gone from the runtime');
+          runner.exitArrived({ exitCode: -1, oomKilled: false, stopped: runner.killed, handle: runner.handle, vanished: 'the task is gone from the runtime' });
+        }
+      } else if (status.handle === runner.handle && !status.neverStarted && !runtime.watches(runner.taskId)) {
+        await runtime.recover(status).catch((error: unknown) => log.warn({ err: error, taskId: runner.taskId }, 'could not watch a task again; the next relist retries'));
+      }
+    }
+    this.missingCandidates = missing;
     const orphans = new Set<string>();
     for (const status of listed) {
       if (this.deps.isStopping()) return;

@@ -25,6 +25,8 @@ export class WorkDirLockedError extends Error {
 export interface WorkDirLock {
   /** release ends the holder child (the kernel drops the lock); safe to call twice */
   release(): Promise<void>;
+  /** onLost: called once if the holder child ends without a release (killed): the lock is gone */
+  onLost(callback: () => void): void;
 }
 
 const CONFLICT_EXIT = 75;
@@ -71,7 +73,14 @@ export async function lockWorkDir(workDir: string): Promise<WorkDirLock> {
   for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
   await writeFile(path, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
   let released: Promise<void> | undefined;
+  let lost: (() => void) | undefined;
+  child.once('exit', () => {
+    if (released === undefined) lost?.();
+  });
   return {
+    onLost(callback) {
+      lost = callback;
+    },
     release() {
       released ??= new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();

@@ -102,20 +102,23 @@ export class ContainerStarter {
     try {
       await this.options.afterCreate?.(name);
       // nothing has run yet, so the files can be laid out before the first byte of output
-      const [problem] = await Promise.all([this.programProblem(container, spec, config, image), this.prepareFiles(hostWorkDir, spec)]);
-      let failure: TaskStartError | undefined = problem === undefined ? undefined : new TaskStartError(problem);
-      if (failure === undefined) {
-        try {
-          await this.api.call('start', container.start());
-        } catch (error) {
-          if (statusCodeOf(error) !== 304) failure = new TaskStartError(startFailureReason((error as Error).message), { cause: error });
-        }
-      }
-      if (failure !== undefined) {
-        await this.api.forceRemove(container.id).catch((removeError: unknown) => this.options.logger?.warn({ err: removeError, taskId: spec.taskId }, 'could not remove a container that never started'));
-        throw failure;
+      const [problem] = await Promise.all([
+        this.programProblem(container, spec, config, image),
+        this.prepareFiles(hostWorkDir, spec).catch((error: unknown) => {
+          throw new TaskStartError(`cannot prepare the task's files: ${(error as Error).message}`, { cause: error });
+        }),
+      ]);
+      if (problem !== undefined) throw new TaskStartError(problem);
+      try {
+        await this.api.call('start', container.start());
+      } catch (error) {
+        if (statusCodeOf(error) !== 304) throw new TaskStartError(startFailureReason((error as Error).message), { cause: error });
       }
       return await this.api.call('inspect', container.inspect());
+    } catch (error) {
+      // whatever went wrong before it ran, no container is left behind
+      await this.api.forceRemove(container.id).catch((removeError: unknown) => this.options.logger?.warn({ err: removeError, taskId: spec.taskId }, 'could not remove a container that never started'));
+      throw error;
     } finally {
       startingContainers.delete(container.id);
     }

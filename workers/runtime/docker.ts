@@ -335,7 +335,8 @@ export class DockerRuntime implements Runtime {
     const infos = await Promise.all(containers.map((container) => this.api.inspect(container.Id)));
     return infos
       .filter((info): info is Docker.ContainerInspectInfo => info !== undefined)
-      .filter((info) => !isStartingHere(info.Id))
+      // a task whose start (or a driver's relaunch) is under way here is not listed yet: it would look never started
+      .filter((info) => !isStartingHere(info.Id) && !this.starting.has(info.Config.Labels?.[LABEL.task] ?? ''))
       .map(statusFromInspect);
   }
 
@@ -372,9 +373,15 @@ export class DockerRuntime implements Runtime {
     }
     const workDir = task?.hostWorkDir ?? info?.Config.Labels?.[LABEL.workDir];
     if (workDir !== undefined) {
-      await rm(join(workDir, TASK_FILES.logState), { force: true });
-      await rm(join(workDir, TASK_FILES.stopRequested), { force: true });
+      // files the task could have made hard to delete: the container is gone either way
+      for (const file of [TASK_FILES.logState, TASK_FILES.stopRequested]) {
+        await rm(join(workDir, file), { force: true }).catch((error: unknown) => this.options.logger?.warn({ err: error, taskId, file }, 'could not delete a runtime file of a removed task'));
+      }
     }
+  }
+
+  watches(taskId: string): boolean {
+    return this.containers.has(taskId);
   }
 
   onExit(listener: (taskId: string, exit: TaskExit) => void): () => void {

@@ -26,7 +26,7 @@
  * stop() signals the task's process group: SIGTERM, then SIGKILL after graceMs.
  * A pid found alive is trusted to be the task's (pid reuse is not detected).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../lib/log.ts';
@@ -73,7 +73,21 @@ interface TrackedTask {
   stopRequested: boolean;
 }
 
+/**
+ * signalGroup signals the process group a task leads. The pid comes from a file a task could
+ * forge, so only a real group leader other than this agent's group is signalled: never
+ * kill(-1) (every process) or kill(0) (our own group).
+ */
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const group = Number(fields[2]);
+    if (group !== pid) return; // not a group leader: not one of our detached tasks
+  } catch {
+    return; // gone already
+  }
   try {
     process.kill(-pid, signal);
   } catch {
@@ -320,7 +334,8 @@ export class ProcessRuntime implements Runtime {
     await this.settle(task);
     if (!this.exits.isWatching(taskId)) return;
     task.stopRequested = true;
-    await writeFile(join(task.entry.workDir, TASK_FILES.stopRequested), String(Date.now()));
+    // the marker lives where the task can write: failing to write it must not keep the signals from going
+    await writeFile(join(task.entry.workDir, TASK_FILES.stopRequested), String(Date.now())).catch(() => undefined);
     const record = await readJson<ProcessTaskRecord>(join(task.entry.workDir, TASK_FILES.processTask));
     const signalTask = (signal: NodeJS.Signals): void => {
       if (record !== undefined) signalGroup(record.pid, signal);
@@ -387,11 +402,16 @@ export class ProcessRuntime implements Runtime {
 
   /** removeRecords deletes a task's registry entry, its runtime files and its cgroup. */
   private async removeRecords(entry: RegistryEntry): Promise<void> {
+    // the cgroup first (it kills whatever still runs in it), then the files: a task may have made them hard to delete
+    await this.limits.remove(entry);
     await rm(this.entryPath(entry.cluster, entry.kind, entry.taskId), { force: true });
     for (const file of [TASK_FILES.processTask, TASK_FILES.processExit, TASK_FILES.stopRequested, '.flint-launch.json']) {
-      await rm(join(entry.workDir, file), { force: true });
+      await rm(join(entry.workDir, file), { force: true }).catch((error: unknown) => this.options.logger?.warn({ err: error, taskId: entry.taskId, file }, 'could not delete a runtime file of a removed task'));
     }
-    await this.limits.remove(entry);
+  }
+
+  watches(taskId: string): boolean {
+    return this.tasks.has(taskId);
   }
 
   onExit(listener: (taskId: string, exit: TaskExit) => void): () => void {

@@ -116,6 +116,8 @@ export interface Runtime {
   inspect(taskId: string): Promise<TaskStatus | undefined>;
   /** list returns every task of this worker (running or exited, not yet removed), found by label. */
   list(workerId: string, cluster: string): Promise<TaskStatus[]>;
+  /** watches: a run of this task is watched (its exit will be reported through onExit, or already was). */
+  watches(taskId: string): boolean;
   /** recover re-attaches to a task found by list() after an agent restart, so wait() works for it. */
   recover(status: TaskStatus): Promise<void>;
   /**
