@@ -16,3 +16,17 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): 
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * napUntilWoken waits `ms`, or less when woken: `setWaker` receives the function that wakes
+ * it (and undefined once the nap is over, so a late wake does nothing).
+ */
+export async function napUntilWoken(ms: number, setWaker: (wake: (() => void) | undefined) => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await new Promise<void>((resolve) => {
+    setWaker(resolve);
+    timer = setTimeout(resolve, ms);
+  });
+  clearTimeout(timer);
+  setWaker(undefined);
+}

@@ -11,6 +11,7 @@
  *     does not answer) the task is removed by force and reported with no exit code.
  */
 import type { Logger } from '../lib/log.ts';
+import { napUntilWoken } from '../lib/deadline.ts';
 import type { Runtime, TaskExit, TaskStatus } from './runtime/types.ts';
 
 /** RunnerDeps: what runners get from the agent. */
@@ -102,13 +103,7 @@ export abstract class TaskRunner<Report> {
   /** settledWithin: true once the final report is decided, false after `ms`. */
   private async settledWithin(ms: number): Promise<boolean> {
     if (this.isFinished) return true;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      this.wakeOnSettle = resolve;
-      timer = setTimeout(resolve, ms);
-    });
-    clearTimeout(timer);
-    this.wakeOnSettle = undefined;
+    await napUntilWoken(ms, (wake) => (this.wakeOnSettle = wake));
     return this.isFinished;
   }
 

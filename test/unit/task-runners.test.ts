@@ -71,9 +71,7 @@ function supervisedDriver(runtime: ScriptedRuntime, reports: DriverReport[]): Dr
       log,
       stopGraceMs: 10,
       now: () => Date.now(),
-      report: async (_runner, report) => {
-        reports.push(report);
-      },
+      report: async (_runner, report) => void reports.push(report),
       finished: async () => undefined,
       sleepSeconds: async () => undefined, // no real back-off in a unit test
     },
@@ -161,9 +159,7 @@ test('an executor exit that arrives before its launch returned is reported after
       log,
       stopGraceMs: 10,
       now: () => Date.now(),
-      report: async (_runner, report) => {
-        reports.push(report);
-      },
+      report: async (_runner, report) => void reports.push(report),
       finished: async () => undefined,
     },
   );

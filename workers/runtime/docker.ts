@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { Docker as DockerClient } from '../../lib/docker.ts';
 import type { Logger } from '../../lib/log.ts';
-import { withDeadline } from '../../lib/deadline.ts';
+import { napUntilWoken, withDeadline } from '../../lib/deadline.ts';
 import { DockerApi, statusCodeOf } from './docker-api.ts';
 import { containerPhase, demuxText, statusFromInspect, tiniExecFailure, type DockerTaskOptions } from './docker-config.ts';
 import { DockerExitWatcher, type Scope } from './docker-exit-watcher.ts';
@@ -268,13 +268,7 @@ export class DockerRuntime implements Runtime {
   /** waitForOomEvent resolves when an `oom` event of the task's container arrives, or after `ms`. */
   private async waitForOomEvent(task: TrackedContainer, ms: number): Promise<void> {
     if (task.oomEvent) return;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      task.onOomEvent = resolve;
-      timer = setTimeout(resolve, ms);
-    });
-    clearTimeout(timer);
-    task.onOomEvent = undefined;
+    await napUntilWoken(ms, (wake) => (task.onOomEvent = wake));
   }
 
   /** drainLogs waits (bounded) for the capture to write the container's last output. */
