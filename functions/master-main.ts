@@ -8,12 +8,10 @@
  * when the command runs.
  */
 import { DEFAULT_REDIS_URL, loadConfig, parseConfFlags } from '../protocol/config.ts';
-import { Hono } from 'hono';
 import { Queue } from 'bullmq';
 import { startMaster } from './host.ts';
 import { planMasterServices, startMasterServices } from './http/master-services.ts';
-import { createFlintMetrics, type FlintMetrics } from './http/metrics.ts';
-import { createInvokeApp } from './http/invoke.ts';
+import type { FlintMetrics } from './http/metrics.ts';
 import { assertSafeBind } from '../lib/http/auth.ts';
 import { bullConnection, closeBull, connectRedisOrCluster, redactRedisUrl } from '../lib/redis.ts';
 import { listenHttp } from '../lib/http-listen.ts';
@@ -85,6 +83,7 @@ export async function runMaster(flags: MasterFlags): Promise<void> {
     if (services.uiUrl) say(`: web UI on ${services.uiUrl} (/json, /metrics, /metrics/master/prometheus)`);
     if (services.appApiUrl) say(`: application HTTP API on ${services.appApiUrl}`);
     if (listen && observability) {
+      const [{ Hono }, { createInvokeApp }] = await Promise.all([import('hono'), import('./http/invoke.ts')]);
       const app = new Hono();
       const metrics = observability.metrics;
       app.get('/metrics', async (c) => c.body(await metrics.render(), 200, { 'Content-Type': metrics.contentType }));
@@ -114,6 +113,8 @@ async function startObservability(redisUrl: string, cluster: string): Promise<{ 
   const keys = clusterKeys(cluster);
   const redis = await connectRedisOrCluster(redisUrl, { name: 'flint-master-metrics' });
   const queue = new Queue(keys.masterQueue, { connection: bullConnection(redisUrl, { name: 'flint-master-metrics-queue' }), prefix: keys.bullPrefix });
+  // prom-client is loaded only by a master that serves metrics (UI or --http)
+  const { createFlintMetrics } = await import('./http/metrics.ts');
   const metrics = createFlintMetrics({ redis, keys, queue });
   return {
     metrics,

@@ -23,10 +23,6 @@ import { bullConnection, closeBull } from '../../lib/redis.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { MasterClient } from '../../client/master-client.ts';
 import { masterUrlFor } from '../store/master-store.ts';
-import { createRestApp, startRestServer } from './rest/server.ts';
-import { MasterGateway } from './rest/gateway.ts';
-import { startAppHttpServer } from './app-api.ts';
-import { startUiServer } from './ui-server.ts';
 import type { FlintMetrics } from './metrics.ts';
 
 /** SERVER_SPARK_VERSION: the Spark version the REST server reports (serverSparkVersion). */
@@ -97,7 +93,10 @@ export async function startMasterServices(options: MasterServicesOptions): Promi
   };
   const services: MasterServices = { close };
   try {
+    // each service's code is loaded only when the configuration turns it on: a master that serves
+    // nothing does not pay for hono apps it never runs
     if (plan.rest) {
+      const [{ createRestApp, startRestServer }, { MasterGateway }] = await Promise.all([import('./rest/server.ts'), import('./rest/gateway.ts')]);
       const client = new MasterClient(redisUrl, keys.cluster, 'flint-rest');
       closers.push(() => client.close());
       const probe = new Queue(keys.masterQueue, { connection: bullConnection(redisUrl, { name: 'flint-rest-probe' }), prefix: keys.bullPrefix });
@@ -116,6 +115,7 @@ export async function startMasterServices(options: MasterServicesOptions): Promi
       log.info({ url: rest.url }, 'REST submission server listening');
     }
     if (plan.appApi) {
+      const { startAppHttpServer } = await import('./app-api.ts');
       const appApi = await startAppHttpServer({
         redisUrl,
         cluster: keys.cluster,
@@ -130,6 +130,7 @@ export async function startMasterServices(options: MasterServicesOptions): Promi
       log.info({ url: appApi.url }, 'application HTTP API listening');
     }
     if (plan.ui) {
+      const { startUiServer } = await import('./ui-server.ts');
       const restUrl = services.restUrl ? `spark://${hostForUrl(plan.rest!.host)}:${new URL(services.restUrl).port}` : undefined;
       const ui = await startUiServer({ redisUrl, config, ...plan.ui, auth: { secret: plan.secret }, tls: plan.tls, restUrl, metrics: options.metrics, log });
       closers.push(() => ui.close());

@@ -3,17 +3,12 @@
  * It wires the hono app (functions/http/ui/app.ts) to its real dependencies: a
  * Redis connection for reads, a MasterClient whose asks do the kills, the cluster
  * event feed (live pages and launch counts), the metric registry, and bull-board
- * over the master's BullMQ queue. Listens on loopback unless told otherwise, and
+ * over the master's BullMQ queue (loaded on its first request: ui/queue-board.ts). Listens on loopback unless told otherwise, and
  * refuses a non-loopback address without spark.flint.auth.secret (auth.ts).
  */
 import { hostForUrl, listenHttp } from '../../lib/http-listen.ts';
 import type { ServerTls } from '../../lib/http/tls.ts';
-import { serveStatic } from '@hono/node-server/serve-static';
 import { Queue } from 'bullmq';
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { HonoAdapter } from '@bull-board/hono';
-import type { Hono } from 'hono';
 import type { FlintConfig } from '../../protocol/config.ts';
 import { clusterKeys } from '../../protocol/keys.ts';
 import { bullConnection, closeBull, connectRedisOrCluster } from '../../lib/redis.ts';
@@ -25,6 +20,7 @@ import { assertSafeBind } from '../../lib/http/auth.ts';
 import { createFlintMetrics, type FlintMetrics } from './metrics.ts';
 import { ClusterEventFeed } from './ui/event-feed.ts';
 import { createMasterUiApp } from './ui/app.ts';
+import { lazyQueueBoard, type QueueBoard } from './ui/queue-board.ts';
 
 export interface UiServerOptions {
   redisUrl: string;
@@ -82,13 +78,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     await events.start();
     events.subscribe((batch) => metrics.recordClusterEvents(batch));
 
-    let queueBoard: Hono | undefined;
-    if (options.queueBoard ?? true) {
-      const adapter = new HonoAdapter(serveStatic);
-      adapter.setBasePath('/queues');
-      createBullBoard({ queues: [new BullMQAdapter(queue)], serverAdapter: adapter, options: { uiConfig: { boardTitle: `Flint ${config.cluster}` } } });
-      queueBoard = adapter.registerPlugin() as unknown as Hono;
-    }
+    const queueBoard: QueueBoard | undefined = (options.queueBoard ?? true) ? lazyQueueBoard(queue, `Flint ${config.cluster}`) : undefined;
 
     const masterUrl = masterUrlFor(config);
     const app = createMasterUiApp({

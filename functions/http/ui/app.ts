@@ -42,6 +42,7 @@ import { CONTENT_SECURITY_POLICY, renderPage, type Html } from '../../../lib/htt
 import { appContent, masterContent, messageContent, workerContent, type PageContext } from './pages.ts';
 import { currentClaims, endSession, requireUiScope, safeRedirectPath, sameOriginForCookies, startSession } from './session.ts';
 import { LIVE_SCRIPT } from './live-script.ts';
+import type { QueueBoard } from './queue-board.ts';
 
 /** UiKiller: how the UI kills things (asks to the master in production). */
 export interface UiKiller {
@@ -68,8 +69,8 @@ export interface MasterUiBindings {
   killer: UiKiller;
   events?: ClusterEventFeed;
   metrics?: FlintMetrics;
-  /** the bull-board plugin, mounted at /queues behind the admin scope */
-  queueBoard?: Hono;
+  /** bull-board, built on its first request and served at /queues behind the admin scope */
+  queueBoard?: QueueBoard;
   /** SSE keep-alive period (default 15 s) */
   keepAliveMs?: number;
   now?: () => number;
@@ -293,9 +294,11 @@ export function createMasterUiApp(bindings: MasterUiBindings): Hono<UiEnv> {
 
   if (bindings.queueBoard) {
     // the board's own API (retry, clean, pause, ...) changes queues: admin, and the Origin check for cookies
+    const board = bindings.queueBoard;
     app.use('/queues', admin, sameOrigin);
     app.use('/queues/*', admin, sameOrigin);
-    app.route('/queues', bindings.queueBoard);
+    app.all('/queues', async (c) => (await board()).fetch(c.req.raw));
+    app.all('/queues/*', async (c) => (await board()).fetch(c.req.raw));
   }
 
   app.notFound((c) => respond(c, 'Not found', messageContent('Not found', `Nothing at ${new URL(c.req.url).pathname}.`), 404, false));
