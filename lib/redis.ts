@@ -10,6 +10,7 @@
  * `maxRetriesPerRequest: null` on blocking connections.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { AUTH_HINT, isAuthError } from './redis-credentials.ts';
 
 export { DEFAULT_REDIS_URL } from '../protocol/config.ts';
 
@@ -191,7 +192,7 @@ export async function connectRedis(url: string, options: ConnectOptions = {}): P
     await redis.connect();
   } catch (error) {
     redis.disconnect();
-    throw new Error(`cannot connect to Redis at ${redactRedisUrl(url)}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`cannot connect to Redis at ${redactRedisUrl(url)}: ${(error as Error).message}${isAuthError(error) ? ` (${AUTH_HINT})` : ''}`, { cause: error });
   }
   return redis;
 }
@@ -220,7 +221,8 @@ export async function connectRedisOrCluster(url: string, options: ConnectOptions
   } catch (error) {
     cluster.disconnect();
     const detail = lastNodeError && lastNodeError.message !== (error as Error).message ? ` (${lastNodeError.message})` : '';
-    throw new Error(`cannot connect to Redis Cluster at ${redactRedisUrl(url)}: ${(error as Error).message}${detail}`, { cause: error });
+    const hint = isAuthError(error) || isAuthError(lastNodeError) ? ` (${AUTH_HINT})` : '';
+    throw new Error(`cannot connect to Redis Cluster at ${redactRedisUrl(url)}: ${(error as Error).message}${detail}${hint}`, { cause: error });
   } finally {
     clearTimeout(timer);
     cluster.off('error', onError);
@@ -231,6 +233,11 @@ export async function connectRedisOrCluster(url: string, options: ConnectOptions
 /** scanTargets: the servers a SCAN of the whole keyspace must visit (every master of a cluster). */
 export function scanTargets(redis: RedisConnection): Redis[] {
   return redis instanceof Cluster ? redis.nodes('master') : [redis];
+}
+
+/** everyNode: every server of a deployment (all nodes of a Redis Cluster): per-server settings such as ACL users go to each. */
+export function everyNode(redis: RedisConnection): Redis[] {
+  return redis instanceof Cluster ? redis.nodes('all') : [redis];
 }
 
 /**

@@ -1,0 +1,153 @@
+/**
+ * Redis ACL users per role (lib/redis-acl.ts) on a real redis-server that requires
+ * authentication (the embedded one `flint up` starts): a real worker agent running as
+ * its own worker user registers, heartbeats, runs an executor (process runtime) and
+ * reports its states through the master queue, with the master handlers running as
+ * the master user and the application registered as the client user; and with the
+ * same worker credential, writing another worker's inbox or any application key is
+ * refused (NOPERM at top level, "can't access" inside a script), as are the commands
+ * that would reach beyond the cluster (SCAN, KEYS, FLUSHALL, CONFIG SET).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { startEmbeddedRedis } from '../../lib/embedded-redis.ts';
+import { clusterAclUsers, aclUserName } from '../../lib/redis-acl.ts';
+import { applyAclUsers, writeCredentials, type UserCredential } from '../../lib/redis-acl-apply.ts';
+import { withCredentials } from '../../lib/redis-credentials.ts';
+import { startMaster } from '../../functions/host.ts';
+import { MasterClient } from '../../client/master-client.ts';
+import { loadConfig } from '../../protocol/config.ts';
+import { clusterKeys } from '../../protocol/keys.ts';
+import { INBOX_GROUP } from '../../protocol/streams.ts';
+import { startAgent } from '../../workers/agent.ts';
+import { ProcessRuntime } from '../../workers/runtime/process.ts';
+import { FAST_CONF } from '../helpers/agent-fixture.ts';
+import { makeTempDir, waitFor } from '../helpers/isolation.ts';
+import { appDescription, readAppEvents } from '../helpers/protocol.ts';
+
+const CLUSTER = 'acl-test';
+
+/** connectAs: a connection authenticated as one generated user. */
+function connectAs(baseUrl: string, credential: UserCredential): Redis {
+  const redis = new Redis(withCredentials(baseUrl, credential.user.name, credential.password), { maxRetriesPerRequest: 1 });
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+test('the embedded Redis answers NOAUTH to a client without credentials', async () => {
+  const embedded = await startEmbeddedRedis();
+  const anonymous = new Redis(embedded.url, { protocol: 2, enableReadyCheck: false, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  anonymous.on('error', () => undefined);
+  try {
+    await anonymous.connect();
+    await assert.rejects(anonymous.get('flint{default}:stats'), /NOAUTH Authentication required/);
+    await assert.rejects(anonymous.call('AUTH', 'guessed'), /WRONGPASS/);
+  } finally {
+    anonymous.disconnect();
+    await embedded.stop();
+  }
+});
+
+test('a worker agent under its own ACL user does everything an agent does, and nothing more', { timeout: 120_000 }, async () => {
+  const embedded = await startEmbeddedRedis();
+  const dir = await makeTempDir('redis-acl');
+  const keys = clusterKeys(CLUSTER);
+  const admin = new Redis(embedded.adminUrl);
+  const config = loadConfig({ env: {}, overrides: { 'spark.flint.cluster': CLUSTER, ...FAST_CONF } });
+  const closers: (() => Promise<unknown>)[] = [];
+  try {
+    const credentials = await writeCredentials(join(dir.path, 'acl'), clusterAclUsers(CLUSTER, ['w-a', 'w-b']));
+    await applyAclUsers(admin, credentials);
+    const byName = (name: string) => credentials.find((c) => c.user.name === name)!;
+    const urlOf = (name: string) => withCredentials(embedded.url, name, byName(name).password);
+
+    const master = await startMaster({ redisUrl: urlOf(aclUserName(CLUSTER, 'master')), config, concurrency: 4 });
+    closers.push(() => master.stop());
+    const client = new MasterClient(urlOf(aclUserName(CLUSTER, 'client')), CLUSTER, 'acl-test-client');
+    closers.push(() => client.close());
+    const agent = await startAgent({
+      redisUrl: urlOf(aclUserName(CLUSTER, 'worker', 'w-a')),
+      config,
+      id: 'w-a',
+      cores: 1,
+      memoryMB: 512,
+      port: 0,
+      workDir: join(dir.path, 'work'),
+      runtime: new ProcessRuntime({ stateDir: join(dir.path, 'process-runtime'), pollIntervalMs: 100 }),
+      onFatal: (message) => assert.fail(`the agent stopped: ${message}`),
+      reportBackoffMs: 200,
+    });
+    closers.push(() => agent.stop({ abrupt: true }));
+
+    // registered through the master queue, heartbeating into the zset
+    assert.equal(await admin.hget(keys.worker('w-a'), 'state'), 'ALIVE');
+    await waitFor(async () => (await admin.zscore(keys.heartbeats, 'w-a')) !== null, { message: 'a heartbeat of w-a' });
+
+    // an executor launched from its inbox runs, and its states reach the application through the master
+    const { appId } = await client.ask<{ appId: string }>(
+      'RegisterApplication',
+      { clientId: 'acl-test-app', appDescription: appDescription({ command: ['sh', '-c', 'sleep 30'], maxCores: 1, coresPerExecutor: 1, memoryPerExecutorMB: 64 }) },
+      30_000,
+    );
+    await waitFor(async () => (await readAppEvents(admin, keys, appId)).some((e) => e.type === 'ExecutorUpdated' && e.body.state === 'RUNNING'), {
+      timeoutMs: 30_000,
+      message: 'the executor is reported RUNNING',
+    });
+    await client.ask('KillApplication', { appId }, 30_000);
+    await waitFor(async () => agent.view().executors.length === 0 && agent.view().finishedExecutors.length === 1, { timeoutMs: 30_000, message: 'the agent killed the executor' });
+    // every inbox entry was read and acknowledged under the worker user
+    await waitFor(async () => ((await admin.xpending(keys.workerInbox('w-a'), INBOX_GROUP)) as [number])[0] === 0, { message: 'no pending inbox entry' });
+    assert.ok((await admin.xlen(keys.workerInbox('w-a'))) >= 2, 'LaunchExecutor and KillExecutor went through the inbox');
+    // and nothing any of them did was refused (Redis logs every ACL denial)
+    const denials = (await admin.call('ACL', 'LOG')) as unknown[][];
+    assert.deepEqual(denials.map((entry) => entry.join(' ')), [], 'no ACL denial while the agent, the master and the client worked');
+
+    // the same credential cannot touch another worker or any application
+    const worker = connectAs(embedded.url, byName(aclUserName(CLUSTER, 'worker', 'w-a')));
+    closers.push(async () => worker.disconnect());
+    const refused = /NOPERM/;
+    await assert.rejects(worker.xadd(keys.workerInbox('w-b'), '*', 'type', 'LaunchExecutor', 'body', '{}'), refused, "another worker's inbox");
+    await assert.rejects(worker.xreadgroup('GROUP', INBOX_GROUP, 'w-a', 'COUNT', 1, 'STREAMS', keys.workerInbox('w-b'), '0'), refused, "reading another worker's inbox");
+    await assert.rejects(worker.hset(keys.app(appId), 'state', 'RUNNING'), refused, 'an application hash');
+    await assert.rejects(worker.hgetall(keys.app(appId)), refused, "reading an application's description");
+    await assert.rejects(worker.hset(keys.appExecutors(appId), '0', '{}'), refused, "an application's executors");
+    await assert.rejects(worker.xadd(keys.appEvents(appId), '*', 'type', 'ApplicationRemoved', 'body', '{}'), refused, "an application's events");
+    await assert.rejects(worker.hset(keys.worker('w-a'), 'coresUsed', '0'), refused, 'its own worker hash (the master keeps it)');
+    await assert.rejects(worker.zrem(keys.heartbeats, 'w-b'), refused, "removing another worker's heartbeat");
+    await assert.rejects(worker.hset(keys.schedulable, 'w-a', '{}'), refused, 'the scheduling snapshot');
+    await assert.rejects(worker.set(keys.scheduleLease, 'x'), refused, 'the scheduling lease');
+    // inside a script every command is checked too
+    await assert.rejects(worker.eval(`return redis.call('XADD', '${keys.workerInbox('w-b')}', '*', 'type', 'x')`, 0), /can't access at least one of the keys/);
+    await assert.rejects(worker.eval(`return redis.call('HSET', KEYS[1], 'state', 'x')`, 1, keys.worker('w-a')), /The user executing the script can't/);
+    // nothing beyond the cluster
+    await assert.rejects(worker.scan('0'), refused);
+    await assert.rejects(worker.keys('*'), refused);
+    await assert.rejects(worker.flushall(), refused);
+    await assert.rejects(worker.config('SET', 'maxmemory', '1'), refused);
+    await assert.rejects(worker.call('ACL', 'LIST'), refused);
+    // and what the agent did need still works for it
+    assert.equal(await worker.xlen(keys.workerInbox('w-a')) >= 2, true);
+
+    // the client (submission side) reads state and enqueues, but writes no state key
+    const submitter = connectAs(embedded.url, byName(aclUserName(CLUSTER, 'client')));
+    closers.push(async () => submitter.disconnect());
+    assert.equal(await submitter.hget(keys.app(appId), 'state'), 'KILLED');
+    await assert.rejects(submitter.hset(keys.app(appId), 'state', 'RUNNING'), refused);
+    await assert.rejects(submitter.xadd(keys.workerInbox('w-a'), '*', 'type', 'KillExecutor', 'body', '{}'), refused);
+    // the reader reads and writes nothing, not even to the queue
+    const reader = connectAs(embedded.url, byName(aclUserName(CLUSTER, 'reader')));
+    closers.push(async () => reader.disconnect());
+    assert.equal(await reader.hget(keys.worker('w-a'), 'state'), 'ALIVE');
+    await assert.rejects(reader.lpush(`${keys.bullPrefix}:${keys.masterQueue}:wait`, 'x'), refused);
+    // no user of this cluster reaches another cluster's keys
+    await assert.rejects(submitter.get('flint{other}:stats'), refused);
+    await assert.rejects(reader.hgetall('flint{other}:app:x'), refused);
+  } finally {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    admin.disconnect();
+    await embedded.stop();
+    await dir.cleanup();
+  }
+});
