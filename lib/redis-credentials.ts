@@ -83,22 +83,18 @@ export function isSetupRedis(url: string): boolean {
 
 /**
  * resolveRedisUrl: the URL a process connects with, credentials included (kept in
- * memory only). A password file given with a URL that already has a password is an
- * error (one would silently win). With neither, for the setup Redis, setup's password
- * file is used when it exists and this process may read it (`setupFile`, for tests).
+ * memory only). A password in the URL itself wins (it was given explicitly for this
+ * connection); otherwise the password file's content, as `user` or the URL's user.
+ * With neither, for the setup Redis, setup's password file is used when it exists and
+ * this process may read it (`setupFile`, for tests).
  */
 export function resolveRedisUrl(url: string, credentials: RedisCredentials = {}, setupFile: string = SETUP_REDIS_PASSWORD_FILE): string {
   const { userInfo } = splitAuthority(url);
-  const hasPassword = userInfo.includes(':') && userInfo.slice(userInfo.indexOf(':') + 1) !== '';
-  if (credentials.passwordFile) {
-    if (hasPassword) throw new Error('spark.flint.redis.passwordFile is set and the Redis URL holds a password: give the password one way only');
-    return withCredentials(url, credentials.user ?? decodeUser(userInfo), readPasswordFile(credentials.passwordFile));
-  }
-  if (credentials.user) {
-    if (hasPassword) return withCredentials(url, credentials.user, decodeURIComponent(userInfo.slice(userInfo.indexOf(':') + 1)));
-    throw new Error(`spark.flint.redis.user is '${credentials.user}' but no password is given: set spark.flint.redis.passwordFile`);
-  }
-  if (!hasPassword && !userInfo && isSetupRedis(url)) {
+  const colon = userInfo.indexOf(':');
+  if (colon >= 0 && userInfo.slice(colon + 1) !== '') return url;
+  if (credentials.passwordFile) return withCredentials(url, credentials.user ?? decodeUser(userInfo), readPasswordFile(credentials.passwordFile));
+  if (credentials.user) throw new Error(`spark.flint.redis.user is '${credentials.user}' but no password is given: set spark.flint.redis.passwordFile`);
+  if (!userInfo && isSetupRedis(url)) {
     let password: string | undefined;
     try {
       password = readPasswordFile(setupFile);

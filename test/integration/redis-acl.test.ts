@@ -10,6 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startEmbeddedRedis } from '../../lib/embedded-redis.ts';
@@ -51,6 +52,10 @@ test('the embedded Redis answers NOAUTH to a client without credentials', async 
 });
 
 test('a worker agent under its own ACL user does everything an agent does, and nothing more', { timeout: 120_000 }, async () => {
+  // the agent's own environment names its Redis credentials, as a worker's may: none of it reaches a task
+  const saved = { ...process.env };
+  process.env.FLINT_SPARK_FLINT_REDIS_PASSWORDFILE = '/nonexistent/redis.password';
+  process.env.FLINT_SPARK_FLINT_REDIS_URL = 'redis://flint:visible@127.0.0.1:1';
   const embedded = await startEmbeddedRedis();
   const dir = await makeTempDir('redis-acl');
   const keys = clusterKeys(CLUSTER);
@@ -88,13 +93,19 @@ test('a worker agent under its own ACL user does everything an agent does, and n
     // an executor launched from its inbox runs, and its states reach the application through the master
     const { appId } = await client.ask<{ appId: string }>(
       'RegisterApplication',
-      { clientId: 'acl-test-app', appDescription: appDescription({ command: ['sh', '-c', 'sleep 30'], maxCores: 1, coresPerExecutor: 1, memoryPerExecutorMB: 64 }) },
+      { clientId: 'acl-test-app', appDescription: appDescription({ command: ['sh', '-c', 'env > env.txt; sleep 30'], maxCores: 1, coresPerExecutor: 1, memoryPerExecutorMB: 64 }) },
       30_000,
     );
     await waitFor(async () => (await readAppEvents(admin, keys, appId)).some((e) => e.type === 'ExecutorUpdated' && e.body.state === 'RUNNING'), {
       timeoutMs: 30_000,
       message: 'the executor is reported RUNNING',
     });
+    // the task got no Redis credential: not the agent's URL, user, password or its variables
+    const taskEnv = await waitFor(() => readFile(join(agent.view().executors[0]!.workDir, 'env.txt'), 'utf8').catch(() => undefined), { message: "the task's environment" });
+    assert.match(taskEnv, /FLINT_APP_ID=/);
+    assert.doesNotMatch(taskEnv, /^[^=\n]*REDIS[^=\n]*=/im, 'no Redis variable');
+    assert.doesNotMatch(taskEnv, /flint:visible|redis\.password/);
+    for (const { password } of credentials) assert.ok(!taskEnv.includes(password), 'no Redis password in the task environment');
     await client.ask('KillApplication', { appId }, 30_000);
     await waitFor(async () => agent.view().executors.length === 0 && agent.view().finishedExecutors.length === 1, { timeoutMs: 30_000, message: 'the agent killed the executor' });
     // every inbox entry was read and acknowledged under the worker user
@@ -146,6 +157,10 @@ test('a worker agent under its own ACL user does everything an agent does, and n
     await assert.rejects(reader.hgetall('flint{other}:app:x'), refused);
   } finally {
     for (const close of closers.reverse()) await close().catch(() => undefined);
+    process.env.FLINT_SPARK_FLINT_REDIS_PASSWORDFILE = saved.FLINT_SPARK_FLINT_REDIS_PASSWORDFILE;
+    process.env.FLINT_SPARK_FLINT_REDIS_URL = saved.FLINT_SPARK_FLINT_REDIS_URL;
+    if (saved.FLINT_SPARK_FLINT_REDIS_PASSWORDFILE === undefined) delete process.env.FLINT_SPARK_FLINT_REDIS_PASSWORDFILE;
+    if (saved.FLINT_SPARK_FLINT_REDIS_URL === undefined) delete process.env.FLINT_SPARK_FLINT_REDIS_URL;
     admin.disconnect();
     await embedded.stop();
     await dir.cleanup();
