@@ -52,6 +52,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.worker.timeout', spec: { kind: 'duration', plainUnit: 's', min: 1 }, default: '60s', doc: 'A worker silent for this long is declared DEAD and its executors LOST. Heartbeats are sent every timeout/4.' },
   { key: 'spark.dead.worker.persistence', spec: { kind: 'int', min: 0 }, default: '15', doc: 'A DEAD worker stays visible for (persistence + 1) × timeout, then is forgotten.' },
   { key: 'spark.deploy.retainedApplications', spec: { kind: 'int', min: 1 }, default: '200', doc: 'Completed applications kept; trimmed by max(n/10, 1) oldest at a time.' },
+  { key: 'spark.ui.retainedDeadExecutors', spec: { kind: 'int', min: 1 }, default: '100', doc: 'Finished executors the master keeps per application (for its UI, /json and late reports); older ones are trimmed like applications, max(n/10, 1) at a time, so an application that launches executors without end holds bounded memory.' },
   { key: 'spark.deploy.retainedDrivers', spec: { kind: 'int', min: 1 }, default: '200', doc: 'Completed drivers kept; trimmed like applications.' },
   { key: 'spark.deploy.maxExecutorRetries', spec: { kind: 'int', min: -1 }, default: '10', doc: 'Back-to-back abnormal executor exits after which an app with no RUNNING executor is removed as FAILED; -1 disables.' },
   { key: 'spark.deploy.spreadOut', spec: { kind: 'bool' }, default: 'true', aliases: ['spark.deploy.spreadOutApps'], doc: 'Spread executors over workers round-robin (true) or fill one worker before the next (false).' },
@@ -338,6 +339,7 @@ export interface FlintConfig {
   deadWorkerPersistence: number;
   retainedApplications: number;
   retainedDrivers: number;
+  retainedDeadExecutors: number;
   maxExecutorRetries: number;
   spreadOut: boolean;
   spreadOutDrivers: boolean;
@@ -455,6 +457,7 @@ export function loadConfig(options: LoadConfigOptions = {}): FlintConfig {
     deadWorkerPersistence: get('spark.dead.worker.persistence'),
     retainedApplications: get('spark.deploy.retainedApplications'),
     retainedDrivers: get('spark.deploy.retainedDrivers'),
+    retainedDeadExecutors: get('spark.ui.retainedDeadExecutors'),
     maxExecutorRetries: get('spark.deploy.maxExecutorRetries'),
     spreadOut: get('spark.deploy.spreadOut'),
     spreadOutDrivers: get('spark.deploy.spreadOutDrivers'),
