@@ -68,6 +68,33 @@ function literal(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
 
+/** anyId: a key pattern from a key-name function, any id in place of the argument. */
+function anyId(keyOf: (id: string) => string): string {
+  const MARK = '\u0001';
+  return literal(keyOf(MARK)).replace(MARK, '*');
+}
+
+/** SECRET_FAMILY: where application secrets live (`flint{c}:secret:*`): only masters and the client side read them. */
+const SECRET_FAMILY = 'secret';
+
+/**
+ * stateFamilies: a pattern pair (`ns:family`, `ns:family:*`) for every key family of the
+ * cluster (protocol/keys.ts: worker, app, apps, driver, events, ...) but its secrets,
+ * derived from the key names so a new family is covered without touching this file.
+ */
+function stateFamilies(cluster: string): string[] {
+  const keys = clusterKeys(cluster) as Record<string, unknown>;
+  const ns = `flint{${cluster}}:`;
+  const families = new Set<string>();
+  for (const value of Object.values(keys)) {
+    const name = typeof value === 'string' ? value : typeof value === 'function' ? (value as (id: string) => string)('x') : '';
+    if (name.startsWith(ns)) families.add(name.slice(ns.length).split(':')[0]!);
+  }
+  families.delete(SECRET_FAMILY);
+  const base = literal(ns);
+  return [...families].sort().flatMap((family) => [`${base}${literal(family)}`, `${base}${literal(family)}:*`]);
+}
+
 /** aclUserName: `flint-<cluster>-<role>`, or `flint-<cluster>-worker-<workerId>`. */
 export function aclUserName(cluster: string, role: AclRole, workerId?: string): string {
   clusterKeys(cluster);
@@ -99,16 +126,23 @@ export function aclRules(cluster: string, role: AclRole, workerId?: string): str
     case 'client':
       return [
         ...base,
+        // reads everything of the cluster, its applications' secrets included (it verifies their tokens)
         `%R~${ns}*`,
         ...READ_COMMANDS,
         ...CONNECTION_COMMANDS,
+        // BullMQ's getWorkers (the REST server's readiness: is any master consuming?) lists connections
+        '+client|list',
         ...SCRIPT_COMMANDS,
-        // scripts may declare queue keys (BullMQ's); what they do is checked per command
-        `(~${queue} ${SCRIPT_COMMANDS.join(' ')})`,
+        // scripts may declare any key of the cluster; what they do is checked per command
+        `(~${ns}* ${SCRIPT_COMMANDS.join(' ')})`,
         `(~${queue} ${QUEUE_COMMANDS.join(' ')})`,
+        // the application API is the applications' heartbeat receiver: client leases, executor beats, their expiry claims and metrics
+        `(~${literal(keys.appLeases)} ~${literal(keys.executorBeatChecks)} ~${anyId(keys.appExecutorBeats)} +zadd +zrem +zscore +zrangebyscore +zrange)`,
+        `(~${anyId(keys.appExecutorExpiries)} ~${anyId(keys.appExecutorMetrics)} +hset +hget +hdel)`,
       ];
     case 'reader':
-      return [...base, `%R~${ns}*`, ...READ_COMMANDS, ...CONNECTION_COMMANDS, `(~${ns}* ${SCRIPT_COMMANDS.join(' ')})`];
+      // every key family but the applications' secrets (a reader must not be able to mint an application's token)
+      return [...base, ...stateFamilies(cluster).map((pattern) => `%R~${pattern}`), `%R~${queue}`, ...READ_COMMANDS, ...CONNECTION_COMMANDS, '+client|list', `(~${queue} ${SCRIPT_COMMANDS.join(' ')})`];
     case 'worker': {
       if (!workerId || !WORKER_ID.test(workerId)) throw new Error(`worker id '${workerId ?? ''}' is invalid: use 1-256 letters, digits and . _ : @ / -`);
       const own = literal(keys.worker(workerId));
