@@ -81,15 +81,14 @@ const Env = boundedMap(
   'variables',
 );
 
-/** Labels: container labels of the submitter; `flint.` is reserved for Flint's own. */
+/** Labels: container labels of the submitter (Flint's identity labels are set after them, so they cannot be overridden). */
 const Labels = boundedMap(
   MAX_LABELS,
   z
     .string()
     .min(1)
     .max(MAX_LABEL_KEY_LENGTH)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'a label key is letters, digits and . _ / - (starting with a letter or digit)')
-    .refine((key) => !key.startsWith('flint.'), "label keys starting with 'flint.' are Flint's own"),
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'a label key is letters, digits and . _ / - (starting with a letter or digit)'),
   text(MAX_LABEL_VALUE_LENGTH),
   'labels',
 );
