@@ -75,6 +75,8 @@ export async function setUpRunCredentials(options: { adminUrl: string; cluster: 
   const users = clusterAclUsers(cluster, workerIds, ['master', 'client']);
   const credentials = await writeCredentials(dir, users);
   const redis = await connectRedisOrCluster(adminUrl, { name: 'flint-up-acl' });
+  // failures surface on the commands below; a reconnect attempt must not print as unhandled
+  redis.on('error', () => undefined);
   const servers = everyNode(redis);
   try {
     for (const server of servers) await applyAclUsers(server, credentials);
