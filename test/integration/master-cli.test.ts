@@ -71,7 +71,7 @@ test('flint master refuses an invalid configuration with one clear line', () => 
 test('flint master refuses to serve a public address without a secret, before it takes any message', () => {
   const cluster = uniqueCluster('mcli-public');
   clusters.push(cluster);
-  const result = spawnSync(process.execPath, [FLINT, 'master', '--redis', REDIS_URL, '--cluster', cluster, '--host', '0.0.0.0', '--webui-port', '0', '--conf', 'spark.master.rest.port=0'], {
+  const result = spawnSync(process.execPath, [FLINT, 'master', '--redis', REDIS_ARGV_URL, '--cluster', cluster, '--host', '0.0.0.0', '--webui-port', '0', '--conf', 'spark.master.rest.port=0'], {
     encoding: 'utf8',
     env: { ...process.env, FLINT_LOG_LEVEL: 'error' },
     timeout: 30_000,
@@ -87,7 +87,7 @@ test('flint master with a port in use says which service could not listen, in on
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   const port = (blocker.address() as AddressInfo).port;
   try {
-    const result = spawnSync(process.execPath, [FLINT, 'master', '--redis', REDIS_URL, '--cluster', cluster, '--webui-port', String(port), '--conf', 'spark.master.rest.enabled=false'], {
+    const result = spawnSync(process.execPath, [FLINT, 'master', '--redis', REDIS_ARGV_URL, '--cluster', cluster, '--webui-port', String(port), '--conf', 'spark.master.rest.enabled=false'], {
       encoding: 'utf8',
       env: { ...process.env, FLINT_LOG_LEVEL: 'error' },
       timeout: 30_000,
