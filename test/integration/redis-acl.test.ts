@@ -26,7 +26,8 @@ import { startAgent } from '../../workers/agent.ts';
 import { ProcessRuntime } from '../../workers/runtime/process.ts';
 import { acknowledgeInboxEntries } from '../../workers/inbox/acknowledge.ts';
 import { FAST_CONF } from '../helpers/agent-fixture.ts';
-import { makeTempDir, waitFor } from '../helpers/isolation.ts';
+import { docker, makeTempDir, removeContainersByLabel, waitFor } from '../helpers/isolation.ts';
+import { TEST_IMAGE } from '../helpers/env.ts';
 import { appDescription, readAppEvents } from '../helpers/protocol.ts';
 
 const CLUSTER = 'acl-test';
@@ -48,6 +49,28 @@ test('the embedded Redis answers NOAUTH to a client without credentials', async 
     await assert.rejects(anonymous.call('AUTH', 'guessed'), /WRONGPASS/);
   } finally {
     anonymous.disconnect();
+    await embedded.stop();
+  }
+});
+
+test('a task container on the host network gets NOAUTH from the embedded Redis', { timeout: 60_000 }, async () => {
+  const embedded = await startEmbeddedRedis();
+  const label = `acl-noauth-${process.pid}-${Date.now()}`;
+  try {
+    // what task code would try: speak to Redis's port from inside a container sharing the host's network
+    const container = await docker().createContainer({
+      Image: TEST_IMAGE,
+      Cmd: ['sh', '-c', `printf 'GET flint{default}:stats\\r\\nCONFIG GET requirepass\\r\\n' | nc -w 2 127.0.0.1 ${embedded.port}`],
+      Labels: { 'flint.test': label },
+      HostConfig: { NetworkMode: 'host', AutoRemove: false },
+    });
+    await container.start();
+    await container.wait();
+    const output = (await container.logs({ stdout: true, stderr: true })).toString('utf8');
+    assert.match(output, /-NOAUTH Authentication required\./);
+    assert.doesNotMatch(output, /\$-1|requirepass\r\n\$/, 'nothing was answered but NOAUTH');
+  } finally {
+    await removeContainersByLabel('flint.test', label);
     await embedded.stop();
   }
 });
