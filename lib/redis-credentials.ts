@@ -91,7 +91,10 @@ export function isSetupRedis(url: string): boolean {
 export function resolveRedisUrl(url: string, credentials: RedisCredentials = {}, setupFile: string = SETUP_REDIS_PASSWORD_FILE): string {
   const { userInfo } = splitAuthority(url);
   const colon = userInfo.indexOf(':');
-  if (colon >= 0 && userInfo.slice(colon + 1) !== '') return url;
+  if (colon >= 0 && userInfo.slice(colon + 1) !== '') {
+    // the URL's password, as spark.flint.redis.user when the URL names no user
+    return credentials.user && colon === 0 ? withCredentials(url, credentials.user, decodeURIComponent(userInfo.slice(1))) : url;
+  }
   if (credentials.passwordFile) return withCredentials(url, credentials.user ?? decodeUser(userInfo), readPasswordFile(credentials.passwordFile));
   if (credentials.user) throw new Error(`spark.flint.redis.user is '${credentials.user}' but no password is given: set spark.flint.redis.passwordFile`);
   if (!userInfo && isSetupRedis(url)) {

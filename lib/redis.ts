@@ -188,11 +188,18 @@ export async function connectRedis(url: string, options: ConnectOptions = {}): P
     throw new Error(`'${redactRedisUrl(url)}' names a Redis Cluster; this needs one Redis server (redis://, rediss:// or sentinel://)`);
   }
   const redis = new Redis({ ...target.options, lazyConnect: true });
+  // a refused handshake (NOAUTH, WRONGPASS) arrives as an 'error' event; connect() only says the connection closed
+  let handshakeError: Error | undefined;
+  const onError = (error: Error) => (handshakeError ??= error);
+  redis.on('error', onError);
   try {
     await redis.connect();
   } catch (error) {
     redis.disconnect();
-    throw new Error(`cannot connect to Redis at ${redactRedisUrl(url)}: ${(error as Error).message}${isAuthError(error) ? ` (${AUTH_HINT})` : ''}`, { cause: error });
+    const reason = handshakeError ?? (error as Error);
+    throw new Error(`cannot connect to Redis at ${redactRedisUrl(url)}: ${reason.message.split('\n')[0]}${isAuthError(reason) ? ` (${AUTH_HINT})` : ''}`, { cause: error });
+  } finally {
+    redis.off('error', onError);
   }
   return redis;
 }

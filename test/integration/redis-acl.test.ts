@@ -17,6 +17,7 @@ import { startEmbeddedRedis } from '../../lib/embedded-redis.ts';
 import { clusterAclUsers, aclUserName } from '../../lib/redis-acl.ts';
 import { applyAclUsers, writeCredentials, type UserCredential } from '../../lib/redis-acl-apply.ts';
 import { withCredentials } from '../../lib/redis-credentials.ts';
+import { connectRedis } from '../../lib/redis.ts';
 import { startMaster } from '../../functions/host.ts';
 import { MasterClient } from '../../client/master-client.ts';
 import { loadConfig } from '../../protocol/config.ts';
@@ -47,6 +48,9 @@ test('the embedded Redis answers NOAUTH to a client without credentials', async 
     await anonymous.connect();
     await assert.rejects(anonymous.get('flint{default}:stats'), /NOAUTH Authentication required/);
     await assert.rejects(anonymous.call('AUTH', 'guessed'), /WRONGPASS/);
+    // a Flint process without the password says what is missing
+    await assert.rejects(connectRedis(embedded.url), /^Error: cannot connect to Redis at redis:\/\/127\.0\.0\.1:\d+: NOAUTH .*give the password in spark\.flint\.redis\.passwordFile/);
+    await assert.rejects(connectRedis(withCredentials(embedded.url, undefined, 'guessed')), /redis:\/\/:\*\*\*@127\.0\.0\.1:\d+: WRONGPASS/);
   } finally {
     anonymous.disconnect();
     await embedded.stop();

@@ -46,6 +46,8 @@ describe('credentials', () => {
   test('resolveRedisUrl: the URL\'s own password wins, then the file (as the user), then setup\'s file for the setup Redis only', () => {
     withFile('from-file\n', 0o600, (file) => {
       assert.equal(resolveRedisUrl('redis://:inline@127.0.0.1:6379', { passwordFile: file }, '/nonexistent'), 'redis://:inline@127.0.0.1:6379');
+      assert.equal(resolveRedisUrl('redis://:inline@127.0.0.1:6379', { user: 'flint-c-client' }, '/nonexistent'), 'redis://flint-c-client:inline@127.0.0.1:6379');
+      assert.equal(resolveRedisUrl('redis://u:inline@127.0.0.1:6379', { user: 'other' }, '/nonexistent'), 'redis://u:inline@127.0.0.1:6379');
       assert.equal(resolveRedisUrl('redis://127.0.0.1:7000', { user: 'flint-c-master', passwordFile: file }, '/nonexistent'), 'redis://flint-c-master:from-file@127.0.0.1:7000');
       assert.equal(resolveRedisUrl('redis://127.0.0.1:7000', { passwordFile: file }, '/nonexistent'), 'redis://:from-file@127.0.0.1:7000');
       // setup's file: only for redis://127.0.0.1:6379 given without any credential
