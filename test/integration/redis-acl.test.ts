@@ -19,6 +19,8 @@ import { applyAclUsers, writeCredentials, type UserCredential } from '../../lib/
 import { withCredentials } from '../../lib/redis-credentials.ts';
 import { connectRedis } from '../../lib/redis.ts';
 import { startMaster } from '../../functions/host.ts';
+import { startMasterServices } from '../../functions/http/master-services.ts';
+import { signToken } from '../../lib/http/auth.ts';
 import { MasterClient } from '../../client/master-client.ts';
 import { loadConfig } from '../../protocol/config.ts';
 import { clusterKeys } from '../../protocol/keys.ts';
@@ -139,6 +141,33 @@ test('a worker agent under its own ACL user does everything an agent does, and n
     // every inbox entry was read and acknowledged under the worker user
     await waitFor(async () => ((await admin.xpending(keys.workerInbox('w-a'), INBOX_GROUP)) as [number])[0] === 0, { message: 'no pending inbox entry' });
     assert.ok((await admin.xlen(keys.workerInbox('w-a'))) >= 2, 'LaunchExecutor and KillExecutor went through the inbox');
+    // the HTTP services as the client user: REST (its readiness asks BullMQ for the queue's consumers), UI, application API
+    const secret = 'acl-test-secret-0123456789abcdef0123456789abcdef';
+    const services = await startMasterServices({
+      redisUrl: urlOf(aclUserName(CLUSTER, 'client')),
+      config: loadConfig({
+        env: {},
+        overrides: {
+          ...FAST_CONF,
+          'spark.flint.cluster': CLUSTER,
+          'spark.flint.auth.secret': secret,
+          'spark.master.rest.enabled': 'true',
+          'spark.master.rest.port': '0',
+          'spark.flint.master.ui.enabled': 'true',
+          'spark.master.ui.port': '0',
+          'spark.flint.master.appApi.enabled': 'true',
+          'spark.flint.master.appApi.port': '0',
+        },
+      }),
+    });
+    closers.push(() => services.close());
+    const bearer = { authorization: `Bearer ${signToken(secret, { scope: ['admin'], ttlSeconds: 600, subject: 'acl-test' })}` };
+    assert.equal((await fetch(`${services.restUrl}/v1/submissions/readyz`)).status, 200, 'REST readiness');
+    for (const path of ['/json', '/', '/metrics', '/metrics/master/prometheus', '/metrics/applications/prometheus']) {
+      assert.equal((await fetch(`${services.uiUrl}${path}`, { headers: bearer })).status, 200, `UI ${path}`);
+    }
+    assert.equal((await fetch(`${services.appApiUrl}/v1/apps/${appId}`, { headers: bearer })).status, 200, 'application API read');
+
     // and nothing any of them did was refused (Redis logs every ACL denial)
     const denials = (await admin.call('ACL', 'LOG')) as unknown[][];
     assert.deepEqual(denials.map((entry) => entry.join(' ')), [], 'no ACL denial while the agent, the master and the client worked');
