@@ -28,6 +28,7 @@ import { INBOX_GROUP } from '../../protocol/streams.ts';
 import { startAgent } from '../../workers/agent.ts';
 import { ProcessRuntime } from '../../workers/runtime/process.ts';
 import { acknowledgeInboxEntries } from '../../workers/inbox/acknowledge.ts';
+import { claimSilentExecutors, recordExecutorHeartbeats } from '../../client/receiver-scripts.ts';
 import { FAST_CONF } from '../helpers/agent-fixture.ts';
 import { docker, makeTempDir, removeContainersByLabel, waitFor } from '../helpers/isolation.ts';
 import { TEST_IMAGE } from '../helpers/env.ts';
@@ -167,6 +168,26 @@ test('a worker agent under its own ACL user does everything an agent does, and n
       assert.equal((await fetch(`${services.uiUrl}${path}`, { headers: bearer })).status, 200, `UI ${path}`);
     }
     assert.equal((await fetch(`${services.appApiUrl}/v1/apps/${appId}`, { headers: bearer })).status, 200, 'application API read');
+    // an application registered through the application API: its token is checked against its secret, its client lease renewed
+    const viaApi = await fetch(`${services.appApiUrl}/v1/apps`, {
+      method: 'POST',
+      headers: { ...bearer, 'content-type': 'application/json' },
+      body: JSON.stringify(appDescription({ name: 'acl-api-app', command: ['sleep', '30'], maxCores: 1, memoryPerExecutorMB: 64 })),
+    });
+    assert.equal(viaApi.status, 201, await viaApi.clone().text());
+    const registered = (await viaApi.json()) as { appId: string; token?: string };
+    await waitFor(async () => (await admin.zscore(keys.appLeases, registered.appId)) !== null, { message: 'its lease, renewed by the client user' });
+    if (registered.token) {
+      assert.equal((await fetch(`${services.appApiUrl}/v1/apps/${registered.appId}`, { headers: { authorization: `Bearer ${registered.token}` } })).status, 200, 'read with the application token');
+    }
+    // the heartbeat receiver's scripts, as the client user: a beat (with metrics) for a live executor, and the expiry check
+    const submitterScripts = connectAs(embedded.url, byName(aclUserName(CLUSTER, 'client')));
+    closers.push(async () => submitterScripts.disconnect());
+    await admin.zadd(keys.appExecutorBeats(registered.appId), 1, '0');
+    assert.deepEqual(await recordExecutorHeartbeats(submitterScripts, keys, [{ appId: registered.appId, execId: 0, metrics: '{"cpu":1}' }]), ['recorded']);
+    assert.match((await admin.hget(keys.appExecutorMetrics(registered.appId), '0')) ?? '', /"cpu":1/);
+    assert.ok(Array.isArray(await claimSilentExecutors(submitterScripts, keys)));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
 
     // and nothing any of them did was refused (Redis logs every ACL denial)
     const denials = (await admin.call('ACL', 'LOG')) as unknown[][];
@@ -208,10 +229,13 @@ test('a worker agent under its own ACL user does everything an agent does, and n
     assert.equal(await submitter.hget(keys.app(appId), 'state'), 'KILLED');
     await assert.rejects(submitter.hset(keys.app(appId), 'state', 'RUNNING'), refused);
     await assert.rejects(submitter.xadd(keys.workerInbox('w-a'), '*', 'type', 'KillExecutor', 'body', '{}'), refused);
-    // the reader reads and writes nothing, not even to the queue
+    // the reader reads and writes nothing, not even to the queue, and never an application's secret
     const reader = connectAs(embedded.url, byName(aclUserName(CLUSTER, 'reader')));
     closers.push(async () => reader.disconnect());
     assert.equal(await reader.hget(keys.worker('w-a'), 'state'), 'ALIVE');
+    assert.equal(await admin.exists(keys.appSecret(appId)), 1, 'the application has a secret');
+    await assert.rejects(reader.hgetall(keys.appSecret(appId)), refused, "an application's secret");
+    await assert.rejects(worker.hgetall(keys.appSecret(appId)), refused, "an application's secret (worker)");
     await assert.rejects(reader.lpush(`${keys.bullPrefix}:${keys.masterQueue}:wait`, 'x'), refused);
     // no user of this cluster reaches another cluster's keys
     await assert.rejects(submitter.get('flint{other}:stats'), refused);

@@ -21,7 +21,7 @@ import { toSparkJson } from '../../protocol/rest.ts';
 import { RestSubmissionClient, buildCreateSubmissionRequest } from '../../client/rest-client.ts';
 import { loadConfig } from '../../protocol/config.ts';
 import { startMaster } from '../../functions/host.ts';
-import { REDIS_URL } from '../helpers/env.ts';
+import { REDIS_ARGV_URL, REDIS_URL } from '../helpers/env.ts';
 import { cleanupCluster, uniqueCluster } from '../helpers/isolation.ts';
 import { startProcessCluster } from '../helpers/flint-cluster.ts';
 import type { DriverDescription, DriverStatusResponse } from '../../protocol/messages.ts';
@@ -474,7 +474,7 @@ test('the same against `flint master` (REST and UI on) plus `flint worker` proce
   const redis = new Redis(REDIS_URL);
   const cluster = uniqueCluster('rest-procs');
   // the worker has 128 MB: the 256 MB driver of GOOD_REQUEST waits, as in the in-process case
-  const procs = await startProcessCluster(redis, { cluster, redisUrl: REDIS_URL, secret: SECRET, workers: [{ cores: 2, memory: '128m' }] });
+  const procs = await startProcessCluster(redis, { cluster, redisUrl: REDIS_ARGV_URL, secret: SECRET, workers: [{ cores: 2, memory: '128m' }] });
   try {
     // Spark's client speaks spark://host:port for an http server
     const client = new RestSubmissionClient(procs.urls.rest.replace('http://', 'spark://'), { token: ADMIN });

@@ -74,7 +74,10 @@ describe('ACL rules', () => {
   test('master: every key of its cluster only; client and reader: read-only on state', () => {
     assert.match(aclRules('prod', 'master').join(' '), /~flint\{prod\}\* \+@all -@dangerous /);
     assert.match(aclRules('prod', 'client').join(' '), /%R~flint\{prod\}\* \+@read -@dangerous /);
-    assert.doesNotMatch(aclRules('prod', 'reader').join(' '), /\+@write|\+@all|~flint\{prod\}:master:\* \+@/);
+    const reader = aclRules('prod', 'reader').join(' ');
+    assert.doesNotMatch(reader, /\+@write|\+@all|\(~flint\{prod\}:master:\* \+@/, 'no write command anywhere');
+    assert.doesNotMatch(reader, /secret|~flint\{prod\}\*/, "no pattern reaches the applications' secrets");
+    assert.match(reader, /%R~flint\{prod\}:app:\* .*%R~flint\{prod\}:workers:\* /);
   });
 
   test('names, invalid worker ids, aclfile lines with the password as SHA-256 only', () => {
