@@ -68,6 +68,7 @@ function family(key: string, ns: string): string {
     .replace(/^app:[^:]+/, 'app:*')
     .replace(/^worker:[^:]+/, 'worker:*')
     .replace(/^driver:[^:]+/, 'driver:*')
+    .replace(/^secret:app:.+/, 'secret:app:*')
     .replace(/^request:.+/, 'request:*');
 }
 
