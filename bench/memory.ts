@@ -23,7 +23,7 @@ import { bullConnection, closeBull } from '../lib/redis.ts';
 import { clusterKeys, type Keys } from '../protocol/keys.ts';
 import { decodeInboxEntry, INBOX_GROUP, type RawStreamEntry } from '../protocol/streams.ts';
 import { MASTER_JOB_OPTIONS, MasterClient } from '../client/master-client.ts';
-import { recordHeartbeat } from '../functions/store/heartbeat.ts';
+import { recordHeartbeat } from '../lib/worker-heartbeat.ts';
 import { acknowledgeInboxEntries } from '../workers/inbox/acknowledge.ts';
 import { benchAppDescription, benchConfig, round, sleep, startMasterProcess, type MasterProcess } from './common.ts';
 

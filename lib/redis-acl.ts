@@ -10,8 +10,10 @@
  *           to the master queue and reads the cluster's state; writes no state key.
  *   reader  read-only dashboards: reads the cluster's state and queue, writes nothing.
  *   worker  one worker agent: its own inbox stream (read, ack, delete), its own worker
- *           hash (read), a beat in the heartbeats zset, and its messages to the master
- *           through the BullMQ queue. No other worker's inbox, no application state.
+ *           hash (read), a beat in the heartbeats zset, its messages to the master
+ *           through the BullMQ queue, and the entries it refuses to the dead letters
+ *           (XADD, and HINCRBY of the stats hash that counts them). No other worker's
+ *           inbox, no application state, no application secret.
  *
  * How the rules work (Redis 7 ACL selectors): a command runs if the root rules or one
  * selector `( ... )` allows the command together with every key it names. Scripts
@@ -158,6 +160,9 @@ export function aclRules(cluster: string, role: AclRole, workerId?: string): str
         `(~${inbox} ${INBOX_COMMANDS.join(' ')})`,
         `(%R~${own} +hmget +hget +hgetall +exists)`,
         `(~${beats} +zadd)`,
+        // an inbox entry it refuses goes to the dead letters (lib/dead-letters.ts), counted in the stats hash
+        `(~${literal(keys.deadLetters)} +xadd)`,
+        `(~${literal(keys.stats)} +hincrby)`,
       ];
     }
   }

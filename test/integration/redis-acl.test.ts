@@ -25,9 +25,10 @@ import { MasterClient } from '../../client/master-client.ts';
 import { loadConfig } from '../../protocol/config.ts';
 import { clusterKeys } from '../../protocol/keys.ts';
 import { INBOX_GROUP } from '../../protocol/streams.ts';
-import { startAgent } from '../../workers/agent.ts';
+import { startAgent } from '../../workers/agent/agent.ts';
 import { ProcessRuntime } from '../../workers/runtime/process.ts';
 import { acknowledgeInboxEntries } from '../../workers/inbox/acknowledge.ts';
+import { recordDeadLetter } from '../../lib/dead-letters.ts';
 import { claimSilentExecutors, recordExecutorHeartbeats } from '../../client/receiver-scripts.ts';
 import { FAST_CONF } from '../helpers/agent-fixture.ts';
 import { docker, makeTempDir, removeContainersByLabel, waitFor } from '../helpers/isolation.ts';
@@ -141,7 +142,10 @@ test('a worker agent under its own ACL user does everything an agent does, and n
     await waitFor(async () => agent.view().executors.length === 0 && agent.view().finishedExecutors.length === 1, { timeoutMs: 30_000, message: 'the agent killed the executor' });
     // every inbox entry was read and acknowledged under the worker user
     await waitFor(async () => ((await admin.xpending(keys.workerInbox('w-a'), INBOX_GROUP)) as [number])[0] === 0, { message: 'no pending inbox entry' });
-    assert.ok((await admin.xlen(keys.workerInbox('w-a'))) >= 2, 'LaunchExecutor and KillExecutor went through the inbox');
+    // LaunchExecutor and KillExecutor went through the inbox, and the agent deleted them once handled
+    const inboxInfo = (await admin.xinfo('STREAM', keys.workerInbox('w-a'))) as unknown[];
+    assert.ok(Number(inboxInfo[inboxInfo.indexOf('entries-added') + 1]) >= 2, 'entries were written to the inbox');
+    assert.equal(await admin.xlen(keys.workerInbox('w-a')), 0, 'handled entries are deleted');
     // the HTTP services as the client user: REST (its readiness asks BullMQ for the queue's consumers), UI, application API
     const secret = 'acl-test-secret-0123456789abcdef0123456789abcdef';
     const services = await startMasterServices({
@@ -216,11 +220,17 @@ test('a worker agent under its own ACL user does everything an agent does, and n
     await assert.rejects(worker.flushall(), refused);
     await assert.rejects(worker.config('SET', 'maxmemory', '1'), refused);
     await assert.rejects(worker.call('ACL', 'LIST'), refused);
-    // and what the agent needs still works for it: acknowledging and deleting its own entries (workers/inbox/acknowledge.ts)
-    const handled = ((await worker.xrange(keys.workerInbox('w-a'), '-', '+')) as [string, string[]][]).map(([id]) => id);
-    assert.ok(handled.length >= 2);
-    await acknowledgeInboxEntries(worker, keys.workerInbox('w-a'), INBOX_GROUP, handled);
+    // and what the agent needs still works for it (the agent stopped, so the entry below is this connection's to read):
+    // acknowledging and deleting its own entries (workers/inbox/acknowledge.ts)
+    await agent.stop();
+    await admin.xadd(keys.workerInbox('w-a'), '*', 'type', 'ApplicationFinished', 'body', JSON.stringify({ id: 'app-none' }));
+    const delivered = (await worker.xreadgroup('GROUP', INBOX_GROUP, 'w-a', 'COUNT', 10, 'STREAMS', keys.workerInbox('w-a'), '>')) as [string, [string, string[]][]][];
+    const handled = delivered[0]![1].map(([id]) => id);
+    assert.equal(handled.length, 1);
+    assert.equal(await acknowledgeInboxEntries(worker, keys.workerInbox('w-a'), INBOX_GROUP, handled), 1);
     assert.equal(await worker.xlen(keys.workerInbox('w-a')), 0);
+    // and a refused entry is dead-lettered and counted, as the agent's inbox reader does
+    await recordDeadLetter(worker, keys, { type: 'LaunchExecutor', reason: 'test refusal', raw: '{}', source: 'worker w-a inbox' });
     await assert.rejects(acknowledgeInboxEntries(worker, keys.workerInbox('w-b'), INBOX_GROUP, ['0-1']), refused);
 
     // the client (submission side) reads state and enqueues, but writes no state key
