@@ -12,10 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { clusterKeyPattern } from '../protocol/keys.ts';
 import { loadConfig, type FlintConfig } from '../protocol/config.ts';
+import { resolveRedisUrl } from '../lib/redis-credentials.ts';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = join(BENCH_DIR, '..');
-export const REDIS_URL = process.env.FLINT_BENCH_REDIS_URL || process.env.FLINT_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+/** REDIS_URL: the Redis the benchmarks use, with setup's password when it requires one (lib/redis-credentials.ts) */
+export const REDIS_URL = resolveRedisUrl(process.env.FLINT_BENCH_REDIS_URL || process.env.FLINT_TEST_REDIS_URL || 'redis://127.0.0.1:6379');
 
 /** benchCluster: a fresh cluster name for one benchmark. */
 export function benchCluster(name: string): string {
@@ -115,6 +117,8 @@ export interface MasterProcess {
 
 export interface MasterProcessOptions {
   cluster: string;
+  /** the Redis (default REDIS_URL); it reaches the child through its environment, never its command line */
+  redisUrl?: string;
   conf?: Record<string, string>;
   concurrency?: number;
   /** extra node flags, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/x'] */
@@ -131,7 +135,7 @@ export async function startMasterProcess(options: MasterProcessOptions): Promise
     env: {
       ...process.env,
       FLINT_LOG_LEVEL: 'error',
-      BENCH_REDIS_URL: REDIS_URL,
+      BENCH_REDIS_URL: options.redisUrl ?? REDIS_URL,
       BENCH_CLUSTER: options.cluster,
       // the bench's applications have no client renewing their lease: give them an hour
       BENCH_CONF: JSON.stringify({ 'spark.flint.app.timeout': '3600s', ...options.conf }),

@@ -4,6 +4,7 @@
  * goal, and whether it was met (and by how much), plus where the time goes.
  */
 import type { UiBenchResult } from './ui-json.ts';
+import type { MemoryBenchResult } from './memory.ts';
 import type { BullCeiling, LuaCeiling } from './ceilings.ts';
 import type { HeartbeatBenchResult } from './heartbeats.ts';
 import type { ExecutorHeartbeatBenchResult } from './executor-heartbeats.ts';
@@ -28,6 +29,7 @@ export interface BenchResults {
   scaleOut: PlacementBenchResult[];
   ui: UiBenchResult;
   startup: StartupBenchResult | { skipped: string };
+  memory: MemoryBenchResult;
   notes: string[];
 }
 
@@ -147,6 +149,27 @@ export function buildRows(r: BenchResults): Row[] {
     verdict: verdictAtMost(u.masterPageMs.p99, 500, 'ms'),
   });
   rows.push(...startupRows(r.startup));
+  const m = r.memory;
+  const first = m.checkpoints[0];
+  const last = m.checkpoints.at(-1);
+  if (first && last) {
+    const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
+    const growth = last.usedMemoryBytes - first.usedMemoryBytes;
+    rows.push({
+      metric: `Redis used_memory after ${n(last.launches)} executor launches and exits, ${m.workers} simulated workers, ${n(m.applications.long + m.applications.short)} applications`,
+      flint: `${mb(last.usedMemoryBytes)} (after ${n(first.launches)}: ${mb(first.usedMemoryBytes)})`,
+      ceiling: `empty Redis ${mb(m.baseline.emptyBytes)}; with the ${m.workers} workers registered ${mb(m.baseline.registeredWorkersBytes)}`,
+      goal: '< 50 MB',
+      verdict: verdictAtMost(last.usedMemoryBytes / 1048576, 50, 'MB'),
+    });
+    rows.push({
+      metric: `Redis used_memory growth from ${n(first.launches)} to ${n(last.launches)} launches`,
+      flint: `${growth >= 0 ? '+' : ''}${mb(growth)} (${((growth / first.usedMemoryBytes) * 100).toFixed(1)} %)`,
+      ceiling: '—',
+      goal: 'flat: within 10 %',
+      verdict: Math.abs(growth) <= first.usedMemoryBytes * 0.1 ? 'met' : `missed (${((growth / first.usedMemoryBytes) * 100).toFixed(1)} %)`,
+    });
+  }
   return rows;
 }
 
@@ -236,6 +259,26 @@ export function renderMarkdown(r: BenchResults): string {
     lines.push(`| ${n(p.workers)} | ${p.masterProcesses} | ${n(p.placements)} | ${n(p.placementMs)} | ${n(p.allRunningMs)} | ${p.passes} | ${p.passMsP50} | ${p.passMsMax} | ${p.rejectedPlacements} |`);
   }
   lines.push('');
+  const m = r.memory;
+  if (m.checkpoints.length > 0) {
+    lines.push('## Redis memory under launch churn');
+    lines.push('');
+    lines.push(
+      `${n(m.launches)} executor launches and exits on ${m.workers} simulated workers of ${m.coresPerWorker} cores (${n(m.launchesPerSecond)} launches/s; ` +
+        `${m.applications.long} applications for the whole run, ${n(m.applications.short)} short ones of 50 launches each, ${m.applications.completed} completed ones retained at the end). ` +
+        'Redis memory by key family at each checkpoint (MEMORY USAGE summed over every key):',
+    );
+    lines.push('');
+    const families = [...new Set(m.checkpoints.flatMap((c) => c.families.slice(0, 10).map((f) => f.family)))];
+    lines.push(`| key family | ${m.checkpoints.map((c) => `after ${n(c.launches)}: keys`).join(' | ')} | ${m.checkpoints.map((c) => `after ${n(c.launches)}: MB`).join(' | ')} |`);
+    lines.push(`|---|${m.checkpoints.map(() => '---|').join('')}${m.checkpoints.map(() => '---|').join('')}`);
+    for (const name of families) {
+      const of = (c: (typeof m.checkpoints)[number]) => c.families.find((f) => f.family === name);
+      lines.push(`| \`${name}\` | ${m.checkpoints.map((c) => n(of(c)?.keys ?? 0)).join(' | ')} | ${m.checkpoints.map((c) => ((of(c)?.bytes ?? 0) / 1048576).toFixed(2)).join(' | ')} |`);
+    }
+    lines.push(`| all keys (used_memory) | ${m.checkpoints.map((c) => n(c.keys)).join(' | ')} | ${m.checkpoints.map((c) => (c.usedMemoryBytes / 1048576).toFixed(2)).join(' | ')} |`);
+    lines.push('');
+  }
   for (const note of r.notes) {
     lines.push(`- ${note}`);
   }

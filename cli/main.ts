@@ -1,6 +1,6 @@
 /**
  * The `flint` command: one entry point for every process and client.
- *   flint master | worker | up | submit | status | kill | token
+ *   flint master | worker | up | submit | status | kill | token | acl
  * Every command prints one clear line on error and exits non-zero.
  *
  * Only the commands' definitions (`*-command.ts`: names, options, help) are
@@ -17,6 +17,7 @@ import { registerSubmitCommand } from './submit-command.ts';
 import { registerStatusCommand, registerKillCommand } from './status-kill-command.ts';
 import { registerTokenCommand } from './token-command.ts';
 import { registerUpCommand } from './up-command.ts';
+import { registerAclCommand } from './acl-command.ts';
 
 export function buildProgram(): Command {
   const program = new Command('flint')
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerKillCommand(program);
   registerTokenCommand(program);
   registerUpCommand(program);
+  registerAclCommand(program);
   return program;
 }
 

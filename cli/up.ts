@@ -14,10 +14,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, parseConfFlags, type FlintConfig } from '../protocol/config.ts';
+import { envNameFor, formatSparkId, loadConfig, parseConfFlags, sparkTimestamp, type FlintConfig } from '../protocol/config.ts';
 import { clusterKeyPattern, clusterKeys } from '../protocol/keys.ts';
 import { connectRedisOrCluster, redactRedisUrl, scanTargets } from '../lib/redis.ts';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../lib/embedded-redis.ts';
+import { credentialsFromConfig, resolveRedisUrl, stripCredentials } from '../lib/redis-credentials.ts';
+import { setUpRunCredentials } from './up-credentials.ts';
 import { FLINT_BIN } from '../lib/package-layout.ts';
 import { Docker } from '../lib/docker.ts';
 import { signToken } from '../lib/http/auth.ts';
@@ -45,6 +47,7 @@ export interface UpOptions {
 
 export interface RunningCluster {
   cluster: string;
+  /** the cluster's Redis, without credentials */
   redisUrl: string;
   restUrl: string;
   /** the application HTTP API, for drivers */
@@ -61,10 +64,28 @@ export interface RunningCluster {
   stop(): Promise<void>;
 }
 
-function startChild(args: string[], label: string): ChildProcess {
+/** SECRET_CONF_KEYS: configuration a child gets through its environment, never its command line. */
+const SECRET_CONF_KEYS = new Set(['spark.flint.auth.secret', 'spark.flint.redis.url', 'spark.flint.redis.user', 'spark.flint.redis.passwordFile']);
+
+/**
+ * childConf splits `--conf k=v` flags for the child processes: the secret-bearing ones
+ * go to their environment (FLINT_<KEY>), except the Redis connection, which each child
+ * gets from its own credentials; the rest stay flags.
+ */
+export function childConf(conf: readonly string[]): { flags: string[]; env: Record<string, string> } {
+  const flags: string[] = [];
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parseConfFlags(conf))) {
+    if (!SECRET_CONF_KEYS.has(key)) flags.push('--conf', `${key}=${value}`);
+    else if (key === 'spark.flint.auth.secret') env[envNameFor(key)] = value;
+  }
+  return { flags, env };
+}
+
+function startChild(args: string[], label: string, env: Record<string, string> = {}): ChildProcess {
   // the user's working directory, so relative paths (--properties-file) mean the same to every process
   const child = spawn(process.execPath, [FLINT_BIN, ...args], {
-    env: { ...process.env, FLINT_LOG_LEVEL: process.env.FLINT_LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, FLINT_LOG_LEVEL: process.env.FLINT_LOG_LEVEL ?? 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const prefix = (chunk: Buffer) =>
@@ -132,15 +153,18 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
       },
     });
 
-    let redisUrl = configuredRedis;
-    if (!redisUrl) {
+    // Redis: the embedded one (its admin password is generated and kept in memory) or the
+    // configured one (credentials from spark.flint.redis.user/passwordFile or the URL)
+    let adminUrl: string;
+    if (!configuredRedis) {
       const embedded: EmbeddedRedis = await startEmbeddedRedis();
       cleanups.push(() => embedded.stop());
-      redisUrl = embedded.url;
-      io.out(`redis     ${redisUrl} (embedded, data in ${embedded.dataDir}; removed on exit)`);
+      adminUrl = embedded.adminUrl;
+      io.out(`redis     ${embedded.url} (embedded, password required, data in ${embedded.dataDir}; removed on exit)`);
     } else {
-      io.out(`redis     ${redactRedisUrl(redisUrl)} (cluster '${cluster}'; its keys are removed on exit)`);
-      const url = redisUrl;
+      adminUrl = resolveRedisUrl(configuredRedis, credentialsFromConfig(baseConfig));
+      io.out(`redis     ${redactRedisUrl(configuredRedis)} (cluster '${cluster}'; its keys are removed on exit)`);
+      const url = adminUrl;
       cleanups.push(async () => {
         const redis = await connectRedisOrCluster(url, { name: 'flint-up-cleanup' });
         try {
@@ -157,6 +181,21 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
         }
       });
     }
+    const redisUrl = stripCredentials(adminUrl);
+
+    // every process its own Redis user; passwords in an owner-only directory, outside every work dir
+    const secretsDir = await mkdtemp(join(tmpdir(), 'flint-up-secrets-'));
+    cleanups.push(() => rm(secretsDir, { recursive: true, force: true }));
+    const now = Date.now();
+    // the worker ids are chosen here (spark.worker.idPattern, numbered) so that each gets its user before it starts
+    const workerIds = Array.from({ length: options.workers }, (_, i) => formatSparkId(config.get<string>('spark.worker.idPattern'), [sparkTimestamp(now), '127.0.0.1', i + 1]));
+    const credentials = await setUpRunCredentials({ adminUrl, cluster, workerIds, dir: secretsDir });
+    cleanups.push(() => credentials.remove());
+    io.out(
+      credentials.fallbackReason
+        ? `users     one Redis user for every process: ${credentials.fallbackReason}`
+        : `users     Redis ACL users per role (masters, each worker, these servers); passwords in ${secretsDir} (owner only; removed on exit)`,
+    );
 
     // runtime: Docker when its socket answers, else local processes
     let runtime: 'docker' | 'process' = options.runtime === 'auto' ? 'docker' : options.runtime;
@@ -180,7 +219,8 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
     const workDir = await mkdtemp(join(tmpdir(), 'flint-up-'));
     cleanups.push(() => rm(workDir, { recursive: true, force: true }));
 
-    const common = ['--redis', redisUrl, '--cluster', cluster, ...options.conf.flatMap((c) => ['--conf', c])];
+    const forwarded = childConf(options.conf);
+    const common = ['--cluster', cluster, ...forwarded.flags];
     if (options.propertiesFile) common.push('--properties-file', options.propertiesFile);
     // the master processes only handle messages: `up` serves the HTTP services itself (below)
     const handlersOnly = ['spark.master.rest.enabled=false', 'spark.flint.master.ui.enabled=false', 'spark.flint.master.appApi.enabled=false'].flatMap((c) => ['--conf', c]);
@@ -195,9 +235,9 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
       return dead ? `a process of the cluster exited early (code ${dead.exitCode}); see its output above` : undefined;
     };
 
-    for (let i = 0; i < options.masters; i++) children.push(startChild(['master', ...common, ...handlersOnly], `master-${i + 1}`));
+    for (let i = 0; i < options.masters; i++) children.push(startChild(['master', ...credentials.master.args, ...common, ...handlersOnly], `master-${i + 1}`, forwarded.env));
     const keys = clusterKeys(cluster);
-    const probe = await connectRedisOrCluster(redisUrl, { name: 'flint-up-probe' });
+    const probe = await connectRedisOrCluster(adminUrl, { name: 'flint-up-probe' });
     cleanups.push(async () => probe.disconnect());
     await waitUntil(async () => (await probe.hlen(keys.masters)) >= options.masters, 30_000, `${options.masters} master processes`, exitedEarly);
 
@@ -206,14 +246,16 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
     for (let i = 0; i < options.workers; i++) {
       children.push(
         startChild(
-          ['worker', ...common, '--work-dir', join(workDir, `worker-${i + 1}`), '--port', '0', '--cores', String(cores), '--memory', memory, '--runtime', runtime, '--kill-on-exit'],
+          ['worker', ...credentials.worker(workerIds[i]!).args, ...common, '--id', workerIds[i]!, '--work-dir', join(workDir, `worker-${i + 1}`), '--port', '0', '--cores', String(cores), '--memory', memory, '--runtime', runtime, '--kill-on-exit'],
           `worker-${i + 1}`,
+          forwarded.env,
         ),
       );
     }
     await waitUntil(async () => (await probe.hlen(keys.schedulable)) >= options.workers, 60_000, `${options.workers} workers to register`, exitedEarly);
 
-    const services = await startMasterServices({ redisUrl, config });
+    // the REST server, application API and UI run as the client user: they read state and enqueue, and keep the applications' heartbeat state
+    const services = await startMasterServices({ redisUrl: credentials.client.url, config });
     cleanups.push(() => services.close());
     const servers = { restUrl: services.restUrl!, appApiUrl: services.appApiUrl!, uiUrl: services.uiUrl! };
     const token = signToken(secret, { scope: ['admin'], ttlSeconds: 24 * 3600, subject: 'flint-up' });

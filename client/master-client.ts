@@ -13,12 +13,19 @@ import { MasterInbound, parseMessage, type MasterInboundType, type MasterInbound
 import { clusterKeys, type Keys } from '../protocol/keys.ts';
 import { bullConnection, closeBull } from '../lib/redis.ts';
 
-/** Defaults for inbound jobs: transient handler failures (e.g. Redis blips) are retried with backoff. */
+/**
+ * Defaults for inbound jobs: transient handler failures (e.g. Redis blips) are retried
+ * with backoff. Handled jobs are kept only as long as an asker may still read its reply
+ * from them (the reply normally arrives through the queue's event stream at once): the
+ * last 2,000, so Redis holds a bounded number whatever the launch rate (about 1 KB each;
+ * 20,000 were about 22 MB, the largest share of Redis under launch churn). Failed jobs
+ * (refused messages; the dead-letter stream keeps why) likewise: the last 1,000, a week at most.
+ */
 export const MASTER_JOB_OPTIONS: JobsOptions = {
   attempts: 8,
   backoff: { type: 'exponential', delay: 100 },
-  removeOnComplete: { age: 600, count: 20000 },
-  removeOnFail: { age: 7 * 24 * 3600, count: 10000 },
+  removeOnComplete: { age: 600, count: 2000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 1000 },
 };
 
 export class AskTimeoutError extends Error {

@@ -17,6 +17,7 @@ import { bullConnection, closeBull, connectRedisOrCluster, redactRedisUrl } from
 import { listenHttp } from '../lib/http-listen.ts';
 import { waitForSignal } from '../lib/signals.ts';
 import { releaseStartupMemory } from '../lib/idle-memory.ts';
+import { credentialsFromConfig, resolveRedisUrl } from '../lib/redis-credentials.ts';
 import { clusterKeys } from '../protocol/keys.ts';
 
 export { startMasterServices, type MasterServices } from './http/master-services.ts';
@@ -57,7 +58,9 @@ export function masterConfigFromFlags(flags: MasterFlags) {
  * stops the process before it takes any message.
  */
 export async function runMaster(flags: MasterFlags): Promise<void> {
-  const { config, redisUrl } = masterConfigFromFlags(flags);
+  const { config, redisUrl: configuredUrl } = masterConfigFromFlags(flags);
+  // the password is read from its file now and kept in memory only (never on a command line)
+  const redisUrl = resolveRedisUrl(configuredUrl, credentialsFromConfig(config));
   const listen = flags.http ? parseListen(flags.http) : undefined;
   if (listen) assertSafeBind(listen.host, config.authSecret);
   const plan = planMasterServices(config);

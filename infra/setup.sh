@@ -6,8 +6,11 @@
 #   1. Debian packages: redis-server docker.io busybox-static chromium prometheus (only the missing ones;
 #      prometheus for promtool; no package's own service is started)
 #   2. dockerd, when /var/run/docker.sock does not answer (no bridge, no iptables)
-#   3. Redis on 127.0.0.1:6379 with infra/redis.conf, unless one answers there or
-#      FLINT_REDIS_URL / FLINT_TEST_REDIS_URL points elsewhere
+#   3. Redis on 127.0.0.1:6379 with infra/redis.conf, requiring a password: a generated
+#      secret in /etc/flint/redis-password (owner only), loaded by Redis as a SHA-256
+#      from /etc/flint/redis-users.acl. A Redis already answering there without a
+#      password gets that password at once (ACL SETUSER default, existing connections
+#      unaffected); skipped when FLINT_REDIS_URL / FLINT_TEST_REDIS_URL points elsewhere
 #   4. local images from infra/images/<name>/ as flint-test-<name>:latest, rebuilt
 #      only when their inputs change (content hash in a label); never pulled
 #   5. npm ci (npm install without a lockfile) when node_modules is missing or stale
@@ -20,6 +23,13 @@ DOCKER_SOCK=/var/run/docker.sock
 DOCKERD_LOG="${FLINT_DOCKERD_LOG:-/var/log/flint-dockerd.log}"
 # FLINT_REDIS_DATA_DIR overrides the `dir` of infra/redis.conf.
 REDIS_DATA_DIR="${FLINT_REDIS_DATA_DIR:-/var/lib/flint-redis}"
+# FLINT_REDIS_PORT and FLINT_REDIS_SECRET_DIR: another port and secret directory (tests of this script)
+REDIS_PORT="${FLINT_REDIS_PORT:-6379}"
+REDIS_SECRET_DIR="${FLINT_REDIS_SECRET_DIR:-/etc/flint}"
+REDIS_PASSWORD_FILE="$REDIS_SECRET_DIR/redis-password"
+REDIS_ACL_FILE="$REDIS_SECRET_DIR/redis-users.acl"
+# FLINT_SETUP_ONLY=redis runs only the Redis step (packages, Docker, images and modules are left alone)
+SETUP_ONLY="${FLINT_SETUP_ONLY:-}"
 WAIT_SECONDS="${FLINT_SETUP_WAIT_SECONDS:-60}"
 # prometheus: its promtool checks every metrics endpoint (test/integration/spark-metrics.test.ts)
 APT_PACKAGES=(redis-server docker.io busybox-static chromium prometheus)
@@ -104,8 +114,64 @@ start_dockerd() {
 
 # ---------------------------------------------------------------- 3. redis
 
+# redis_cli: redis-cli against the local Redis, authenticated with the generated password
+# when it exists. The password goes through the environment (REDISCLI_AUTH), never argv.
+redis_cli() {
+  if [ -r "$REDIS_PASSWORD_FILE" ]; then
+    REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")" redis-cli --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+  else
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+  fi
+}
+
 local_redis_answers() {
-  [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null || true)" = "PONG" ]
+  [ "$(redis_cli ping 2>/dev/null || true)" = "PONG" ]
+}
+
+# redis_answers_without_password: something answers PING there with no password at all
+redis_answers_without_password() {
+  [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null || true)" = "PONG" ]
+}
+
+# ensure_redis_secret: the password of the `default` user (256 random bits, owner-only file)
+# and the aclfile that gives it to Redis as a SHA-256. An existing password is kept; the
+# aclfile's other users (e.g. those `flint acl --apply` saved) are kept.
+ensure_redis_secret() {
+  mkdir -p "$REDIS_SECRET_DIR"
+  chmod 700 "$REDIS_SECRET_DIR"
+  if [ ! -s "$REDIS_PASSWORD_FILE" ]; then
+    local partial="$REDIS_PASSWORD_FILE.partial"
+    (umask 077 && head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$partial" && printf '\n' >>"$partial")
+    mv "$partial" "$REDIS_PASSWORD_FILE"
+    say "redis: generated a password for the default user in $REDIS_PASSWORD_FILE (owner only)"
+  fi
+  chmod 600 "$REDIS_PASSWORD_FILE"
+  local hash line others=""
+  hash="$(tr -d '\n' <"$REDIS_PASSWORD_FILE" | sha256sum | cut -c1-64)"
+  line="user default on #$hash ~* &* +@all"
+  if [ -f "$REDIS_ACL_FILE" ]; then others="$(grep -v '^user default ' "$REDIS_ACL_FILE" || true)"; fi
+  (umask 077 && { printf '%s\n' "$line"; [ -z "$others" ] || printf '%s\n' "$others"; } >"$REDIS_ACL_FILE.partial")
+  mv "$REDIS_ACL_FILE.partial" "$REDIS_ACL_FILE"
+  chmod 600 "$REDIS_ACL_FILE"
+  REDIS_DEFAULT_HASH="$hash"
+}
+
+# require_password_on_running_redis: a Redis that answers without a password gets the
+# generated one now (ACL SETUSER default; connections already open stay authenticated),
+# saved in its aclfile if it has one, else loaded from ours at its next start by this script.
+require_password_on_running_redis() {
+  local reply aclfile
+  reply="$(printf 'ACL SETUSER default on resetpass #%s ~* &* +@all\n' "$REDIS_DEFAULT_HASH" | redis-cli -h 127.0.0.1 -p "$REDIS_PORT" 2>&1 || true)"
+  [ "$reply" = "OK" ] || fail "could not set the password of the Redis on 127.0.0.1:$REDIS_PORT: $reply"
+  aclfile="$(redis_cli config get aclfile 2>/dev/null | sed -n 2p || true)"
+  if [ -n "$aclfile" ]; then
+    redis_cli acl save >/dev/null || fail "the Redis on 127.0.0.1:$REDIS_PORT did not save its aclfile $aclfile"
+    say "redis: the running Redis on 127.0.0.1:$REDIS_PORT now requires the password (saved in its aclfile $aclfile)"
+  else
+    say "redis: the running Redis on 127.0.0.1:$REDIS_PORT now requires the password (open connections are unaffected);"
+    say "redis:   it was started without an aclfile, so restart it with this script to keep it (and users saved by flint acl --apply) across restarts:"
+    say "redis:   REDISCLI_AUTH=\$(cat $REDIS_PASSWORD_FILE) redis-cli -p $REDIS_PORT shutdown && bash infra/setup.sh"
+  fi
 }
 
 start_redis() {
@@ -113,7 +179,7 @@ start_redis() {
   if [ -n "$external" ]; then
     case "$external" in
       redis://* | rediss://*)
-        [ "$(redis-cli -u "$external" ping 2>/dev/null || true)" = "PONG" ] ||
+        [ "$(redis-cli -u "$external" --no-auth-warning ping 2>/dev/null || true)" = "PONG" ] ||
           fail "Redis at \$FLINT_REDIS_URL/\$FLINT_TEST_REDIS_URL does not answer PING"
         say "redis: using the external Redis from the environment (answers PING)"
         ;;
@@ -122,14 +188,23 @@ start_redis() {
     return
   fi
   have redis-cli || fail "redis-cli not found (package redis-tools, installed with redis-server)"
+  [ "$(id -u)" -eq 0 ] || [ -w "$(dirname "$REDIS_SECRET_DIR")" ] || [ -w "$REDIS_SECRET_DIR" ] ||
+    fail "cannot write $REDIS_SECRET_DIR (the Redis password's directory) as this user: run 'sudo bash infra/setup.sh'"
+  ensure_redis_secret
+  if redis_answers_without_password; then
+    require_password_on_running_redis
+  fi
   if local_redis_answers; then
     local policy
-    policy="$(redis-cli -h 127.0.0.1 -p 6379 config get maxmemory-policy 2>/dev/null | sed -n 2p || true)"
+    policy="$(redis_cli config get maxmemory-policy 2>/dev/null | sed -n 2p || true)"
     if [ -n "$policy" ] && [ "$policy" != "noeviction" ]; then
-      say "redis: WARNING: the Redis at 127.0.0.1:6379 has maxmemory-policy $policy; BullMQ needs noeviction"
+      say "redis: WARNING: the Redis at 127.0.0.1:$REDIS_PORT has maxmemory-policy $policy; BullMQ needs noeviction"
     fi
-    say "redis: found a Redis answering at 127.0.0.1:6379"
+    say "redis: found a Redis answering at 127.0.0.1:$REDIS_PORT (password required: $REDIS_PASSWORD_FILE)"
     return
+  fi
+  if [ -n "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null || true)" ]; then
+    fail "a Redis that does not accept the password in $REDIS_PASSWORD_FILE answers on 127.0.0.1:$REDIS_PORT: stop it, or point FLINT_REDIS_URL at it"
   fi
   have redis-server || fail "redis-server not found (package redis-server)"
   # Redis changes into the config file's `dir` while reading it, before any
@@ -138,24 +213,25 @@ start_redis() {
   conf_dir="$(awk '$1 == "dir" { print $2 }' "$REPO_ROOT/infra/redis.conf")"
   mkdir -p "$REDIS_DATA_DIR" ${conf_dir:+"$conf_dir"}
   chmod 700 "$REDIS_DATA_DIR"
-  local pidfile=/var/run/flint-redis.pid logfile=/var/log/flint-redis.log
-  if [ ! -w /var/run ] || [ ! -w /var/log ]; then
+  local pidfile="${FLINT_REDIS_PIDFILE:-/var/run/flint-redis.pid}" logfile="${FLINT_REDIS_LOGFILE:-/var/log/flint-redis.log}"
+  if [ -z "${FLINT_REDIS_PIDFILE:-}" ] && { [ ! -w /var/run ] || [ ! -w /var/log ]; }; then
     pidfile=/tmp/flint-redis.pid
     logfile=/tmp/flint-redis.log
   fi
-  redis-server "$REPO_ROOT/infra/redis.conf" --dir "$REDIS_DATA_DIR" --pidfile "$pidfile" --logfile "$logfile" ||
+  # the password reaches Redis only through the aclfile (as a SHA-256), never its command line
+  redis-server "$REPO_ROOT/infra/redis.conf" --port "$REDIS_PORT" --dir "$REDIS_DATA_DIR" --pidfile "$pidfile" --logfile "$logfile" --aclfile "$REDIS_ACL_FILE" ||
     fail "redis-server failed to start; see $logfile"
   local tries=0
   until local_redis_answers; do
     # five tries a second
     if [ "$tries" -ge $((WAIT_SECONDS * 5)) ]; then
       tail -n 20 "$logfile" >&2 || true
-      fail "Redis did not answer PING at 127.0.0.1:6379 within ${WAIT_SECONDS}s; see $logfile"
+      fail "Redis did not answer PING at 127.0.0.1:$REDIS_PORT within ${WAIT_SECONDS}s; see $logfile"
     fi
     sleep 0.2
     tries=$((tries + 1))
   done
-  say "redis: started redis-server with infra/redis.conf (data $REDIS_DATA_DIR, log $logfile)"
+  say "redis: started redis-server with infra/redis.conf on 127.0.0.1:$REDIS_PORT (password required: $REDIS_PASSWORD_FILE; data $REDIS_DATA_DIR, log $logfile)"
 }
 
 # ---------------------------------------------------------------- 4. images
@@ -292,6 +368,12 @@ build_demo_image() {
 
 main() {
   local started=$SECONDS
+  if [ "$SETUP_ONLY" = "redis" ]; then
+    start_redis
+    say "redis ready ($((SECONDS - started))s)"
+    return
+  fi
+  [ -z "$SETUP_ONLY" ] || fail "FLINT_SETUP_ONLY='$SETUP_ONLY': the only step that runs alone is 'redis'"
   install_packages
   start_dockerd
   start_redis

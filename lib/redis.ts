@@ -10,6 +10,7 @@
  * `maxRetriesPerRequest: null` on blocking connections.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { AUTH_HINT, isAuthError } from './redis-credentials.ts';
 
 export { DEFAULT_REDIS_URL } from '../protocol/config.ts';
 
@@ -187,11 +188,18 @@ export async function connectRedis(url: string, options: ConnectOptions = {}): P
     throw new Error(`'${redactRedisUrl(url)}' names a Redis Cluster; this needs one Redis server (redis://, rediss:// or sentinel://)`);
   }
   const redis = new Redis({ ...target.options, lazyConnect: true });
+  // a refused handshake (NOAUTH, WRONGPASS) arrives as an 'error' event; connect() only says the connection closed
+  let handshakeError: Error | undefined;
+  const onError = (error: Error) => (handshakeError ??= error);
+  redis.on('error', onError);
   try {
     await redis.connect();
   } catch (error) {
     redis.disconnect();
-    throw new Error(`cannot connect to Redis at ${redactRedisUrl(url)}: ${(error as Error).message}`, { cause: error });
+    const reason = handshakeError ?? (error as Error);
+    throw new Error(`cannot connect to Redis at ${redactRedisUrl(url)}: ${reason.message.split('\n')[0]}${isAuthError(reason) ? ` (${AUTH_HINT})` : ''}`, { cause: error });
+  } finally {
+    redis.off('error', onError);
   }
   return redis;
 }
@@ -220,7 +228,8 @@ export async function connectRedisOrCluster(url: string, options: ConnectOptions
   } catch (error) {
     cluster.disconnect();
     const detail = lastNodeError && lastNodeError.message !== (error as Error).message ? ` (${lastNodeError.message})` : '';
-    throw new Error(`cannot connect to Redis Cluster at ${redactRedisUrl(url)}: ${(error as Error).message}${detail}`, { cause: error });
+    const hint = isAuthError(error) || isAuthError(lastNodeError) ? ` (${AUTH_HINT})` : '';
+    throw new Error(`cannot connect to Redis Cluster at ${redactRedisUrl(url)}: ${(error as Error).message}${detail}${hint}`, { cause: error });
   } finally {
     clearTimeout(timer);
     cluster.off('error', onError);
@@ -231,6 +240,11 @@ export async function connectRedisOrCluster(url: string, options: ConnectOptions
 /** scanTargets: the servers a SCAN of the whole keyspace must visit (every master of a cluster). */
 export function scanTargets(redis: RedisConnection): Redis[] {
   return redis instanceof Cluster ? redis.nodes('master') : [redis];
+}
+
+/** everyNode: every server of a deployment (all nodes of a Redis Cluster): per-server settings such as ACL users go to each. */
+export function everyNode(redis: RedisConnection): Redis[] {
+  return redis instanceof Cluster ? redis.nodes('all') : [redis];
 }
 
 /**

@@ -52,6 +52,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.worker.timeout', spec: { kind: 'duration', plainUnit: 's', min: 1 }, default: '60s', doc: 'A worker silent for this long is declared DEAD and its executors LOST. Heartbeats are sent every timeout/4.' },
   { key: 'spark.dead.worker.persistence', spec: { kind: 'int', min: 0 }, default: '15', doc: 'A DEAD worker stays visible for (persistence + 1) × timeout, then is forgotten.' },
   { key: 'spark.deploy.retainedApplications', spec: { kind: 'int', min: 1 }, default: '200', doc: 'Completed applications kept; trimmed by max(n/10, 1) oldest at a time.' },
+  { key: 'spark.ui.retainedDeadExecutors', spec: { kind: 'int', min: 1 }, default: '100', doc: 'Finished executors the master keeps per application (for its UI, /json and late reports); older ones are trimmed like applications, max(n/10, 1) at a time, so an application that launches executors without end holds bounded memory.' },
   { key: 'spark.deploy.retainedDrivers', spec: { kind: 'int', min: 1 }, default: '200', doc: 'Completed drivers kept; trimmed like applications.' },
   { key: 'spark.deploy.maxExecutorRetries', spec: { kind: 'int', min: -1 }, default: '10', doc: 'Back-to-back abnormal executor exits after which an app with no RUNNING executor is removed as FAILED; -1 disables.' },
   { key: 'spark.deploy.spreadOut', spec: { kind: 'bool' }, default: 'true', aliases: ['spark.deploy.spreadOutApps'], doc: 'Spread executors over workers round-robin (true) or fill one worker before the next (false).' },
@@ -92,6 +93,8 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   // ---- Flint
   { key: 'spark.flint.cluster', spec: { kind: 'string', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHint: '1-64 letters, digits, - or _' }, default: 'default', doc: 'Cluster name: the Redis hash tag of every key, so several clusters can share one Redis.' },
   { key: 'spark.flint.redis.url', spec: { kind: 'string', pattern: /^(rediss?|sentinel|rediss?-cluster):\/\//, patternHint: 'redis://, rediss://, sentinel://host:port[,host:port]/masterName or redis-cluster://host:port[,host:port]' }, default: undefined, doc: 'Redis to keep state in: one Redis (redis://, rediss:// for TLS), the primary that Sentinels name (sentinel://), or a Redis Cluster (redis-cluster://, rediss-cluster:// for TLS; list a few nodes, the rest are discovered). On a Redis Cluster each Flint cluster lives in one hash slot; several Flint clusters spread over the shards. Unset: `flint up` starts an embedded Redis; other commands use redis://127.0.0.1:6379.' },
+  { key: 'spark.flint.redis.user', spec: { kind: 'string', pattern: /^\S{1,512}$/, patternHint: 'an ACL user name without spaces' }, default: undefined, doc: 'Redis ACL user Flint authenticates as (see `flint acl` and docs/security.md); unset: the `default` user. Needs spark.flint.redis.passwordFile.' },
+  { key: 'spark.flint.redis.passwordFile', spec: { kind: 'string' }, default: undefined, doc: 'File holding the Redis password (one line; must not be readable by every user), read once at start, so no password appears on a command line or in the URL. Unset: the password in the URL if any; for redis://127.0.0.1:6379 without one, infra/setup.sh\'s /etc/flint/redis-password when this process may read it.' },
   { key: 'spark.flint.app.timeout', spec: { kind: 'duration', plainUnit: 's', min: 1000 }, default: '60s', doc: 'An application whose client renewed its lease for this long is finished (FINISHED, executors killed, cores freed): Spark finishes an app when its driver disconnects; Flint\'s clients hold a lease instead (the AppClient renews every timeout/4; the app API on each request made with the app\'s token, while an event stream is open, and on POST /v1/apps/:id/heartbeat). 60 s, as spark.worker.timeout: a crashed driver frees its cluster within a minute, and a client survives three missed renewals (a GC pause, a Redis failover).' },
   { key: 'spark.flint.reaper.interval', spec: { kind: 'duration', plainUnit: 'ms', min: 10 }, default: '1s', doc: 'How often any master process checks for silent workers (Spark: 60 s; Flint detects within timeout + this).' },
   { key: 'spark.flint.master.concurrency', spec: { kind: 'int', min: 1, max: 1000 }, default: '32', doc: 'Messages one master process handles at once.' },
@@ -336,6 +339,7 @@ export interface FlintConfig {
   deadWorkerPersistence: number;
   retainedApplications: number;
   retainedDrivers: number;
+  retainedDeadExecutors: number;
   maxExecutorRetries: number;
   spreadOut: boolean;
   spreadOutDrivers: boolean;
@@ -453,6 +457,7 @@ export function loadConfig(options: LoadConfigOptions = {}): FlintConfig {
     deadWorkerPersistence: get('spark.dead.worker.persistence'),
     retainedApplications: get('spark.deploy.retainedApplications'),
     retainedDrivers: get('spark.deploy.retainedDrivers'),
+    retainedDeadExecutors: get('spark.ui.retainedDeadExecutors'),
     maxExecutorRetries: get('spark.deploy.maxExecutorRetries'),
     spreadOut: get('spark.deploy.spreadOut'),
     spreadOutDrivers: get('spark.deploy.spreadOutDrivers'),

@@ -64,7 +64,9 @@ export function clusterKeys(cluster: string = DEFAULT_CLUSTER) {
     app: (appId: string) => `${ns}:app:${appId}`,
     /** hash execId → JSON {id, workerId, cores, memoryMB, resources, state, exitStatus?, message?} */
     appExecutors: (appId: string) => `${ns}:app:${appId}:executors`,
-    /** stream of the app's events (ExecutorAdded, ExecutorUpdated, WorkerRemoved, ApplicationRemoved) */
+    /** list of the app's finished executor ids, oldest first, trimmed per spark.ui.retainedDeadExecutors (their records leave appExecutors with them) */
+    appFinishedExecutors: (appId: string) => `${ns}:app:${appId}:executors:finished`,
+    /** stream of the app's events (ExecutorAdded, ExecutorUpdated, WorkerRemoved, ApplicationRemoved): about 1,000 entries while it runs, 100 once it ended */
     appEvents: (appId: string) => `${ns}:app:${appId}:events`,
     /** zset of active (not finished) app ids, score = scheduling order (priority, then registration seq) */
     appsWaiting: `${ns}:apps:waiting`,

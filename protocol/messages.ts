@@ -14,6 +14,26 @@
  */
 import { z } from 'zod';
 import { EXECUTOR_STATES, DRIVER_STATES, APPLICATION_STATES, WORKER_STATES } from './states.ts';
+import {
+  MAX_ARG_BYTES,
+  MAX_COMMAND_ARGS,
+  MAX_ENV_NAME_LENGTH,
+  MAX_ENV_VALUE_BYTES,
+  MAX_ENV_VARS,
+  MAX_LABEL_KEY_LENGTH,
+  MAX_LABEL_VALUE_LENGTH,
+  MAX_LABELS,
+  MAX_PROPERTIES,
+  MAX_PROPERTY_KEY_LENGTH,
+  MAX_PROPERTY_VALUE_BYTES,
+  MAX_RESOURCE_AMOUNT,
+  MAX_RESOURCE_NAME_LENGTH,
+  MAX_RESOURCES,
+  MAX_SHORT_TEXT,
+  MAX_URL_LENGTH,
+  oversizedDescription,
+  utf8Bytes,
+} from './limits.ts';
 
 // ---------------------------------------------------------------- building blocks
 
@@ -40,52 +60,106 @@ export const AppConf = z
   )
   .refine((conf) => Object.keys(conf).length <= MAX_APP_CONF_ENTRIES, { message: `at most ${MAX_APP_CONF_ENTRIES} properties` });
 
-export const ResourceRequirement = z.object({ name: z.string().min(1), amount: posInt });
+/** text: a string of at most `maxBytes` UTF-8 bytes, without NUL (no process or container can take one). */
+function text(maxBytes: number) {
+  return z
+    .string()
+    .refine((value) => !value.includes('\0'), 'must not contain NUL')
+    .refine((value) => utf8Bytes(value) <= maxBytes, `must be at most ${maxBytes.toLocaleString('en-US')} bytes`);
+}
+
+/** boundedMap: a string → string record with at most `entries` entries, keys and values checked. */
+function boundedMap(entries: number, key: z.ZodType<string>, value: z.ZodType<string>, what: string) {
+  return z.record(key, value).refine((map) => Object.keys(map).length <= entries, `at most ${entries} ${what}`);
+}
+
+/** Env: a task's environment variables (names without '=' or NUL). */
+const Env = boundedMap(
+  MAX_ENV_VARS,
+  z.string().min(1, 'a variable name must not be empty').max(MAX_ENV_NAME_LENGTH).regex(/^[^=\0]+$/, "a variable name must not contain '=' or NUL"),
+  text(MAX_ENV_VALUE_BYTES),
+  'variables',
+);
+
+/** Labels: container labels of the submitter (Flint's identity labels are set after them, so they cannot be overridden). */
+const Labels = boundedMap(
+  MAX_LABELS,
+  z
+    .string()
+    .min(1)
+    .max(MAX_LABEL_KEY_LENGTH)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'a label key is letters, digits and . _ / - (starting with a letter or digit)'),
+  text(MAX_LABEL_VALUE_LENGTH),
+  'labels',
+);
+
+const Command = z.array(text(MAX_ARG_BYTES)).max(MAX_COMMAND_ARGS);
+
+export const ResourceRequirement = z.object({
+  name: z.string().min(1).max(MAX_RESOURCE_NAME_LENGTH).regex(/^[A-Za-z0-9._-]+$/, 'a resource name is letters, digits and . _ -'),
+  amount: posInt.max(MAX_RESOURCE_AMOUNT),
+});
 export type ResourceRequirement = z.infer<typeof ResourceRequirement>;
 
 /** Resources: name → assigned or owned addresses (Spark's ResourceInformation). */
 export const Resources = z.record(z.string(), z.array(z.string()));
 export type Resources = z.infer<typeof Resources>;
 
-/** ApplicationDescription: Spark's, with a container image and argv instead of a JVM Command. */
-export const ApplicationDescription = z.object({
+/** withinDescriptionLimit refuses a description over MAX_DESCRIPTION_BYTES, naming the field that takes the most. */
+function withinDescriptionLimit(description: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  const over = oversizedDescription(description);
+  if (over) ctx.addIssue({ code: 'custom', path: [over.field], message: over.message });
+}
+
+/** ApplicationDescriptionFields: the fields of an ApplicationDescription, each bounded (protocol/limits.ts). */
+export const ApplicationDescriptionFields = z.object({
   name: z.string().min(1).max(512),
   image: z.string().min(1).max(512),
-  command: z.array(z.string()).default([]),
-  env: stringMap.default({}),
+  command: Command.default([]),
+  env: Env.default({}),
   /** spark.cores.max; unset means spark.deploy.defaultCores. */
   maxCores: posInt.optional(),
   /** spark.executor.cores; unset means one executor per worker per pass taking every granted core. */
   coresPerExecutor: posInt.optional(),
   /** spark.executor.memory in MB. */
   memoryPerExecutorMB: posInt.default(1024),
-  resourcesPerExecutor: z.array(ResourceRequirement).default([]),
+  resourcesPerExecutor: z.array(ResourceRequirement).max(MAX_RESOURCES).default([]),
   /** initial executor limit (dynamic allocation); unset means unlimited. */
   initialExecutorLimit: nonNegInt.optional(),
-  user: z.string().default('<unknown>'),
-  appUiUrl: z.string().default(''),
+  user: text(MAX_SHORT_TEXT).default('<unknown>'),
+  appUiUrl: text(MAX_URL_LENGTH).default(''),
   /** Priority queue on top of Spark's FIFO: higher first, FIFO within a priority. */
   priority: z.number().int().min(-1000).max(1000).default(0),
-  labels: stringMap.default({}),
+  labels: Labels.default({}),
   /** conf: the application's Spark properties (spark.executor.heartbeatInterval, spark.flint.executor.heartbeat.enabled, ...). */
   conf: AppConf.optional(),
 });
+
+/** ApplicationDescription: Spark's, with a container image and argv instead of a JVM Command; at most MAX_DESCRIPTION_BYTES. */
+export const ApplicationDescription = ApplicationDescriptionFields.superRefine(withinDescriptionLimit);
 export type ApplicationDescription = z.infer<typeof ApplicationDescription>;
 
-export const DriverDescription = z.object({
-  name: z.string().min(1).max(512),
-  /** appResource as given by the submitter (e.g. docker://image or a path). */
-  appResource: z.string().default(''),
-  mainClass: z.string().default(''),
-  image: z.string().min(1).max(512),
-  command: z.array(z.string()).default([]),
-  env: stringMap.default({}),
-  memoryMB: posInt.default(1024),
-  cores: posInt.default(1),
-  supervise: z.boolean().default(false),
-  resourceReqs: z.array(ResourceRequirement).default([]),
-  sparkProperties: stringMap.default({}),
-});
+/** boundedDescription: `schema` (an object of description fields, possibly extended) with the total-size limit. */
+export function boundedDescription<S extends z.ZodObject>(schema: S) {
+  return schema.superRefine((value, ctx) => withinDescriptionLimit(value as Record<string, unknown>, ctx));
+}
+
+export const DriverDescription = z
+  .object({
+    name: z.string().min(1).max(512),
+    /** appResource as given by the submitter (e.g. docker://image or a path). */
+    appResource: text(MAX_URL_LENGTH).default(''),
+    mainClass: text(MAX_SHORT_TEXT).default(''),
+    image: z.string().min(1).max(512),
+    command: Command.default([]),
+    env: Env.default({}),
+    memoryMB: posInt.default(1024),
+    cores: posInt.default(1),
+    supervise: z.boolean().default(false),
+    resourceReqs: z.array(ResourceRequirement).max(MAX_RESOURCES).default([]),
+    sparkProperties: boundedMap(MAX_PROPERTIES, z.string().min(1).max(MAX_PROPERTY_KEY_LENGTH), text(MAX_PROPERTY_VALUE_BYTES), 'properties').default({}),
+  })
+  .superRefine(withinDescriptionLimit);
 export type DriverDescription = z.infer<typeof DriverDescription>;
 
 export const ExecutorDescription = z.object({
@@ -376,7 +450,11 @@ export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: strin
 /** formatIssues renders zod's issues as one line: `field.path: problem; ...`. */
 export function formatIssues(error: z.ZodError): string {
   return error.issues
-    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(message)'}: ${issue.message}`)
+    .map((issue) => {
+      // a record key that failed its schema: say why, not only "Invalid key in record"
+      const inner = issue.code === 'invalid_key' ? issue.issues.map((i) => i.message).join(', ') : undefined;
+      return `${issue.path.length ? issue.path.join('.') : '(message)'}: ${inner || issue.message}`;
+    })
     .join('; ');
 }
 

@@ -14,6 +14,7 @@
  * differs from Spark.
  */
 import type { DriverStatusResponse, KillAllDriversResponse, KillDriverResponse, SubmitDriverResponse } from './messages.ts';
+import { HTTP_BODY_LIMIT_BYTES } from './limits.ts';
 
 /** PROTOCOL_VERSION: the only version of the protocol (RestSubmissionServer.PROTOCOL_VERSION). */
 export const PROTOCOL_VERSION = 'v1';
@@ -24,8 +25,8 @@ export const SC_UNKNOWN_PROTOCOL_VERSION = 468;
 /** SPARK_COMPATIBLE_VERSION: the Spark version whose REST protocol Flint speaks; the default server/client version. */
 export const SPARK_COMPATIBLE_VERSION = '4.0.0';
 
-/** DEFAULT_BODY_LIMIT_BYTES: largest request body the server reads (1 MiB). */
-export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+/** DEFAULT_BODY_LIMIT_BYTES: largest request body the server reads (2 MiB: above the description limit, so an oversized field is named, not cut off). */
+export const DEFAULT_BODY_LIMIT_BYTES = HTTP_BODY_LIMIT_BYTES;
 
 /** Spark's defaults for a driver (deploy/ClientArguments.scala). */
 export const DEFAULT_DRIVER_MEMORY_MB = 1024;

@@ -15,6 +15,7 @@ import { DEFAULT_REDIS_URL, loadConfig, parseConfFlags, parseMemoryMb, type Flin
 import { createLogger } from '../lib/log.ts';
 import { redactRedisUrl } from '../lib/redis.ts';
 import { serverTlsFromConfig, type ServerTls } from '../lib/http/tls.ts';
+import { credentialsFromConfig, resolveRedisUrl } from '../lib/redis-credentials.ts';
 import type { Runtime } from './runtime/types.ts';
 import { ProcessRuntime } from './runtime/process.ts';
 import { selectRuntime } from './runtime/select.ts';
@@ -228,6 +229,8 @@ export async function runWorker(flags: WorkerFlags): Promise<void> {
     // configuration errors list one key per line: the command prints one line
     throw new Error((error as Error).message.replace(/:\s*\n\s*/, ': ').replace(/\s*\n\s*/g, '; '), { cause: error });
   }
+  // the password is read from its file now and kept in memory only (never on a command line)
+  settings = { ...settings, redisUrl: resolveRedisUrl(settings.redisUrl, credentialsFromConfig(settings.config)) };
   // checked before the agent registers: a bad signal name is a start-up error
   const decommissionSignalName = settings.config.get<boolean>('spark.decommission.enabled') ? decommissionSignal(settings.config) : undefined;
   const decommissioning = listenForDecommission(decommissionSignalName);

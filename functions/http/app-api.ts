@@ -31,9 +31,13 @@ import type { ServerTls } from '../../lib/http/tls.ts';
 import { createHash, randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTP_BODY_LIMIT_BYTES } from '../../protocol/limits.ts';
 import { listenHttp } from '../../lib/http-listen.ts';
 import {
   ApplicationDescription,
+  ApplicationDescriptionFields,
+  boundedDescription,
   KillExecutors,
   RegisterApplication,
   RequestExecutors,
@@ -88,7 +92,7 @@ export interface AppHttp {
 }
 
 /** RegisterAppBody: an ApplicationDescription with an optional clientId beside it (one flat JSON object). */
-const RegisterAppBody = ApplicationDescription.extend({ clientId: RegisterApplication.shape.clientId.optional() });
+const RegisterAppBody = boundedDescription(ApplicationDescriptionFields.extend({ clientId: RegisterApplication.shape.clientId.optional() }));
 const RequestExecutorsBody = z.object({ total: RequestExecutors.shape.requestedTotal });
 const KillExecutorsBody = z.object({ executorIds: z.array(z.union([z.string(), z.number().int()])).max(10_000) });
 const appIdSchema = UnregisterApplication.shape.appId;
@@ -143,6 +147,9 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
   receiver?.start();
 
   const app = new Hono();
+
+  // bodies are read through a limit (a larger one is cut off while it streams, never buffered whole)
+  app.use('*', bodyLimit({ maxSize: HTTP_BODY_LIMIT_BYTES, onError: (c) => c.json({ error: `request body is larger than ${HTTP_BODY_LIMIT_BYTES} bytes` }, 413) }));
 
   app.onError((error, c) => {
     if (error instanceof HttpError) return c.json({ error: error.message }, error.status);
@@ -380,8 +387,6 @@ function appIdParam(c: Context): string {
   return parsed.data;
 }
 
-const MAX_BODY_BYTES = 1024 * 1024;
-
 /** jsonObject: `text` parsed as a JSON object, or a 400 that says what `what` should have been. */
 function jsonObject(text: string, what: string, shape: string): Record<string, unknown> {
   let data: unknown;
@@ -396,7 +401,6 @@ function jsonObject(text: string, what: string, shape: string): Record<string, u
 
 async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
   const text = await c.req.text();
-  if (text.length > MAX_BODY_BYTES) throw new HttpError(413, `request body is larger than ${MAX_BODY_BYTES} bytes`);
   const data = jsonObject(text, 'request body', 'a JSON object');
   const parsed = schema.safeParse(data);
   if (!parsed.success) throw new HttpError(400, `invalid request body: ${formatIssues(parsed.error)}`);

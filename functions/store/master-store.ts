@@ -42,6 +42,7 @@ export function scriptConfigFrom(config: FlintConfig): MasterScriptConfig {
     masterUrl: masterUrlFor(config),
     retainedApps: config.retainedApplications,
     retainedDrivers: config.retainedDrivers,
+    retainedExecutors: config.retainedDeadExecutors,
     maxRetries: config.maxExecutorRetries,
     maxDrivers: config.maxDrivers,
     appIdPattern: config.appIdPattern,

@@ -73,6 +73,8 @@ export interface MasterScriptConfig {
   masterUrl: string;
   retainedApps: number;
   retainedDrivers: number;
+  /** spark.ui.retainedDeadExecutors: finished executors kept per application */
+  retainedExecutors: number;
   maxRetries: number;
   maxDrivers: number;
   appIdPattern: string;

@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { AppClient, type AppClientListener, type AppClientOptions, type AppEventRecord } from '../../client/app-client.ts';
 import { clusterKeyPattern } from '../../protocol/keys.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
-import { REDIS_URL } from './env.ts';
+import { REDIS_ARGV_URL, REDIS_URL } from './env.ts';
 import { docker, waitFor } from './isolation.ts';
 export { recordContainerEvents, type ContainerEvent, type ContainerEventLog } from './isolation.ts';
 
@@ -133,7 +133,7 @@ export class FlintWorkers {
   /** start runs `node bin/flint.js worker` and resolves once it printed its registration line. */
   async start(options: FlintWorkerOptions, timeoutMs = 30_000): Promise<FlintWorkerProcess> {
     const args = [
-      'bin/flint.js', 'worker', '--redis', REDIS_URL, '--cluster', options.cluster, '--work-dir', options.workDir, '--port', '0',
+      'bin/flint.js', 'worker', '--redis', REDIS_ARGV_URL, '--cluster', options.cluster, '--work-dir', options.workDir, '--port', '0',
       '--cores', String(options.cores), '--memory', options.memory, '--runtime', options.runtime ?? 'docker', '--network', 'host',
     ];
     for (const [key, value] of Object.entries(options.conf ?? {})) args.push('--conf', `${key}=${value}`);

@@ -127,6 +127,7 @@ export async function waitForMasterUrls(master: FlintChild, want: (keyof MasterU
 
 export interface ProcessClusterOptions {
   cluster: string;
+  /** the Redis, as it goes on the processes' command lines: without a password (REDIS_ARGV_URL; they find it through their password file) */
   redisUrl: string;
   secret: string;
   /** extra --conf for every process */

@@ -41,7 +41,22 @@ export async function cleanupCluster(redis: Redis, cluster: string): Promise<num
     cursor = next;
     if (keys.length > 0) deleted += await redis.unlink(...keys);
   } while (cursor !== '0');
+  await deleteClusterAclUsers(redis, cluster);
   return deleted;
+}
+
+/**
+ * deleteClusterAclUsers removes the Redis ACL users of `cluster` (`flint-<cluster>-*`, what
+ * `flint up` and `flint acl` create), e.g. after a `flint up` that was killed. A connection
+ * that may not manage users leaves them.
+ */
+export async function deleteClusterAclUsers(redis: Redis, cluster: string): Promise<void> {
+  try {
+    const users = ((await redis.call('ACL', 'USERS')) as string[]).filter((name) => name.startsWith(`flint-${cluster}-`));
+    if (users.length > 0) await redis.call('ACL', 'DELUSER', ...users);
+  } catch {
+    // not allowed to list or delete users: nothing of ours to remove through this connection
+  }
 }
 
 let sharedDocker: Docker | undefined;

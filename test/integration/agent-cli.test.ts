@@ -11,7 +11,7 @@ import { encodeEntry, INBOX_GROUP } from '../../protocol/streams.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { docker, waitFor } from '../helpers/isolation.ts';
 import { agentFixture } from '../helpers/agent-fixture.ts';
-import { REDIS_URL, TEST_IMAGE } from '../helpers/env.ts';
+import { REDIS_ARGV_URL, TEST_IMAGE } from '../helpers/env.ts';
 
 
 test('flint worker registers, runs an executor, and exits 0 on SIGTERM leaving it running', { timeout: 120_000 }, async () => {
@@ -20,7 +20,7 @@ test('flint worker registers, runs an executor, and exits 0 on SIGTERM leaving i
   try {
     const workDir = await f.workDir();
     proc = runFlint([
-      'worker', '--redis', REDIS_URL, '--cluster', f.cluster, '--work-dir', workDir, '--port', '0', '--cores', '1', '--memory', '512m',
+      'worker', '--redis', REDIS_ARGV_URL, '--cluster', f.cluster, '--work-dir', workDir, '--port', '0', '--cores', '1', '--memory', '512m',
       '--runtime', 'docker', '--network', 'none', '--label', 'zone=a', '--conf', 'spark.flint.worker.registrationInterval=300ms',
       // the launch below goes straight into the inbox, for an app the master never placed: the master's
       // periodic reconciliation would rightly kill it
@@ -54,7 +54,7 @@ test('flint worker decommissions itself on SIGPWR: DECOMMISSIONED at the master,
   let proc: ReturnType<typeof runFlint> | undefined;
   try {
     const workDir = await f.workDir();
-    const args = ['worker', '--redis', REDIS_URL, '--cluster', f.cluster, '--work-dir', workDir, '--port', '0', '--cores', '2', '--memory', '512m', '--runtime', 'docker', '--network', 'none',
+    const args = ['worker', '--redis', REDIS_ARGV_URL, '--cluster', f.cluster, '--work-dir', workDir, '--port', '0', '--cores', '2', '--memory', '512m', '--runtime', 'docker', '--network', 'none',
       '--conf', 'spark.flint.worker.registrationInterval=300ms', '--conf', 'spark.decommission.enabled=true',
       // launches go straight into the inbox, for an app the master never placed (see above)
       '--conf', 'spark.flint.worker.reconcileInterval=0'];
@@ -111,7 +111,7 @@ test('flint worker decommissions itself on SIGPWR: DECOMMISSIONED at the master,
 
 test('flint worker refuses bad flags with one line and a non-zero exit', { timeout: 60_000 }, async () => {
   for (const args of [['--cores', 'two'], ['--memory', 'lots'], ['--network', 'bridge'], ['--resource', 'gpu'], ['--conf', 'spark.decommission.enabled=true', '--conf', 'spark.worker.decommission.signal=NOPE']]) {
-    const proc = runFlint(['worker', '--redis', REDIS_URL, '--work-dir', '/tmp/flint-never-created', ...args], { FLINT_LOG_LEVEL: 'warn' });
+    const proc = runFlint(['worker', '--redis', REDIS_ARGV_URL, '--work-dir', '/tmp/flint-never-created', ...args], { FLINT_LOG_LEVEL: 'warn' });
     const code = await proc.exit;
     assert.notEqual(code, 0, `${args.join(' ')} must fail`);
     const lines = proc.stderr().trim().split('\n');

@@ -14,7 +14,7 @@ import { RestSubmissionClient } from '../../client/rest-client.ts';
 import type { SubmissionStatusResponse } from '../../protocol/rest.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { agentFixture, type AgentFixture } from '../helpers/agent-fixture.ts';
-import { REDIS_URL } from '../helpers/env.ts';
+import { REDIS_ARGV_URL, REDIS_URL } from '../helpers/env.ts';
 import { docker, waitFor } from '../helpers/isolation.ts';
 import { runFlint, type FlintProcess } from '../helpers/flint-process.ts';
 
@@ -100,7 +100,7 @@ export async function driverCluster(name: string, options: { conf?: Record<strin
     async spawnWorker(workDir: string, workerOptions: { cores?: number; memory?: string; conf?: Record<string, string> } = {}) {
       const conf = { ...WORKER_CONF, ...workerOptions.conf };
       const proc = runFlint([
-        'worker', '--redis', REDIS_URL, '--cluster', f.cluster, '--work-dir', workDir, '--port', '0',
+        'worker', '--redis', REDIS_ARGV_URL, '--cluster', f.cluster, '--work-dir', workDir, '--port', '0',
         '--cores', String(workerOptions.cores ?? 1), '--memory', workerOptions.memory ?? '1g', '--runtime', 'docker', '--network', 'none',
         ...Object.entries(conf).flatMap(([key, value]) => ['--conf', `${key}=${value}`]),
       ]);

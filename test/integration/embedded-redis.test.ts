@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,11 +14,24 @@ import { freeLoopbackPort, startEmbeddedRedis, RedisNotInstalledError } from '..
 import { REDIS_URL } from '../helpers/env.ts';
 import { checkRedisPolicy } from '../../lib/redis.ts';
 
-test('embedded Redis: AOF on, noeviction, loopback only, cleaned up on stop', async () => {
+test('embedded Redis: AOF on, noeviction, loopback only, a password required and on no command line, cleaned up on stop', async () => {
   const embedded = await startEmbeddedRedis();
-  const redis = new Redis(embedded.url);
+  const redis = new Redis(embedded.adminUrl);
   try {
     assert.match(embedded.url, /^redis:\/\/127\.0\.0\.1:\d+$/);
+    const password = decodeURIComponent(new URL(embedded.adminUrl).password);
+    assert.ok(password.length >= 40, 'a generated password');
+    // the server loads it as a SHA-256 from an owner-only file, never from its arguments
+    assert.equal(statSync(embedded.dataDir).mode & 0o777, 0o700);
+    assert.equal(statSync(embedded.aclFile).mode & 0o777, 0o600);
+    assert.doesNotMatch(readFileSync(embedded.aclFile, 'utf8'), new RegExp(password));
+    const pid = Number(/^process_id:(\d+)/m.exec(await redis.info('server'))![1]);
+    assert.doesNotMatch(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), new RegExp(password));
+    const anonymous = new Redis(embedded.url, { protocol: 2, enableReadyCheck: false, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    anonymous.on('error', () => undefined);
+    await anonymous.connect();
+    await assert.rejects(anonymous.get('k'), /NOAUTH/);
+    anonymous.disconnect();
     assert.deepEqual(await checkRedisPolicy(redis), []);
     assert.deepEqual(await redis.config('GET', 'bind'), ['bind', '127.0.0.1']);
     await redis.set('k', 'v');
@@ -56,7 +69,7 @@ test('a port taken between picking and binding is skipped: by a plain listener, 
       return port;
     },
   });
-  const redis = new Redis(embedded.url);
+  const redis = new Redis(embedded.adminUrl);
   try {
     assert.deepEqual(offered.slice(0, 2), [held, sharedPort]);
     assert.equal(offered.length, 3, `three ports offered (${offered.join(', ')})`);

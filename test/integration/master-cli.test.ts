@@ -11,7 +11,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
-import { REDIS_URL } from '../helpers/env.ts';
+import { REDIS_ARGV_URL, REDIS_URL } from '../helpers/env.ts';
 import { cleanupCluster, uniqueCluster, waitFor } from '../helpers/isolation.ts';
 import { clusterKeys } from '../../protocol/keys.ts';
 
@@ -27,7 +27,7 @@ test('flint master --http serves /metrics and /invoke, and exits 0 on SIGTERM', 
   const cluster = uniqueCluster('mcli');
   clusters.push(cluster);
   // port 0: the kernel picks the port as the server binds it, and the master prints where it listens
-  const child = spawn(process.execPath, [FLINT, 'master', '--redis', REDIS_URL, '--cluster', cluster, '--http', '127.0.0.1:0', '--webui-port', '0', '--conf', 'spark.master.rest.port=0'], {
+  const child = spawn(process.execPath, [FLINT, 'master', '--redis', REDIS_ARGV_URL, '--cluster', cluster, '--http', '127.0.0.1:0', '--webui-port', '0', '--conf', 'spark.master.rest.port=0'], {
     env: { ...process.env, FLINT_LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -63,7 +63,7 @@ test('flint master --http serves /metrics and /invoke, and exits 0 on SIGTERM', 
 });
 
 test('flint master refuses an invalid configuration with one clear line', () => {
-  const result = spawnSync(process.execPath, [FLINT, 'master', '--redis', REDIS_URL, '--conf', 'spark.deploy.maxExecutorRetries=lots'], { encoding: 'utf8' });
+  const result = spawnSync(process.execPath, [FLINT, 'master', '--redis', REDIS_ARGV_URL, '--conf', 'spark.deploy.maxExecutorRetries=lots'], { encoding: 'utf8' });
   assert.equal(result.status, 1);
   assert.match(result.stderr, /^flint: invalid configuration:\n {2}spark\.deploy\.maxExecutorRetries="lots" \(from flag\): 'lots' is not an integer\n$/);
 });
@@ -71,7 +71,7 @@ test('flint master refuses an invalid configuration with one clear line', () => 
 test('flint master refuses to serve a public address without a secret, before it takes any message', () => {
   const cluster = uniqueCluster('mcli-public');
   clusters.push(cluster);
-  const result = spawnSync(process.execPath, [FLINT, 'master', '--redis', REDIS_URL, '--cluster', cluster, '--host', '0.0.0.0', '--webui-port', '0', '--conf', 'spark.master.rest.port=0'], {
+  const result = spawnSync(process.execPath, [FLINT, 'master', '--redis', REDIS_ARGV_URL, '--cluster', cluster, '--host', '0.0.0.0', '--webui-port', '0', '--conf', 'spark.master.rest.port=0'], {
     encoding: 'utf8',
     env: { ...process.env, FLINT_LOG_LEVEL: 'error' },
     timeout: 30_000,
@@ -87,7 +87,7 @@ test('flint master with a port in use says which service could not listen, in on
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   const port = (blocker.address() as AddressInfo).port;
   try {
-    const result = spawnSync(process.execPath, [FLINT, 'master', '--redis', REDIS_URL, '--cluster', cluster, '--webui-port', String(port), '--conf', 'spark.master.rest.enabled=false'], {
+    const result = spawnSync(process.execPath, [FLINT, 'master', '--redis', REDIS_ARGV_URL, '--cluster', cluster, '--webui-port', String(port), '--conf', 'spark.master.rest.enabled=false'], {
       encoding: 'utf8',
       env: { ...process.env, FLINT_LOG_LEVEL: 'error' },
       timeout: 30_000,

@@ -18,7 +18,7 @@ import { clusterKeys, type Keys } from '../../protocol/keys.ts';
 import { MasterClient } from '../../client/master-client.ts';
 import { planSchedulingPass } from '../../functions/core/plan-pass.ts';
 import type { AppSnapshot, WorkerSnapshot } from '../../functions/core/types.ts';
-import { REDIS_URL } from '../helpers/env.ts';
+import { REDIS_ARGV_URL, REDIS_URL } from '../helpers/env.ts';
 import { cleanupCluster, uniqueCluster, waitFor } from '../helpers/isolation.ts';
 import { appDescription, registerFakeWorker } from '../helpers/protocol.ts';
 
@@ -43,7 +43,7 @@ after(async () => {
 });
 
 function startMasterProcess(cluster: string): ChildProcess {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'flint.js'), 'master', '--redis', REDIS_URL, '--cluster', cluster, '--conf', 'spark.flint.reaper.interval=200ms',
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'flint.js'), 'master', '--redis', REDIS_ARGV_URL, '--cluster', cluster, '--conf', 'spark.flint.reaper.interval=200ms',
     // several masters on one host: these only handle messages (no REST server or UI ports to share)
     '--conf', 'spark.master.rest.enabled=false', '--conf', 'spark.flint.master.ui.enabled=false'], {
     cwd: ROOT,

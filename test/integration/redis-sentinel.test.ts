@@ -29,13 +29,16 @@ test('master, client and heartbeats work through a sentinel:// URL listing two s
   const name = `flint-${port}`;
   const conf = join(dir.path, 'sentinel.conf');
   // sentinel rewrites its own configuration file, so it lives in the test's directory
-  await writeFile(conf, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir.path}`, `sentinel monitor ${name} ${primary.hostname} ${primary.port || 6379} 1`, `sentinel down-after-milliseconds ${name} 60000`, ''].join('\n'));
+  // a primary that requires a password (infra/setup.sh's): the sentinel authenticates to it too
+  const password = decodeURIComponent(primary.password);
+  const auth = password ? [`sentinel auth-pass ${name} ${password}`] : [];
+  await writeFile(conf, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir.path}`, `sentinel monitor ${name} ${primary.hostname} ${primary.port || 6379} 1`, ...auth, `sentinel down-after-milliseconds ${name} 60000`, ''].join('\n'), { mode: 0o600 });
   const sentinel = spawn(binary!, [conf, '--sentinel'], { stdio: 'ignore' });
   const exited = new Promise((resolve) => sentinel.once('exit', resolve));
   const cluster = uniqueCluster('sentinel');
   const direct = new Redis(REDIS_URL);
   // two sentinels listed, the first with nothing behind it: the client moves on to the next
-  const url = `sentinel://127.0.0.1:${await freeLoopbackPort()},127.0.0.1:${port}/${name}`;
+  const url = `sentinel://${password ? `:${encodeURIComponent(password)}@` : ''}127.0.0.1:${await freeLoopbackPort()},127.0.0.1:${port}/${name}`;
   let master: Awaited<ReturnType<typeof startMaster>> | undefined;
   let client: MasterClient | undefined;
   let viaSentinel: Redis | undefined;

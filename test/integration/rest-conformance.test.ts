@@ -21,7 +21,7 @@ import { toSparkJson } from '../../protocol/rest.ts';
 import { RestSubmissionClient, buildCreateSubmissionRequest } from '../../client/rest-client.ts';
 import { loadConfig } from '../../protocol/config.ts';
 import { startMaster } from '../../functions/host.ts';
-import { REDIS_URL } from '../helpers/env.ts';
+import { REDIS_ARGV_URL, REDIS_URL } from '../helpers/env.ts';
 import { cleanupCluster, uniqueCluster } from '../helpers/isolation.ts';
 import { startProcessCluster } from '../helpers/flint-cluster.ts';
 import type { DriverDescription, DriverStatusResponse } from '../../protocol/messages.ts';
@@ -326,10 +326,10 @@ test('a body over the limit is 413 with an ErrorResponse and never reaches the g
   const big = JSON.stringify({ ...GOOD_REQUEST, appArgs: ['x'.repeat(5000)] });
   await expectError(await call('POST', '/v1/submissions/create', big), 413, 'Request body too large: the limit is 4096 bytes.');
   assert.equal(gateway.drivers.size, 0);
-  // The default limit is 1 MiB.
+  // The default limit is 2 MiB (above the 64 KiB description limit, so that an oversized field is named).
   const { call: callDefault } = setup();
-  const huge = JSON.stringify({ ...GOOD_REQUEST, appArgs: ['y'.repeat(1024 * 1024 + 1)] });
-  await expectError(await callDefault('POST', '/v1/submissions/create', huge), 413, /limit is 1048576 bytes/);
+  const huge = JSON.stringify({ ...GOOD_REQUEST, appArgs: ['y'.repeat(2 * 1024 * 1024 + 1)] });
+  await expectError(await callDefault('POST', '/v1/submissions/create', huge), 413, /limit is 2097152 bytes/);
   assert.equal((await callDefault('POST', '/v1/submissions/create', GOOD_JSON)).status, 200);
 });
 
@@ -474,7 +474,7 @@ test('the same against `flint master` (REST and UI on) plus `flint worker` proce
   const redis = new Redis(REDIS_URL);
   const cluster = uniqueCluster('rest-procs');
   // the worker has 128 MB: the 256 MB driver of GOOD_REQUEST waits, as in the in-process case
-  const procs = await startProcessCluster(redis, { cluster, redisUrl: REDIS_URL, secret: SECRET, workers: [{ cores: 2, memory: '128m' }] });
+  const procs = await startProcessCluster(redis, { cluster, redisUrl: REDIS_ARGV_URL, secret: SECRET, workers: [{ cores: 2, memory: '128m' }] });
   try {
     // Spark's client speaks spark://host:port for an http server
     const client = new RestSubmissionClient(procs.urls.rest.replace('http://', 'spark://'), { token: ADMIN });

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { signToken } from '../../lib/http/auth.ts';
-import { REDIS_URL } from '../helpers/env.ts';
+import { REDIS_ARGV_URL, REDIS_URL } from '../helpers/env.ts';
 import { uniqueCluster, waitFor } from '../helpers/isolation.ts';
 import { appDescription } from '../helpers/protocol.ts';
 import { printedWorkerUi, startProcessCluster } from '../helpers/flint-cluster.ts';
@@ -44,7 +44,7 @@ async function scrape(url: string): Promise<string> {
 test("every metrics endpoint passes promtool and Spark's sources carry Spark's names and the cluster's values", { timeout: 120_000 }, async () => {
   const redis = new Redis(REDIS_URL);
   const cluster = uniqueCluster('spark-metrics');
-  const procs = await startProcessCluster(redis, { cluster, redisUrl: REDIS_URL, secret: SECRET, masterArgs: ['--http', '127.0.0.1:0'], workers: [{ cores: 3, memory: '512m' }] });
+  const procs = await startProcessCluster(redis, { cluster, redisUrl: REDIS_ARGV_URL, secret: SECRET, masterArgs: ['--http', '127.0.0.1:0'], workers: [{ cores: 3, memory: '512m' }] });
   try {
     const workerUi = await waitFor(() => printedWorkerUi(procs.workers[0]!.output()), { message: 'the worker printed its UI URL' });
     const httpMetrics = /: \/metrics and \/invoke on (http:\/\/\S+)/.exec(procs.master.output())?.[1];

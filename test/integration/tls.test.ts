@@ -20,7 +20,7 @@ import { serverTlsFromConfig } from '../../lib/http/tls.ts';
 import { RestSubmissionClient, RestClientError } from '../../client/rest-client.ts';
 import { fetchTrusting } from '../../client/trusting-fetch.ts';
 import { startWorkerUi } from '../../workers/worker-ui.ts';
-import { REDIS_URL } from '../helpers/env.ts';
+import { REDIS_ARGV_URL, REDIS_URL } from '../helpers/env.ts';
 import { makeTempDir, uniqueCluster, type TempDir } from '../helpers/isolation.ts';
 import { startProcessCluster, type ProcessCluster } from '../helpers/flint-cluster.ts';
 import { runFlintToEnd } from '../helpers/flint-process.ts';
@@ -54,7 +54,7 @@ test('REST server, web UI and application API over HTTPS; clients reject an unkn
   try {
     procs = await startProcessCluster(redis, {
       cluster,
-      redisUrl: REDIS_URL,
+      redisUrl: REDIS_ARGV_URL,
       secret: SECRET,
       conf: { 'spark.ssl.standalone.enabled': 'true', 'spark.ssl.standalone.privateKey': files.key, 'spark.ssl.standalone.certChain': files.cert, 'spark.ssl.standalone.protocol': 'TLSv1.2' },
       workers: [{ cores: 1, memory: '128m' }],

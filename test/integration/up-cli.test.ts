@@ -23,7 +23,7 @@ import { clusterKeyPattern } from '../../protocol/keys.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { DEMO_IMAGE } from '../../demo/image.ts';
 import { runPiDemo } from '../../demo/pi-demo.ts';
-import { REDIS_URL } from '../helpers/env.ts';
+import { REDIS_ARGV_URL, REDIS_URL } from '../helpers/env.ts';
 import { cleanupCluster, docker, recordContainerEvents, removeContainersByLabel, uniqueCluster, waitFor } from '../helpers/isolation.ts';
 
 const FLINT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'flint.js');
@@ -175,7 +175,7 @@ test('flint up, the demo against it, then SIGINT: no process, container or Redis
   const secret = randomBytes(32).toString('base64url');
   const redis = new Redis(REDIS_URL);
   const containers = await recordContainerEvents(cluster, ['create']);
-  const up = startUp(['--redis', REDIS_URL, '--cluster', cluster, '--rest-port', '0', '--ui-port', '0', '--conf', `spark.flint.auth.secret=${secret}`]);
+  const up = startUp(['--redis', REDIS_ARGV_URL, '--cluster', cluster, '--rest-port', '0', '--ui-port', '0', '--conf', `spark.flint.auth.secret=${secret}`]);
   const tree = new ProcessTree(up.child.pid!);
   try {
     await waitFor(() => up.output().includes('flint up: cluster running') || up.child.exitCode !== null, { timeoutMs: 90_000, message: 'flint up says the cluster is running' });

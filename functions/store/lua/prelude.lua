@@ -6,7 +6,7 @@
     ARGV[1]  the cluster namespace, e.g. "flint{default}"
     ARGV[2]  now, in ms (the caller passes the clock; scripts never read it)
     ARGV[3]  JSON of the master configuration the script needs:
-             {masterUrl, retainedApps, retainedDrivers, maxRetries, maxDrivers,
+             {masterUrl, retainedApps, retainedDrivers, retainedExecutors, maxRetries, maxDrivers,
               appIdPattern, driverIdPattern, appNumberModulo, ts (yyyyMMddHHmmss of now)}
     ARGV[4..] script-specific
 
@@ -24,6 +24,11 @@ local CONF = cjson.decode(ARGV[3])
 --@KEYS@--
 
 local STREAM_MAXLEN = 10000
+-- an application's event stream: enough for a client that reconnects to catch up (3 entries
+-- per executor launch), and a bounded share of Redis per application; trimmed to
+-- FINISHED_APP_EVENTS once the application ends (what a late reader still needs: its end)
+local APP_EVENTS_MAXLEN = 1000
+local FINISHED_APP_EVENTS = 100
 
 -- redisNowMs: Redis's own clock. Everything written into or compared with the heartbeats
 -- zset uses it, so a worker or master host whose clock drifts cannot look stale or fresh.
@@ -62,7 +67,7 @@ local function emitCluster(kind, bodyJson)
 end
 
 local function emitApp(appId, kind, bodyJson)
-  redis.call('XADD', K.appEvents(appId), 'MAXLEN', '~', STREAM_MAXLEN, '*', 'type', kind, 'body', bodyJson)
+  redis.call('XADD', K.appEvents(appId), 'MAXLEN', '~', APP_EVENTS_MAXLEN, '*', 'type', kind, 'body', bodyJson)
 end
 
 -- sendWorker appends a command to a worker's inbox; returns the entry id (launches record it,
@@ -167,6 +172,17 @@ local function writeExecutor(appId, exec)
   redis.call('HSET', K.appExecutors(appId), tostring(exec.id), cjson.encode(exec))
 end
 
+-- trimCompleted drops max(retained/10, 1) of the oldest once the list is full, as Spark does.
+local function trimCompleted(listKey, retained, deleteKeys)
+  if redis.call('LLEN', listKey) >= retained then
+    local drop = math.max(math.floor(retained / 10), 1)
+    for _ = 1, drop do
+      local old = redis.call('LPOP', listKey)
+      if old then deleteKeys(old) end
+    end
+  end
+end
+
 -- finishExecutor ends an executor on the master: state, worker capacity, app grant.
 local function finishExecutor(appId, exec, state, message, exitStatus, oomKilled)
   local previous = exec.state
@@ -184,6 +200,12 @@ local function finishExecutor(appId, exec, state, message, exitStatus, oomKilled
     redis.call('HDEL', K.appExecutorExpiries(appId), execKey)
   end
   writeExecutor(appId, exec)
+  -- Spark keeps every removed executor of an app; Flint keeps the last spark.ui.retainedDeadExecutors
+  trimCompleted(K.appFinishedExecutors(appId), CONF.retainedExecutors or 100, function(old)
+    redis.call('HDEL', K.appExecutors(appId), old)
+    redis.call('HDEL', K.appExecutorMetrics(appId), old)
+  end)
+  redis.call('RPUSH', K.appFinishedExecutors(appId), tostring(exec.id))
   releaseFromWorker(exec.workerId, K.workerExecutors(exec.workerId), appId .. '/' .. exec.id, exec.cores, exec.memoryMB, exec.resources)
   -- a DECOMMISSIONED executor already left its app's grant when it was decommissioned
   if previous ~= 'DECOMMISSIONED' then
@@ -211,19 +233,8 @@ local function deleteAppKeys(appId)
   if clientId and redis.call('HGET', K.appsByClient, clientId) == appId then
     redis.call('HDEL', K.appsByClient, clientId)
   end
-  redis.call('DEL', K.app(appId), K.appExecutors(appId), K.appEvents(appId), K.appSecret(appId),
+  redis.call('DEL', K.app(appId), K.appExecutors(appId), K.appFinishedExecutors(appId), K.appEvents(appId), K.appSecret(appId),
     K.appExecutorBeats(appId), K.appExecutorExpiries(appId), K.appExecutorMetrics(appId))
-end
-
--- trimCompleted drops max(retained/10, 1) of the oldest once the list is full, as Spark does.
-local function trimCompleted(listKey, retained, deleteKeys)
-  if redis.call('LLEN', listKey) >= retained then
-    local drop = math.max(math.floor(retained / 10), 1)
-    for _ = 1, drop do
-      local old = redis.call('LPOP', listKey)
-      if old then deleteKeys(old) end
-    end
-  end
 end
 
 -- removeApplication: Spark's Master.removeApplication. Returns false if the app is not active.
@@ -258,6 +269,8 @@ local function removeApplication(appId, state, reason)
   elseif state ~= 'FINISHED' then
     emitApp(appId, 'ApplicationRemoved', J({{'message', js(state)}}))
   end
+  -- what a reader of an ended application still needs is its end
+  redis.call('XTRIM', K.appEvents(appId), 'MAXLEN', '~', FINISHED_APP_EVENTS)
   trimCompleted(K.appsCompleted, CONF.retainedApps, deleteAppKeys)
   redis.call('RPUSH', K.appsCompleted, appId)
   emitCluster('ApplicationRemoved', J({{'appId', js(appId)}, {'state', js(state)}}))
