@@ -192,8 +192,10 @@ test('a redis-cluster:// URL reaches every shard; checkRedisPolicy checks every 
 test('a cluster URL naming a Redis without cluster mode fails with the reason', async () => {
   const plain = await startEmbeddedRedis();
   try {
-    await assert.rejects(connectRedisOrCluster(`redis-cluster://127.0.0.1:${plain.port}`), (error: Error) => {
-      assert.match(error.message, new RegExp(`^cannot connect to Redis Cluster at redis-cluster://127\\.0\\.0\\.1:${plain.port}: .*cluster support disabled`));
+    // with its password (an embedded Redis requires one), so that what fails is the cluster mode itself
+    const password = new URL(plain.adminUrl).password;
+    await assert.rejects(connectRedisOrCluster(`redis-cluster://:${password}@127.0.0.1:${plain.port}`), (error: Error) => {
+      assert.match(error.message, new RegExp(`^cannot connect to Redis Cluster at redis-cluster://:\\*\\*\\*@127\\.0\\.0\\.1:${plain.port}: .*cluster support disabled`), "the reason, and the password hidden");
       return true;
     });
   } finally {
