@@ -4,7 +4,7 @@
  * with Spark's spark.ssl.standalone.* keys serves the REST server, the web UI and
  * the application API over HTTPS (one implementation: lib/http-listen.ts). Clients
  * verify: the REST client and `flint status` refuse the unknown certificate and
- * accept it given the CA file; plain HTTP to an HTTPS port gets nothing. The worker
+ * accept it given the CA file; plain HTTP to an HTTPS port gets nothing; the worker agent's own UI is HTTPS too. The worker
  * UI serves HTTPS through the same listener, from a PKCS#12 keystore.
  */
 import { test, before, after } from 'node:test';
@@ -90,8 +90,13 @@ test('REST server, web UI and application API over HTTPS; clients reject an unkn
     // web UI and application API: global fetch (system CAs only) refuses; with the CA it works
     await assert.rejects(fetch(`${ui}/json`), (error: Error) => /SELF_SIGNED|UNABLE_TO_VERIFY/.test(String((error.cause as { code?: string })?.code)));
     const secureFetch = fetchTrusting(ca);
-    const json = (await (await secureFetch(`${ui}/json`)).json()) as { aliveworkers: number };
+    const json = (await (await secureFetch(`${ui}/json`)).json()) as { aliveworkers: number; workers: { webuiaddress: string }[] };
     assert.equal(json.aliveworkers, 1);
+    // the worker's own UI, served by the agent through the same listener, is HTTPS too
+    const workerUi = json.workers[0]!.webuiaddress;
+    assert.match(workerUi, /^https:\/\/127\.0\.0\.1:\d+$/);
+    await assert.rejects(fetch(`${workerUi}/json`));
+    assert.equal((await secureFetch(`${workerUi}/json`)).status, 200);
     assert.equal((await secureFetch(`${ui}/metrics/master/prometheus`)).status, 200);
     const unknownApp = await secureFetch(`${appApi}/v1/apps/app-20260101000000-0000`);
     assert.equal(unknownApp.status, 404, 'the application API answers over HTTPS');
