@@ -11,9 +11,9 @@
  *
  * How: Docker's archive API stats a path in a created container (HEAD /archive), the
  * program is looked up on the task's PATH as execvp would, and symbolic links are followed.
- * An image's files never change, so a program found in an image (by image id) is
- * remembered and later launches of it cost nothing; a program in the bind-mounted work dir
- * is checked every time, and a missing one is never remembered.
+ * An image's files never change, so a program found in an image (by image id, program and
+ * PATH) is remembered and later launches of it cost nothing; a lookup that went through the
+ * bind-mounted work dir is checked every time, and a missing program is never remembered.
  */
 import { posix } from 'node:path';
 import type Docker from 'dockerode';
@@ -106,15 +106,18 @@ export class ProgramCheck {
    * (its files can change, so what is found there is not remembered).
    */
   async problem(input: { imageId: string; program: string; path: string; workingDir: string; mountTarget: string; stat: StatPath }): Promise<string | undefined> {
-    const candidates = programCandidates(input.program, input.path, input.workingDir);
+    // a program found in the image is found there again: one lookup per image, program and PATH
+    const key = `${input.imageId}\0${input.program}\0${input.path}\0${input.workingDir}`;
+    if (this.found.has(key)) return undefined;
     let denied = false;
-    for (const candidate of candidates) {
-      const fromImage = !isUnder(candidate, input.mountTarget);
-      const key = `${input.imageId}\0${candidate}`;
-      if (fromImage && this.found.has(key)) return undefined;
+    let throughMount = false;
+    for (const candidate of programCandidates(input.program, input.path, input.workingDir)) {
+      const inMount = isUnder(candidate, input.mountTarget);
+      throughMount ||= inMount;
       const problem = await execProblem(candidate, input.stat);
       if (problem === undefined) {
-        if (fromImage) this.remember(key);
+        // what the work dir holds can change: a lookup that went through it is never remembered
+        if (!throughMount) this.remember(key);
         return undefined;
       }
       // as execvp: a file it may not execute does not stop the search, but is what it reports if nothing else is found
