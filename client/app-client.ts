@@ -505,7 +505,7 @@ export class AppClient extends EventEmitter<AppClientEvents> {
     const appId = outcome.reply.appId;
     this.currentAppId = appId;
     try {
-      this.reader = await connectRedisOrCluster(this.redisUrl, { name: `flint-app-events-${appId}`.slice(0, 100), blocking: true });
+      this.reader = await connectRedisOrCluster(this.redisUrl, { name: `flint-app-events-${this.clientId}-${appId}`.slice(0, 100), blocking: true });
     } catch (error) {
       this.markDead(`cannot read the application's events: ${(error as Error).message}`);
       return undefined;

@@ -242,8 +242,9 @@ test('a dropped Redis connection loses no event and repeats none; disconnected i
   await waitFor(() => events.filter((e) => e.type === 'ExecutorAdded').length === 2, { message: 'two ExecutorAdded' });
 
   // Kill the event connection while it blocks in XREAD, as a network drop would.
+  // Found by client id: app ids repeat across the suite's concurrent clusters.
   const list = await redis.client('LIST');
-  const line = String(list).split('\n').find((l) => l.includes(`name=flint-app-events-${appId}`));
+  const line = String(list).split('\n').find((l) => l.includes(`name=flint-app-events-${client.clientId}-`));
   assert.ok(line, 'the dedicated event connection is visible in CLIENT LIST');
   const connectionId = /\bid=(\d+)/.exec(line!)![1]!;
   await redis.client('KILL', 'ID', connectionId);
