@@ -16,6 +16,7 @@ import { clusterKeys } from '../protocol/keys.ts';
 import { MasterClient } from '../client/master-client.ts';
 import { startMaster } from '../functions/host.ts';
 import { DockerRuntime } from '../workers/runtime/docker.ts';
+import { runtimeStateDir } from '../workers/runtime/task-identity.ts';
 import { LABEL } from '../workers/runtime/task-identity.ts';
 import { startAgent } from '../workers/agent/agent.ts';
 import { decodeAppEvent, type RawStreamEntry } from '../protocol/streams.ts';
@@ -75,7 +76,7 @@ export async function runLatencyBench(samples: number): Promise<LatencyResult> {
     memoryMB: 2048,
     port: 0,
     workDir,
-    runtime: (worker) => new DockerRuntime({ cluster: worker.cluster, workerId: worker.workerId, relistIntervalMs: 1000 }),
+    runtime: (worker) => new DockerRuntime({ stateDir: runtimeStateDir(worker, 'docker'), cluster: worker.cluster, workerId: worker.workerId, relistIntervalMs: 1000 }),
     onFatal: (message) => process.stderr.write(`bench agent fatal: ${message}\n`),
   });
   try {

@@ -21,8 +21,8 @@ const INT_MAX = '2147483647';
 
 const SECTIONS: ReadonlyArray<{ title: string; matches: (key: string) => boolean }> = [
   { title: 'TLS (Spark\'s `spark.ssl.*`)', matches: (key) => key.startsWith('spark.ssl.') },
-  { title: 'Master and deploy (Spark)', matches: (key) => !key.startsWith('spark.worker.') && !key.startsWith('spark.flint.') },
-  { title: 'Worker (Spark)', matches: (key) => key.startsWith('spark.worker.') },
+  { title: 'Master and deploy (Spark)', matches: (key) => !key.startsWith('spark.worker.') && !key.startsWith('spark.executor.logs.') && !key.startsWith('spark.flint.') },
+  { title: 'Worker (Spark)', matches: (key) => key.startsWith('spark.worker.') || key.startsWith('spark.executor.logs.') },
   { title: 'Flint', matches: (key) => key.startsWith('spark.flint.') },
 ];
 
@@ -44,6 +44,8 @@ function describeType(entry: ConfigKey): string {
       return `one of ${spec.values.map((v) => `\`${v}\``).join(', ')}${spec.upperCase ? ' (case-insensitive)' : ''}`;
     case 'memory':
       return 'memory (`512m`, `2g`; a plain number is MB)';
+    case 'bytes':
+      return `size (\`1048576\`, \`512k\`, \`10m\`; a plain number is bytes)${range(spec.min)}`;
     case 'string':
       return spec.patternHint ? `string: ${spec.patternHint}` : 'string';
   }
@@ -52,6 +54,7 @@ function describeType(entry: ConfigKey): string {
 function describeDefault(entry: ConfigKey): string {
   if (entry.default === undefined) return '(unset)';
   if (entry.default === INT_MAX) return `\`${INT_MAX}\` (Int.MaxValue)`;
+  if (entry.default === '') return '(empty)';
   return `\`${entry.default}\``;
 }
 

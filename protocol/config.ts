@@ -27,7 +27,8 @@ type Kind =
   | { kind: 'bool' }
   | { kind: 'string'; pattern?: RegExp; patternHint?: string }
   | { kind: 'enum'; values: readonly string[]; upperCase?: boolean }
-  | { kind: 'memory' };
+  | { kind: 'memory' }
+  | { kind: 'bytes'; min?: number };
 
 interface KeySpec {
   key: string;
@@ -39,6 +40,14 @@ interface KeySpec {
 }
 
 const INT_MAX = 2147483647;
+
+/**
+ * ID_PATTERN: spark.deploy.appIdPattern / driverIdPattern. The ids they make become
+ * directory names on workers, so (as protocol/messages.ts PATH_SAFE_ID) no `/`, no `..`,
+ * and a letter, digit or the timestamp first.
+ */
+const ID_PATTERN = /^(?!.*\.\.)(?:[A-Za-z0-9][A-Za-z0-9._:@-]*)?%s[A-Za-z0-9._:@-]*%0?\d*d[A-Za-z0-9._:@-]*$/;
+const ID_PATTERN_HINT = 'a pattern with %s (timestamp) then %d/%04d (number), otherwise only letters, digits and . _ : @ - (no "/", no "..", starting with a letter, a digit or %s)';
 
 /**
  * DEFAULT_REDIS_URL: the Redis every command but `flint up` uses when
@@ -61,8 +70,8 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.deploy.defaultCores', spec: { kind: 'int', min: 1 }, default: String(INT_MAX), doc: 'Cores granted to an app that does not set spark.cores.max.' },
   { key: 'spark.deploy.maxDrivers', spec: { kind: 'int', min: 1 }, default: String(INT_MAX), doc: 'Most drivers running at once; further drivers wait.' },
   { key: 'spark.deploy.appNumberModulo', spec: { kind: 'int', min: 1000 }, default: undefined, doc: 'If set, the app number in ids wraps at this value (≥ 1000).' },
-  { key: 'spark.deploy.appIdPattern', spec: { kind: 'string', pattern: /^[A-Za-z0-9._:@/-]*%s[A-Za-z0-9._:@/-]*%0?\d*d[A-Za-z0-9._:@/-]*$/, patternHint: 'a pattern with %s (timestamp) then %d/%04d (number), otherwise only letters, digits and . _ : @ / -' }, default: 'app-%s-%04d', doc: 'Application id format: (yyyyMMddHHmmss, number).' },
-  { key: 'spark.deploy.driverIdPattern', spec: { kind: 'string', pattern: /^[A-Za-z0-9._:@/-]*%s[A-Za-z0-9._:@/-]*%0?\d*d[A-Za-z0-9._:@/-]*$/, patternHint: 'a pattern with %s (timestamp) then %d/%04d (number), otherwise only letters, digits and . _ : @ / -' }, default: 'driver-%s-%04d', doc: 'Driver id format: (yyyyMMddHHmmss, number). The driver counter never wraps.' },
+  { key: 'spark.deploy.appIdPattern', spec: { kind: 'string', pattern: ID_PATTERN, patternHint: ID_PATTERN_HINT }, default: 'app-%s-%04d', doc: 'Application id format: (yyyyMMddHHmmss, number). Ids name directories on workers, so the pattern may not contain `/` or `..` and starts with a letter, a digit or %s.' },
+  { key: 'spark.deploy.driverIdPattern', spec: { kind: 'string', pattern: ID_PATTERN, patternHint: ID_PATTERN_HINT }, default: 'driver-%s-%04d', doc: 'Driver id format: (yyyyMMddHHmmss, number). The driver counter never wraps. Same rules as spark.deploy.appIdPattern.' },
   { key: 'spark.master.useAppNameAsAppId.enabled', spec: { kind: 'bool' }, default: 'false', doc: 'Use the lower-cased app name without whitespace as its id.' },
   { key: 'spark.master.host', spec: { kind: 'string' }, default: '127.0.0.1', doc: 'Address a `flint master` binds its web UI to (and its REST server and application API unless their own host is set), and the host of the master URL. A non-loopback address requires spark.flint.auth.secret.' },
   { key: 'spark.master.port', spec: { kind: 'int', min: 1, max: 65535 }, default: '7077', doc: 'Port shown in the master URL (spark://host:port) for tools that expect one.' },
@@ -89,6 +98,10 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.worker.executorStateSync.maxAttempts', spec: { kind: 'int', min: 1 }, default: '5', doc: 'Attempts to deliver a state report before the agent exits.' },
   { key: 'spark.worker.idPattern', spec: { kind: 'string', pattern: /^\S*%s\S*%s\S*%d\S*$/, patternHint: 'a pattern with %s (timestamp), %s (host), %d (port)' }, default: 'worker-%s-%s-%d', doc: 'Worker id format: (yyyyMMddHHmmss, host, port).' },
   { key: 'spark.worker.ui.port', spec: { kind: 'int', min: 0, max: 65535 }, default: '8081', doc: 'Worker web UI port (0 = any free port).' },
+  { key: 'spark.executor.logs.rolling.strategy', spec: { kind: 'enum', values: ['', 'size', 'time'] }, default: '', doc: 'Rolling of executor and driver logs (`stdout`, `stderr` in the task\'s directory), as Spark\'s RollingFileAppender, for both runtimes: `size` (spark.executor.logs.rolling.maxSize), `time` (spark.executor.logs.rolling.time.interval), or empty: one file, never rolled. A rolled file is renamed `stdout--<UTC time>` and a new one started; the worker UI reads rolled files and the active one as one log.' },
+  { key: 'spark.executor.logs.rolling.maxSize', spec: { kind: 'bytes', min: 81920 }, default: '1048576', aliases: ['spark.executor.logs.rolling.size.maxBytes'], doc: 'With the `size` strategy, the largest a log file grows before it is rolled: bytes, or 512k, 10m (binary units). Flint never lets a file pass it (Spark may, by one buffer). At least 81920 (Spark\'s minimum).' },
+  { key: 'spark.executor.logs.rolling.time.interval', spec: { kind: 'string', pattern: /^(daily|hourly|minutely|[6-9]\d|[1-9]\d{2,8})$/, patternHint: 'daily, hourly, minutely, or a number of seconds of at least 60' }, default: 'daily', doc: 'With the `time` strategy, how often logs roll: daily, hourly, minutely, or a number of seconds (at least 60, Spark\'s minimum), on multiples of the interval since the epoch; the first write after the boundary rolls.' },
+  { key: 'spark.executor.logs.rolling.maxRetainedFiles', spec: { kind: 'int', min: -1 }, default: '-1', doc: 'Rolled log files kept per log (the active file not counted); older ones are deleted. -1 or 0 keeps all. With the size strategy a task\'s two logs take at most 2 × maxSize × (maxRetainedFiles + 1).' },
 
   // ---- Flint
   { key: 'spark.flint.cluster', spec: { kind: 'string', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHint: '1-64 letters, digits, - or _' }, default: 'default', doc: 'Cluster name: the Redis hash tag of every key, so several clusters can share one Redis.' },
@@ -119,6 +132,9 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: 'spark.flint.worker.relistInterval', spec: { kind: 'duration', plainUnit: 'ms', min: 100 }, default: '2s', doc: 'Full container relist period (Docker events can be missed); each relist also removes tasks nobody owns.' },
   { key: 'spark.flint.worker.reconcileInterval', spec: { kind: 'duration', plainUnit: 'ms', min: 0 }, default: '2s', doc: 'How often an agent sends WorkerLatestState, which the master reconciles in both directions (what the worker runs and the master does not know is killed; what the master holds there and the worker does not run is ended LOST). It is also sent after every registration. 0: only after registrations (less master load on very large clusters, but phantoms are found only then).' },
   { key: 'spark.flint.worker.launchTimeout', spec: { kind: 'duration', plainUnit: 's', min: 1 }, default: '2m', doc: 'Longest a task start may take (image checks, create, start; images are never pulled) before the executor is reported FAILED (a driver ERROR) and whatever the start left is removed.' },
+  { key: 'spark.flint.executor.user', spec: { kind: 'string', pattern: /^\d{1,10}(:\d{1,10})?$/, patternHint: 'uid:gid (numbers), e.g. 65534:65534' }, default: '65534:65534', doc: 'The user executors and drivers run as: Docker\'s User of the container, and for the process runtime (when the worker is root) the user the command runs as (through util-linux setpriv, with no-new-privileges). The task\'s directory is given to this uid and gid. Root (uid or gid 0) is refused unless spark.flint.worker.allowRootTasks is true.' },
+  { key: 'spark.flint.worker.allowRootTasks', spec: { kind: 'bool' }, default: 'false', doc: 'Let this worker run tasks as root (spark.flint.executor.user with uid or gid 0). Off: such a worker refuses to start. A task that is root in its container is still without capabilities and new privileges, but owns whatever the kernel lets root own.' },
+  { key: 'spark.flint.executor.readOnlyRootFilesystem', spec: { kind: 'bool' }, default: 'false', doc: 'Docker runtime: mount each container\'s root filesystem read-only (ReadonlyRootfs); the task\'s directory and its tmpfs /tmp stay writable.' },
   { key: 'spark.flint.worker.imageAllowList', spec: { kind: 'string' }, default: undefined, doc: 'Comma-separated image name prefixes executors may use; unset allows any local image.' },
 
   // ---- TLS (Spark's spark.ssl.* options; see docs/security.md "TLS")
@@ -266,6 +282,14 @@ export function parseMemoryMb(value: string): number {
   return mb;
 }
 
+/** parseBytes: a byte count ("1048576") or Spark's byte strings ("512k", "10m", "1g"; binary units) to bytes. */
+export function parseBytes(value: string): number {
+  const match = /^\s*(\d+)\s*([kmgt]?)i?b?\s*$/i.exec(value);
+  if (!match) throw new ConfigError(`'${value}' is not a size in bytes (examples: 1048576, 512k, 10m)`);
+  const factor: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+  return Number(match[1]) * factor[match[2]!.toLowerCase()]!;
+}
+
 export function parseBool(value: string): boolean {
   const v = value.trim().toLowerCase();
   if (v === 'true') return true;
@@ -307,6 +331,11 @@ function parseValue(spec: KeySpec, raw: string): unknown {
     }
     case 'memory':
       return parseMemoryMb(raw);
+    case 'bytes': {
+      const v = parseBytes(raw);
+      if (s.min !== undefined && v < s.min) throw new ConfigError(`'${raw}' must be at least ${s.min} bytes`);
+      return v;
+    }
   }
 }
 

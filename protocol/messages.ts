@@ -38,6 +38,22 @@ import {
 // ---------------------------------------------------------------- building blocks
 
 const id = z.string().min(1).max(256).regex(/^[A-Za-z0-9._:@/-]+$/, 'must contain only letters, digits and . _ : @ / -');
+
+/**
+ * PATH_SAFE_ID: an id that becomes a directory name on a worker (`<work-dir>/<appId>/<execId>`,
+ * `<work-dir>/<driverId>`, the runtimes' `<cluster>/<workerId>`): it starts with a letter or
+ * digit and holds no `/` and no `..`, so it can never leave the worker's work dir, name a
+ * hidden file (the agent's own start with a dot), or be `.` or `..`.
+ */
+export const PATH_SAFE_ID = /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._:@-]{0,255}$/;
+export const PATH_SAFE_ID_RULE = 'must start with a letter or digit and contain only letters, digits and . _ : @ - (no "/", no "..")';
+
+/** pathSafeIdProblem: why an id cannot be a directory name on a worker, or undefined. */
+export function pathSafeIdProblem(value: string): string | undefined {
+  return PATH_SAFE_ID.test(value) ? undefined : PATH_SAFE_ID_RULE;
+}
+
+const pathId = z.string().regex(PATH_SAFE_ID, PATH_SAFE_ID_RULE);
 const posInt = z.number().int().positive();
 const nonNegInt = z.number().int().nonnegative();
 const stringMap = z.record(z.string(), z.string());
@@ -281,7 +297,7 @@ export type ExecutorHeartbeat = z.infer<typeof ExecutorHeartbeat>;
 
 export const LaunchExecutor = z.object({
   masterUrl: z.string(),
-  appId: id,
+  appId: pathId,
   execId: nonNegInt,
   rpId: nonNegInt.default(0),
   appDesc: ApplicationDescription,
@@ -293,7 +309,7 @@ export const LaunchExecutor = z.object({
 });
 export const KillExecutor = z.object({ masterUrl: z.string(), appId: id, execId: nonNegInt, epoch: posInt });
 export const LaunchDriver = z.object({
-  driverId: id,
+  driverId: pathId,
   driverDesc: DriverDescription,
   resources: Resources.default({}),
   epoch: posInt,

@@ -12,7 +12,9 @@
  *     deterministic name is free);
  *   - non-zero and not supervised → FAILED;
  *   - an exception while launching → ERROR with the exception text; a command that
- *     never ran (its program is missing) → ERROR with the reason, never relaunched.
+ *     never ran (its program is missing) → ERROR with the reason, never relaunched;
+ *   - a run the worker ended because it tampered with a file the worker writes (a link in
+ *     place of stdout) → ERROR with the reason, never relaunched.
  * Spark's driver never reports RUNNING (the master sets it when it launches the
  * driver); only the final state is sent. The common part (one exit source, one final
  * report, bounded kills) is task-runner.ts.
@@ -20,7 +22,7 @@
 import type { DriverState } from '../protocol/states.ts';
 import type { LaunchDriver } from '../protocol/messages.ts';
 import type { TaskExit, TaskSpec, TaskStatus } from './runtime/types.ts';
-import { LABEL_CORES, LABEL_MEMORY, launchFailureText, substitutePlaceholders, type WorkerContext } from './executor-runner.ts';
+import { LABEL_CORES, LABEL_MEMORY, launchFailureText, refusedMessage, substitutePlaceholders, type WorkerContext } from './executor-runner.ts';
 import { TaskRunner, type RunnerDeps } from './task-runner.ts';
 
 /** SUCCESSFUL_RUN_MS: a run longer than this resets the back-off (Spark's successfulRunDuration, 5 s). */
@@ -70,6 +72,7 @@ export function buildDriverSpec(launch: LaunchDriver, worker: WorkerContext): Ta
     cores: driverDesc.cores,
     memoryMB: driverDesc.memoryMB,
     workDir,
+    workRoot: worker.workDir,
     network: worker.network,
     pidsLimit: worker.pidsLimit,
     labels: {
@@ -199,6 +202,11 @@ export class DriverRunner extends TaskRunner<DriverReport> {
     this.handlingExit = true;
     try {
       this.lastExitCode = exit.exitCode;
+      if (exit.refused !== undefined && !this.killed) {
+        // a driver that tampers with the worker's files is not run again
+        await this.settle({ driverId: this.driverId, state: 'ERROR', exception: refusedMessage('driver', exit.refused), exitStatus: exit.exitCode });
+        return;
+      }
       if (exit.launchError !== undefined && !this.killed && !exit.stopped) {
         // a command that cannot run would fail the same way on every relaunch
         await this.settle({ driverId: this.driverId, state: 'ERROR', exception: exit.launchError, exitStatus: exit.exitCode });

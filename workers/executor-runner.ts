@@ -119,6 +119,8 @@ export function buildExecutorSpec(launch: LaunchExecutor, worker: WorkerContext)
     cores: launch.cores,
     memoryMB: launch.memoryMB,
     workDir,
+    // every directory below the worker's work dir is opened without following links; an id that would leave it is refused
+    workRoot: worker.workDir,
     network: worker.network,
     pidsLimit: worker.pidsLimit,
     labels: { ...appDesc.labels, [LABEL_CORES]: String(launch.cores), [LABEL_MEMORY]: String(launch.memoryMB) },
@@ -158,6 +160,15 @@ export interface ExecutorReport {
   oomKilled?: boolean;
 }
 
+/**
+ * refusedMessage: why the worker ended a task that tampered with a file it writes. Example:
+ * `the worker ended the executor: stdout was replaced by a symbolic link: refused (nothing
+ * was written through it)`.
+ */
+export function refusedMessage(kind: 'executor' | 'driver', reason: string): string {
+  return `the worker ended the ${kind}: ${reason} (nothing was written through it)`;
+}
+
 /** killedMessage: Spark's reason for a killed executor. */
 export function killedMessage(appId: string, execId: number): string {
   return `Runner thread for executor ${appId}/${execId} interrupted`;
@@ -165,15 +176,17 @@ export function killedMessage(appId: string, execId: number): string {
 
 /**
  * executorExitReport: the final state of an executor whose task ended.
- * A requested stop wins (KILLED), then a command that never ran (FAILED with the reason,
+ * A kill from the master wins (KILLED), then a task the worker ended for tampering with a
+ * file it writes (FAILED, refusedMessage), then any other requested stop (KILLED), then a
+ * command that never ran (FAILED with the reason,
  * as Spark reports a process that could not be started), then the OOM killer (FAILED,
  * oomKilled), then a task that vanished (FAILED), else EXITED with the code.
  * Example: exit 137 without OOMKilled is EXITED 137, not an OOM.
  */
 export function executorExitReport(appId: string, execId: number, exit: TaskExit, killed: boolean): ExecutorReport {
-  if (killed || exit.stopped) {
-    return { appId, execId, state: 'KILLED', message: killedMessage(appId, execId), exitStatus: exit.exitCode };
-  }
+  if (killed) return { appId, execId, state: 'KILLED', message: killedMessage(appId, execId), exitStatus: exit.exitCode };
+  if (exit.refused !== undefined) return { appId, execId, state: 'FAILED', message: refusedMessage('executor', exit.refused), exitStatus: exit.exitCode };
+  if (exit.stopped) return { appId, execId, state: 'KILLED', message: killedMessage(appId, execId), exitStatus: exit.exitCode };
   if (exit.launchError !== undefined) return { appId, execId, state: 'FAILED', message: exit.launchError };
   if (exit.oomKilled) {
     return {

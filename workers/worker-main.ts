@@ -10,7 +10,7 @@
 import { waitForSignal } from '../lib/signals.ts';
 import { releaseStartupMemory } from '../lib/idle-memory.ts';
 import { constants as osConstants } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_REDIS_URL, loadConfig, parseConfFlags, parseMemoryMb, type FlintConfig } from '../protocol/config.ts';
 import { createLogger } from '../lib/log.ts';
 import { redactRedisUrl } from '../lib/redis.ts';
@@ -19,6 +19,9 @@ import { credentialsFromConfig, resolveRedisUrl } from '../lib/redis-credentials
 import type { Runtime } from './runtime/types.ts';
 import { ProcessRuntime } from './runtime/process.ts';
 import { selectRuntime } from './runtime/select.ts';
+import { parseRollingInterval, type LogRolling } from './runtime/log-rolling.ts';
+import { resolveTaskUser, type TaskUser } from './runtime/task-user.ts';
+import { runtimeStateDir } from './runtime/task-identity.ts';
 
 /** pingDocker, for `flint up`'s choice of runtime (cli/ reaches the worker only through this entry). */
 export { pingDocker } from './runtime/select.ts';
@@ -63,6 +66,22 @@ export interface WorkerSettings {
   imageAllowList?: string[];
   /** HTTPS for the worker UI, from spark.ssl[.standalone].* (lib/http/tls.ts); undefined serves plain HTTP */
   tls?: ServerTls;
+  /** who tasks run as (spark.flint.executor.user; root only with spark.flint.worker.allowRootTasks) */
+  taskUser: TaskUser;
+  allowRootTasks: boolean;
+  /** spark.flint.executor.readOnlyRootFilesystem */
+  readonlyRootfs: boolean;
+  /** spark.executor.logs.rolling.*, undefined when logs are not rolled */
+  logRolling?: LogRolling;
+}
+
+/** logRollingFromConfig: Spark's spark.executor.logs.rolling.* keys as the runtimes take them (undefined: no rolling). */
+export function logRollingFromConfig(config: FlintConfig): LogRolling | undefined {
+  const strategy = config.get<'' | 'size' | 'time'>('spark.executor.logs.rolling.strategy');
+  const maxRetainedFiles = config.get<number>('spark.executor.logs.rolling.maxRetainedFiles');
+  if (strategy === 'size') return { strategy, maxBytes: config.get<number>('spark.executor.logs.rolling.maxSize'), maxRetainedFiles };
+  if (strategy === 'time') return { strategy, intervalMs: parseRollingInterval(config.get<string>('spark.executor.logs.rolling.time.interval')), maxRetainedFiles };
+  return undefined;
 }
 
 function positiveInt(text: string, flag: string): number {
@@ -88,6 +107,8 @@ export function workerSettings(flags: WorkerFlags, env: Record<string, string | 
   const memoryMB = flags.memory !== undefined ? parseMemoryFlag(flags.memory) : (config.get<number | undefined>('spark.worker.memory') ?? defaultMemoryMb());
   const workDirFlag = flags.workDir ?? config.get<string | undefined>('spark.flint.worker.dir') ?? './work';
   const allowList = config.get<string | undefined>('spark.flint.worker.imageAllowList');
+  const allowRootTasks = config.get<boolean>('spark.flint.worker.allowRootTasks');
+  const taskUser = resolveTaskUser(config.get<string>('spark.flint.executor.user'), allowRootTasks);
   return {
     config,
     redisUrl: config.redisUrl ?? DEFAULT_REDIS_URL,
@@ -108,6 +129,10 @@ export function workerSettings(flags: WorkerFlags, env: Record<string, string | 
       ?.split(',')
       .map((prefix) => prefix.trim())
       .filter((prefix) => prefix.length > 0),
+    taskUser,
+    allowRootTasks,
+    readonlyRootfs: config.get<boolean>('spark.flint.executor.readOnlyRootFilesystem'),
+    logRolling: logRollingFromConfig(config),
   };
 }
 
@@ -135,17 +160,27 @@ function testPauseAfterCreate(env: NodeJS.ProcessEnv = process.env): ((name: str
 /**
  * createRuntime builds the runtime a worker runs its tasks with (runtime/select.ts):
  * Docker, local processes, or (auto) Docker when its socket answers and processes
- * otherwise. The process runtime keeps its registry inside the work dir.
+ * otherwise. Both keep their records for each task in the work dir, outside every task's
+ * directory (`.flint-docker-runtime/` and `.flint-process-runtime/`, per cluster and worker).
  */
-export async function createRuntime(settings: WorkerSettings, worker: { workerId: string; cluster: string }): Promise<Runtime> {
+export async function createRuntime(settings: WorkerSettings, worker: { workerId: string; cluster: string; workDir?: string }): Promise<Runtime> {
   const logger = createLogger('runtime', { workerId: worker.workerId, cluster: worker.cluster });
+  const tasks = { user: settings.taskUser, allowRootTasks: settings.allowRootTasks, logRolling: settings.logRolling, logger };
   const selection = await selectRuntime(settings.runtime, {
     imageAllowList: settings.imageAllowList,
-    docker: { relistIntervalMs: settings.config.get<number>('spark.flint.worker.relistInterval'), cluster: worker.cluster, workerId: worker.workerId, logger, afterCreate: testPauseAfterCreate() },
+    docker: {
+      ...tasks,
+      stateDir: runtimeStateDir({ ...worker, workDir: worker.workDir ?? settings.workDir }, 'docker'),
+      readonlyRootfs: settings.readonlyRootfs,
+      relistIntervalMs: settings.config.get<number>('spark.flint.worker.relistInterval'),
+      cluster: worker.cluster,
+      workerId: worker.workerId,
+      afterCreate: testPauseAfterCreate(),
+    },
     process: {
-      stateDir: join(settings.workDir, '.flint-process-runtime', worker.cluster, worker.workerId),
+      ...tasks,
+      stateDir: runtimeStateDir({ ...worker, workDir: worker.workDir ?? settings.workDir }, 'process'),
       requireLimits: settings.config.get<boolean>('spark.flint.worker.process.requireLimits'),
-      logger,
     },
   });
   logger.info(selection.reason);

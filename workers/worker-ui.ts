@@ -5,11 +5,8 @@
  * byte offset) and `/log` (plain text). It takes a `WorkerUiSource` (the agent's
  * view of what it runs), so the same app serves a real agent and tests.
  *
- * Logs live where the runtimes write them, as in Spark:
- *   executor  <workDir>/<appId>/<execId>/<stdout|stderr>
- *   driver    <workDir>/<driverId>/<stdout|stderr>
- * Ids are checked against a strict pattern and the resolved path (symlinks
- * followed) must stay inside the work dir, so no request can read another file.
+ * Logs are read as worker-ui-logs.ts says: rolled copies and the active file as one log,
+ * never through a link (the tasks' directories are hostile ground).
  * Log text is escaped before it reaches the page (CVE-2022-31777: Spark once
  * rendered job logs unescaped).
  */
@@ -17,8 +14,9 @@ import { listenHttp } from '../lib/http-listen.ts';
 import type { ServerTls } from '../lib/http/tls.ts';
 import { Hono, type Context } from 'hono';
 import { html } from 'hono/html';
-import { open, realpath, stat } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { DEFAULT_LOG_BYTES, LogRequestError, MAX_LOG_BYTES, logRange, parseLogQuery, readLog, type LogChunk, type LogQuery, type LogTarget } from './worker-ui-logs.ts';
+
+export { DEFAULT_LOG_BYTES, LogRequestError, MAX_LOG_BYTES, logRange, parseLogQuery, readLog, type LogChunk, type LogQuery, type LogTarget };
 import type { AppDescriptionView, ResourceAddresses } from '../protocol/records.ts';
 import { writeWorkerState, type ExecutorRunnerView } from '../protocol/spark-json.ts';
 import { renderPage, stateCell, CONTENT_SECURITY_POLICY, type Html } from '../lib/http/ui/layout.ts';
@@ -67,112 +65,6 @@ export interface WorkerUiSource {
   finishedExecutors(): MaybePromise<WorkerExecutorView[]>;
   drivers(): MaybePromise<WorkerDriverView[]>;
   finishedDrivers(): MaybePromise<WorkerDriverView[]>;
-}
-
-/** DEFAULT_LOG_BYTES: Spark's log page shows the last 100 KiB by default. */
-export const DEFAULT_LOG_BYTES = 100 * 1024;
-/** MAX_LOG_BYTES: the most one request may read, so a huge byteLength cannot exhaust memory. */
-export const MAX_LOG_BYTES = 10 * 1024 * 1024;
-
-const LOG_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$/;
-const LOG_TYPES = new Set(['stdout', 'stderr']);
-
-export class LogRequestError extends Error {
-  override name = 'LogRequestError';
-  constructor(
-    message: string,
-    readonly status: 400 | 404,
-  ) {
-    super(message);
-  }
-}
-
-export interface LogQuery {
-  appId?: string;
-  executorId?: string;
-  driverId?: string;
-  logType?: string;
-  offset?: string;
-  byteLength?: string;
-}
-
-/** LogTarget: a checked log file request (path relative to the work dir). */
-export interface LogTarget {
-  relativePath: string;
-  logType: 'stdout' | 'stderr';
-  offset?: number;
-  byteLength: number;
-}
-
-function parseIntParam(name: string, value: string | undefined): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (!/^-?\d+$/.test(value)) throw new LogRequestError(`${name} must be an integer, got '${value}'`, 400);
-  return Number(value);
-}
-
-/** parseLogQuery checks a log request: ids without path characters, a known log type, integer paging. */
-export function parseLogQuery(query: LogQuery): LogTarget {
-  const logType = query.logType ?? 'stdout';
-  if (!LOG_TYPES.has(logType)) throw new LogRequestError(`logType must be stdout or stderr, got '${logType}'`, 400);
-  let relativePath: string;
-  if (query.driverId !== undefined && query.driverId !== '') {
-    if (!LOG_ID.test(query.driverId) || query.driverId.includes('..')) throw new LogRequestError('invalid driverId', 400);
-    relativePath = join(query.driverId, logType);
-  } else if (query.appId !== undefined && query.appId !== '' && query.executorId !== undefined && query.executorId !== '') {
-    if (!LOG_ID.test(query.appId) || query.appId.includes('..')) throw new LogRequestError('invalid appId', 400);
-    if (!/^\d{1,10}$/.test(query.executorId)) throw new LogRequestError('executorId must be a non-negative integer', 400);
-    relativePath = join(query.appId, query.executorId, logType);
-  } else {
-    throw new LogRequestError('give appId and executorId, or driverId', 400);
-  }
-  const offset = parseIntParam('offset', query.offset);
-  const requested = parseIntParam('byteLength', query.byteLength);
-  if (requested !== undefined && requested <= 0) throw new LogRequestError('byteLength must be positive', 400);
-  const byteLength = Math.min(requested ?? DEFAULT_LOG_BYTES, MAX_LOG_BYTES);
-  return { relativePath, logType: logType as 'stdout' | 'stderr', offset, byteLength };
-}
-
-/** logRange: Spark's LogPage.getLog bounds: default the last byteLength bytes; offset clamped to [0, total]. */
-export function logRange(total: number, offset: number | undefined, byteLength: number): { start: number; end: number } {
-  const start = offset === undefined ? Math.max(total - byteLength, 0) : Math.min(Math.max(offset, 0), total);
-  return { start, end: Math.min(start + byteLength, total) };
-}
-
-export interface LogChunk {
-  text: string;
-  start: number;
-  end: number;
-  total: number;
-}
-
-/** readLog reads one range of a log under `workDir`, refusing any path that resolves outside it. */
-export async function readLog(workDir: string, target: LogTarget): Promise<LogChunk> {
-  const root = await realpath(workDir).catch(() => {
-    throw new LogRequestError('the worker work dir does not exist', 404);
-  });
-  let resolved: string;
-  try {
-    resolved = await realpath(join(root, target.relativePath));
-  } catch {
-    throw new LogRequestError(`no log ${target.relativePath}`, 404);
-  }
-  if (!resolved.startsWith(root + sep)) throw new LogRequestError('log path leaves the work dir', 400);
-  const info = await stat(resolved);
-  if (!info.isFile()) throw new LogRequestError(`no log ${target.relativePath}`, 404);
-  const { start, end } = logRange(info.size, target.offset, target.byteLength);
-  const handle = await open(resolved, 'r');
-  try {
-    const buffer = Buffer.alloc(end - start);
-    let read = 0;
-    while (read < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, read, buffer.length - read, start + read);
-      if (bytesRead === 0) break;
-      read += bytesRead;
-    }
-    return { text: buffer.subarray(0, read).toString('utf8'), start, end: start + read, total: info.size };
-  } finally {
-    await handle.close();
-  }
 }
 
 function logHref(path: '/logPage/' | '/log', query: LogQuery, offset: number | undefined, byteLength: number): string {

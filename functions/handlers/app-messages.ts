@@ -3,7 +3,31 @@
  * UnregisterApplication, RequestExecutors, KillExecutors, and the UI's KillApplication.
  */
 import { parseAppConf, type AppConfSettings } from '../../protocol/config.ts';
+import { pathSafeIdProblem } from '../../protocol/messages.ts';
 import { HandlerRejection, type Handler } from './context.ts';
+
+/**
+ * idPatternShape: the ids an id pattern makes, as a regular expression (`%s` is the
+ * 14-digit timestamp, `%d`/`%04d` a number). Example: `driver-%s-%04d` matches
+ * `driver-20260101120000-0007`.
+ */
+export function idPatternShape(pattern: string): RegExp {
+  const parts = pattern.split(/(%s|%0?\d*d)/).map((part) => (part === '%s' ? '\\d{14}' : /^%0?\d*d$/.test(part) ? '\\d+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  return new RegExp(`^${parts.join('')}$`);
+}
+
+/**
+ * appIdFromNameProblem: why a name-derived app id is refused: it must be a directory name
+ * on workers (PATH_SAFE_ID: `../../x` would leave the work dir), and it must not have the
+ * shape of a driver id, whose directory is `<work-dir>/<driverId>` too: an app named like a
+ * driver would put its executors' directories inside that driver's.
+ */
+export function appIdFromNameProblem(appId: string, driverIdPattern: string): string | undefined {
+  const unsafe = pathSafeIdProblem(appId);
+  if (unsafe !== undefined) return `the id ${JSON.stringify(appId)} ${unsafe}`;
+  if (idPatternShape(driverIdPattern).test(appId)) return `the id ${JSON.stringify(appId)} has the shape of a driver id (spark.deploy.driverIdPattern)`;
+  return undefined;
+}
 
 /**
  * registerApplication → RegisteredApplication {appId, masterUrl, leaseTimeoutMs};
@@ -14,8 +38,9 @@ import { HandlerRejection, type Handler } from './context.ts';
 export const registerApplication: Handler<'RegisterApplication'> = async (ctx, message) => {
   const desc = message.appDescription;
   const explicitId = ctx.config.useAppNameAsAppId ? desc.name.toLowerCase().replace(/\s+/g, '') : undefined;
-  if (explicitId !== undefined && !/^[A-Za-z0-9._:@/-]+$/.test(explicitId)) {
-    throw new HandlerRejection(`application name '${desc.name}' cannot be used as an app id (spark.master.useAppNameAsAppId.enabled)`);
+  if (explicitId !== undefined) {
+    const problem = appIdFromNameProblem(explicitId, ctx.config.driverIdPattern);
+    if (problem !== undefined) throw new HandlerRejection(`application name ${JSON.stringify(desc.name)} cannot be used as an app id (spark.master.useAppNameAsAppId.enabled): ${problem}`);
   }
   let settings: AppConfSettings;
   try {

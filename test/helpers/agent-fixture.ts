@@ -10,7 +10,7 @@ import { loadConfig, type FlintConfig } from '../../protocol/config.ts';
 import { clusterKeys, type Keys } from '../../protocol/keys.ts';
 import { MasterClient } from '../../client/master-client.ts';
 import { DockerRuntime } from '../../workers/runtime/docker.ts';
-import { LABEL } from '../../workers/runtime/task-identity.ts';
+import { LABEL, runtimeStateDir } from '../../workers/runtime/task-identity.ts';
 import { startAgent, type AgentHandle, type AgentOptions } from '../../workers/agent/agent.ts';
 import { REDIS_URL } from './env.ts';
 import { cleanupCluster, docker, makeTempDir, removeContainersByLabel, uniqueCluster, type TempDir } from './isolation.ts';
@@ -74,7 +74,7 @@ export async function agentFixture(name: string, options: { master?: boolean; co
         cores: 1,
         memoryMB: 512,
         port: 0,
-        runtime: (worker) => new DockerRuntime({ cluster: worker.cluster, workerId: worker.workerId, relistIntervalMs: 300 }),
+        runtime: (worker) => new DockerRuntime({ stateDir: runtimeStateDir(worker, 'docker'), cluster: worker.cluster, workerId: worker.workerId, relistIntervalMs: 300 }),
         onFatal: (message) => fatal.push(message),
         reportBackoffMs: 200,
         ...agentOptions,

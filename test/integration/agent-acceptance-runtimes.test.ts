@@ -26,21 +26,24 @@ async function environOf(pid: number): Promise<Map<string, string>> {
   return new Map(raw.split('\0').filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
 }
 
-/** killLeftoverTasks SIGKILLs the process group of every task under `workDirs` that never recorded its exit. */
+/** killLeftoverTasks SIGKILLs the process group of every task of the process runtimes under `workDirs` that never recorded its exit. */
 async function killLeftoverTasks(workDirs: string[]): Promise<void> {
   for (const workDir of workDirs) {
-    for (const app of await readdir(workDir).catch(() => [] as string[])) {
-      for (const exec of await readdir(join(workDir, app)).catch(() => [] as string[])) {
-        const dir = join(workDir, app, exec);
-        const task = await readFile(join(dir, '.flint-task.json'), 'utf8').catch(() => undefined);
-        const exited = await readFile(join(dir, '.flint-exit.json'), 'utf8').catch(() => undefined);
-        if (task === undefined || exited !== undefined) continue;
-        const { pid, supervisorPid } = JSON.parse(task) as { pid: number; supervisorPid: number };
-        for (const group of [pid, supervisorPid]) {
-          try {
-            process.kill(-group, 'SIGKILL');
-          } catch {
-            // already gone
+    const runtimeDir = join(workDir, '.flint-process-runtime');
+    for (const cluster of await readdir(runtimeDir).catch(() => [] as string[])) {
+      for (const worker of await readdir(join(runtimeDir, cluster)).catch(() => [] as string[])) {
+        for (const name of await readdir(join(runtimeDir, cluster, worker)).catch(() => [] as string[])) {
+          const dir = join(runtimeDir, cluster, worker, name);
+          const task = await readFile(join(dir, 'task.json'), 'utf8').catch(() => undefined);
+          const exited = await readFile(join(dir, 'exit.json'), 'utf8').catch(() => undefined);
+          if (task === undefined || exited !== undefined) continue;
+          const { pid, supervisorPid } = JSON.parse(task) as { pid: number; supervisorPid: number };
+          for (const group of [pid, supervisorPid]) {
+            try {
+              process.kill(-group, 'SIGKILL');
+            } catch {
+              // already gone
+            }
           }
         }
       }
@@ -86,7 +89,7 @@ test('point 6: the end-to-end run of point 1 also passes with --runtime process'
       const execDir = join(workDirs[index]!, appId, String(execId));
       // the runtime's registry: one entry per task, with the identity labels and the app's own
       const registry = join(workDirs[index]!, '.flint-process-runtime', f.cluster, agent.workerId);
-      const entries = await readdir(registry);
+      const entries = (await readdir(registry)).filter((name) => name.endsWith('.json'));
       assert.equal(entries.length, 1, `one task registered for ${agent.workerId}: ${entries.join(', ')}`);
       const entry = JSON.parse(await readFile(join(registry, entries[0]!), 'utf8')) as { taskId: string; labels: Record<string, string> };
       assert.equal(entry.taskId, `executor:${appId}/${execId}`);
@@ -97,7 +100,9 @@ test('point 6: the end-to-end run of point 1 also passes with --runtime process'
       assert.equal(entry.labels[LABEL.executor], String(execId));
       assert.equal(entry.labels.team, 'acceptance');
       // a real local process, in its executor directory, with the requested sizes in its environment
-      const { pid } = JSON.parse(await readFile(join(execDir, '.flint-task.json'), 'utf8')) as { pid: number };
+      // the runtime's records are its own, beside the registry entry, never in the executor's directory
+      const { pid } = JSON.parse(await readFile(join(registry, entries[0]!.replace(/\.json$/, ''), 'task.json'), 'utf8')) as { pid: number };
+      assert.deepEqual((await readdir(execDir)).sort(), ['stderr', 'stdout']);
       assert.ok(isProcessAlive(pid), `executor ${execId} runs as pid ${pid}`);
       pids.push(pid);
       const env = await environOf(pid);

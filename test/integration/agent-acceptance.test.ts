@@ -242,7 +242,7 @@ test('point 2 (runtime): every container Docker sends an `oom` event for is repo
   const workerId = 'worker-oom';
   const root = await makeTempDir('acc-p2-oom');
   const events = await recordContainerEvents(cluster, ['oom']);
-  const runtime = new DockerRuntime({ cluster, workerId, relistIntervalMs: 300 });
+  const runtime = new DockerRuntime({ stateDir: join(root.path, '.flint-docker-runtime'), cluster, workerId, relistIntervalMs: 300 });
   try {
     // instant overruns, all at once: under this load Docker 20.10 sometimes sends `oom` after `die`
     // (and leaves State.OOMKilled false), and sometimes none at all (OOM before containerd watched)

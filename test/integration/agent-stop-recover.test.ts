@@ -15,7 +15,7 @@ import { appDescription } from '../helpers/protocol.ts';
 import { docker, waitFor } from '../helpers/isolation.ts';
 import { TEST_IMAGE } from '../helpers/env.ts';
 import { DockerRuntime } from '../../workers/runtime/docker.ts';
-import { LABEL } from '../../workers/runtime/task-identity.ts';
+import { LABEL, runtimeStateDir } from '../../workers/runtime/task-identity.ts';
 import type { Runtime } from '../../workers/runtime/types.ts';
 
 test('a graceful stop with killOnExit leaves no container, even though the master places the killed executors again', { timeout: 90_000 }, async () => {
@@ -56,7 +56,7 @@ test('a re-adoption whose recover fails is retried by the relist: the task\'s ex
       cores: 1,
       memoryMB: 256,
       runtime: (worker) => {
-        const real = new DockerRuntime({ cluster: worker.cluster, workerId: worker.workerId, relistIntervalMs: 300 });
+        const real = new DockerRuntime({ stateDir: runtimeStateDir(worker, 'docker'), cluster: worker.cluster, workerId: worker.workerId, relistIntervalMs: 300 });
         // the first recover fails, as a Docker inspect that times out under load would
         return new Proxy(real, {
           get(target, property, receiver) {

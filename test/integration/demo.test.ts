@@ -23,6 +23,7 @@ import { startMaster } from '../../functions/host.ts';
 import { signToken } from '../../lib/http/auth.ts';
 import { startAgent } from '../../workers/agent/agent.ts';
 import { DockerRuntime } from '../../workers/runtime/docker.ts';
+import { runtimeStateDir } from '../../workers/runtime/task-identity.ts';
 import { ProcessRuntime } from '../../workers/runtime/process.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { loadConfig } from '../../protocol/config.ts';
@@ -70,7 +71,7 @@ async function withDemoCluster(runtime: 'docker' | 'process', body: (c: DemoClus
     workDir: workDir.path,
     runtime: (worker) =>
       runtime === 'docker'
-        ? new DockerRuntime({ cluster: worker.cluster, workerId: worker.workerId, relistIntervalMs: 300 })
+        ? new DockerRuntime({ stateDir: runtimeStateDir(worker, 'docker'), cluster: worker.cluster, workerId: worker.workerId, relistIntervalMs: 300 })
         : new ProcessRuntime({ stateDir: join(workDir.path, '.flint-process-runtime'), pollIntervalMs: 100 }),
     onFatal: (message) => fatal.push(message),
   });

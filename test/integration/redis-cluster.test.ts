@@ -25,6 +25,7 @@ import { checkRedisPolicy, connectRedisOrCluster, type RedisConnection } from '.
 import { findRedisServer, freeLoopbackPort, startEmbeddedRedis } from '../../lib/embedded-redis.ts';
 import { startAgent, type AgentHandle } from '../../workers/agent/agent.ts';
 import { DockerRuntime } from '../../workers/runtime/docker.ts';
+import { runtimeStateDir } from '../../workers/runtime/task-identity.ts';
 import { LABEL } from '../../workers/runtime/task-identity.ts';
 import { TEST_IMAGE } from '../helpers/env.ts';
 import { docker, makeTempDir, removeContainersByLabel, uniqueCluster, waitFor, type TempDir } from '../helpers/isolation.ts';
@@ -282,7 +283,7 @@ test('a worker agent runs an executor container through the redis-cluster:// URL
       memoryMB: 512,
       port: 0,
       workDir: workDir.path,
-      runtime: (worker) => new DockerRuntime({ cluster: worker.cluster, workerId: worker.workerId, relistIntervalMs: 300 }),
+      runtime: (worker) => new DockerRuntime({ stateDir: runtimeStateDir(worker, 'docker'), cluster: worker.cluster, workerId: worker.workerId, relistIntervalMs: 300 }),
       onFatal: (message) => fatal.push(message),
       reportBackoffMs: 200,
     });

@@ -21,6 +21,9 @@ const IMAGE = 'flint-test-busybox:latest';
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const clusters: string[] = [];
 const dirs: string[] = [];
+/** the runtimes' own records (capture state, markers): one tree for the file, tasks are told apart by cluster */
+const STATE_DIR = await mkdtemp(join(tmpdir(), 'flint-rt-docker-state-'));
+dirs.push(STATE_DIR);
 
 after(async () => {
   for (const cluster of clusters) {
@@ -67,8 +70,8 @@ async function fixture(): Promise<Fixture> {
   };
 }
 
-async function withRuntime<T>(fn: (runtime: DockerRuntime) => Promise<T>, options: ConstructorParameters<typeof DockerRuntime>[0] = {}): Promise<T> {
-  const runtime = new DockerRuntime({ relistIntervalMs: 500, ...options });
+async function withRuntime<T>(fn: (runtime: DockerRuntime) => Promise<T>, options: Partial<ConstructorParameters<typeof DockerRuntime>[0]> = {}): Promise<T> {
+  const runtime = new DockerRuntime({ stateDir: STATE_DIR, relistIntervalMs: 500, ...options });
   try {
     return await fn(runtime);
   } finally {
@@ -198,7 +201,9 @@ describe('DockerRuntime', () => {
       assert.ok(Date.now() - began < 3000, 'a missing image must fail fast, not try to pull');
       const link = join(f.root, 'sneaky');
       await symlink('/etc', link);
-      await assert.rejects(runtime.start(f.spec('sneaky', ['true'], { workDir: link })), /refusing task workDir .*\/etc/);
+      // a link is never followed, wherever it points; a system path as written is refused before anything is created
+      await assert.rejects(runtime.start(f.spec('sneaky', ['true'], { workDir: link })), /the task directory is refused: .*sneaky is a symbolic link: refused/);
+      await assert.rejects(runtime.start(f.spec('system', ['true'], { workDir: '/etc/flint-task' })), /refusing task workDir \/etc\/flint-task/);
       await assert.rejects(runtime.start(f.spec('badcores', ['true'], { cores: 0 })), /cores must be a positive number/);
       const listed = await docker.listContainers({ all: true, filters: { label: [`flint.cluster=${f.cluster}`] } });
       assert.equal(listed.length, 0);
@@ -217,7 +222,7 @@ describe('DockerRuntime', () => {
   it('starts one container per task id, also for concurrent starts from two runtimes, and never restarts an exited one', async () => {
     const f = await fixture();
     const spec = f.spec('idem', ['sh', '-c', 'echo once; sleep 1; exit 7']);
-    const other = new DockerRuntime({ relistIntervalMs: 500 });
+    const other = new DockerRuntime({ stateDir: STATE_DIR, relistIntervalMs: 500 });
     try {
       await withRuntime(async (runtime) => {
         const statuses = await Promise.all([runtime.start(spec), runtime.start(spec), other.start(spec), runtime.start(spec)]);
@@ -271,7 +276,7 @@ describe('DockerRuntime', () => {
     const f = await fixture();
     const script = 'i=0; while [ $i -lt 30 ]; do echo out-$i; echo err-$i >&2; i=$((i+1)); sleep 0.05; done; exit 5';
     const spec = f.spec('restart', ['sh', '-c', script]);
-    const first = new DockerRuntime({ relistIntervalMs: 500 });
+    const first = new DockerRuntime({ stateDir: STATE_DIR, relistIntervalMs: 500 });
     let handle: string;
     try {
       handle = (await first.start(spec)).handle;
@@ -305,7 +310,7 @@ describe('DockerRuntime', () => {
     const f = await fixture();
     const script = 'trap "echo term >&2; exit 9" TERM; i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.05; done';
     const spec = f.spec('live', ['sh', '-c', script]);
-    const first = new DockerRuntime({ relistIntervalMs: 500 });
+    const first = new DockerRuntime({ stateDir: STATE_DIR, relistIntervalMs: 500 });
     try {
       await first.start(spec);
       await waitForText(join(spec.workDir, 'stdout'), 'line-3\n');
@@ -330,7 +335,7 @@ describe('DockerRuntime', () => {
   it('wait after a restart works without list/recover, and remove force-removes while keeping the logs', async () => {
     const f = await fixture();
     const spec = f.spec('remove', ['sh', '-c', 'echo kept; sleep 60']);
-    const first = new DockerRuntime({ relistIntervalMs: 500 });
+    const first = new DockerRuntime({ stateDir: STATE_DIR, relistIntervalMs: 500 });
     try {
       await first.start(spec);
       await waitForText(join(spec.workDir, 'stdout'), 'kept');
@@ -356,7 +361,7 @@ describe('DockerRuntime', () => {
   it('selectRuntime picks Docker when the socket answers, processes otherwise, and says why', async () => {
     const f = await fixture();
     const processOptions = { stateDir: join(f.root, 'state') };
-    const auto = await selectRuntime('auto', { process: processOptions });
+    const auto = await selectRuntime('auto', { docker: { stateDir: STATE_DIR }, process: processOptions });
     try {
       assert.equal(auto.runtime.name, 'docker');
       assert.match(auto.reason, /answered ping/);
@@ -364,7 +369,7 @@ describe('DockerRuntime', () => {
       await auto.runtime.close();
     }
     const missingSocket = join(f.root, 'no-docker.sock');
-    const fallback = await selectRuntime('auto', { socketPath: missingSocket, process: processOptions });
+    const fallback = await selectRuntime('auto', { docker: { stateDir: STATE_DIR }, socketPath: missingSocket, process: processOptions });
     try {
       assert.equal(fallback.runtime.name, 'process');
       assert.match(fallback.reason, /did not answer ping/);
@@ -372,15 +377,15 @@ describe('DockerRuntime', () => {
     } finally {
       await fallback.runtime.close();
     }
-    await assert.rejects(selectRuntime('docker', { socketPath: missingSocket, process: processOptions }), /runtime docker was configured but/);
-    const forced = await selectRuntime('process', { process: processOptions, imageAllowList: ['x/'] });
+    await assert.rejects(selectRuntime('docker', { docker: { stateDir: STATE_DIR }, socketPath: missingSocket, process: processOptions }), /runtime docker was configured but/);
+    const forced = await selectRuntime('process', { docker: { stateDir: STATE_DIR }, process: processOptions, imageAllowList: ['x/'] });
     try {
       assert.equal(forced.runtime.name, 'process');
       await assert.rejects(forced.runtime.start(f.spec('forced', ['true'])), ImageNotAllowedError);
     } finally {
       await forced.runtime.close();
     }
-    await assert.rejects(selectRuntime('podman' as never, { process: processOptions }), /unknown runtime kind/);
+    await assert.rejects(selectRuntime('podman' as never, { docker: { stateDir: STATE_DIR }, process: processOptions }), /unknown runtime kind/);
   });
 
   it('detects exits from Docker events alone and from the periodic relist alone', async () => {

@@ -10,16 +10,17 @@ import assert from 'node:assert/strict';
 import { exitSummary } from '../helpers/protocol.ts';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, rmdir, symlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, rmdir, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { detectCgroups, type TaskCgroups } from '../../workers/runtime/cgroups.ts';
 import { ProcessRuntime, isProcessAlive } from '../../workers/runtime/process.ts';
-import { stderrHeader, taskName } from '../../workers/runtime/task-identity.ts';
+import { privateTaskDir, stderrHeader, taskName } from '../../workers/runtime/task-identity.ts';
 import { ImageNotAllowedError, type TaskExit, type TaskSpec } from '../../workers/runtime/types.ts';
 
 const dirs: string[] = [];
-const workDirs: string[] = [];
+/** the runtimes' own directories of the tasks started here (task.json, exit.json) */
+const privateDirs: string[] = [];
 const clusters: string[] = [];
 const CGROUP_ROOTS = ['/sys/fs/cgroup/cpu', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/pids', '/sys/fs/cgroup/unified', '/sys/fs/cgroup'];
 
@@ -46,9 +47,9 @@ async function removeCgroupTree(dir: string): Promise<void> {
 
 after(async () => {
   // kill only tasks of ours that are still running: a recorded pid whose exit file exists may belong to someone else now
-  for (const workDir of workDirs) {
-    const task = await readFile(join(workDir, '.flint-task.json'), 'utf8').catch(() => undefined);
-    const exited = await readFile(join(workDir, '.flint-exit.json'), 'utf8').catch(() => undefined);
+  for (const privateDir of privateDirs) {
+    const task = await readFile(join(privateDir, 'task.json'), 'utf8').catch(() => undefined);
+    const exited = await readFile(join(privateDir, 'exit.json'), 'utf8').catch(() => undefined);
     if (task === undefined || exited !== undefined) continue;
     try {
       process.kill(-JSON.parse(task).pid, 'SIGKILL');
@@ -68,6 +69,8 @@ interface Fixture {
   workerId: string;
   root: string;
   stateDir: string;
+  /** a directory every task may write in (tasks run as 65534:65534) */
+  shared: string;
   spec(name: string, command: string[], extra?: Partial<TaskSpec>): TaskSpec;
 }
 
@@ -77,13 +80,17 @@ async function fixture(): Promise<Fixture> {
   const root = await mkdtemp(join(tmpdir(), 'flint-rt-process-'));
   dirs.push(root);
   clusters.push(cluster);
+  const shared = join(root, 'shared');
+  await mkdir(shared);
+  await chmod(shared, 0o777);
   return {
     cluster,
     workerId,
     root,
+    shared,
     stateDir: join(root, '.flint-process-runtime', cluster, workerId),
     spec: (name, command, extra = {}) => {
-      workDirs.push(join(root, name));
+      privateDirs.push(privateTaskDir(join(root, '.flint-process-runtime', cluster, workerId), cluster, extra.kind ?? 'executor', extra.taskId ?? `executor:app-${name}/1`));
       return {
         kind: 'executor',
         taskId: `executor:app-${name}/1`,
@@ -103,6 +110,11 @@ async function fixture(): Promise<Fixture> {
       };
     },
   };
+}
+
+/** privateFile: one of the runtime's records of a task (in its own directory, never the task's). */
+function privateFile(f: Fixture, spec: TaskSpec, name: 'task.json' | 'exit.json'): string {
+  return join(privateTaskDir(f.stateDir, f.cluster, spec.kind, spec.taskId), name);
 }
 
 function pidOf(handle: string): number {
@@ -135,11 +147,11 @@ describe('ProcessRuntime', () => {
       assert.deepEqual(exits, [[spec.taskId, exit]]);
       assert.equal(await readFile(join(spec.workDir, 'stdout'), 'utf8'), `out:a b;$(echo no):yes:${spec.workDir}\n`);
       assert.equal(await readFile(join(spec.workDir, 'stderr'), 'utf8'), `${stderrHeader(spec)}oops\n`);
-      const task = JSON.parse(await readFile(join(spec.workDir, '.flint-task.json'), 'utf8'));
+      const task = JSON.parse(await readFile(privateFile(f, spec, 'task.json'), 'utf8'));
       assert.equal(task.taskId, spec.taskId);
       assert.equal(`pid:${task.pid}`, status.handle);
       assert.notEqual(task.supervisorPid, process.pid);
-      const recorded = JSON.parse(await readFile(join(spec.workDir, '.flint-exit.json'), 'utf8'));
+      const recorded = JSON.parse(await readFile(privateFile(f, spec, 'exit.json'), 'utf8'));
       assert.equal(recorded.exitCode, 3);
       const inspected = await runtime.inspect(spec.taskId);
       assert.equal(inspected?.running, false);
@@ -173,7 +185,9 @@ describe('ProcessRuntime', () => {
       await assert.rejects(runtime.start(f.spec('relative', ['true'], { workDir: 'relative/dir' })), /absolute path/);
       const link = join(f.root, 'sneaky');
       await symlink('/etc', link);
-      await assert.rejects(runtime.start(f.spec('sneaky', ['true'], { workDir: link })), /refusing task workDir .*\/etc/);
+      // a link is never followed, wherever it points; a system path as written is refused before anything is created
+      await assert.rejects(runtime.start(f.spec('sneaky', ['true'], { workDir: link })), /the task directory is refused: .*sneaky is a symbolic link: refused/);
+      await assert.rejects(runtime.start(f.spec('system', ['true'], { workDir: '/etc/flint-task' })), /refusing task workDir \/etc\/flint-task/);
       assert.deepEqual((await runtime.list(f.workerId, f.cluster)).map((s) => s.taskId).sort(), [missing.taskId, ok.taskId].sort());
     } finally {
       await runtime.close();
@@ -182,7 +196,7 @@ describe('ProcessRuntime', () => {
 
   it('starts one process per task id, also for concurrent starts from two runtimes, and never reruns an exited one', async () => {
     const f = await fixture();
-    const marker = join(f.root, 'runs');
+    const marker = join(f.shared, 'runs');
     const spec = f.spec('idem', ['sh', '-c', `echo run >> ${marker}; sleep 0.5; exit 4`]);
     const first = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
     const second = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
@@ -253,7 +267,7 @@ describe('ProcessRuntime', () => {
     }
     assert.equal(isProcessAlive(pidOf(slowHandle)), true);
     // quick exits while no runtime exists
-    await waitUntil(async () => (await readFile(join(quick.workDir, '.flint-exit.json'), 'utf8').catch(() => '')).length > 0, 'quick to exit');
+    await waitUntil(async () => (await readFile(privateFile(f, quick, 'exit.json'), 'utf8').catch(() => '')).length > 0, 'quick to exit');
 
     const second = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
     try {

@@ -1,12 +1,15 @@
 /**
  * The worker UI over real files: log pages page by byte offset as Spark's do,
  * escape what containers write, and refuse every path that leaves the work dir
- * (`..`, separators in ids, a symlink pointing outside). Also the worker's /json.
+ * (`..`, separators in ids) and every link, FIFO or device in place of a log or a task's
+ * directory (the directories are the tasks': nothing in them is followed). Rolled copies
+ * are read with the active file as one log. Also the worker's /json.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { createWorkerUiApp, DEFAULT_LOG_BYTES, startWorkerUi, type WorkerUiSource } from '../../workers/worker-ui.ts';
 import { makeTempDir, type TempDir } from '../helpers/isolation.ts';
 
@@ -145,6 +148,35 @@ test('no request reads outside the work dir', async () => {
   assert.ok(!(await link.text()).includes('TOP SECRET'));
   assert.equal((await app.request(`/logPage/?appId=${APP}&executorId=9&logType=stdout`)).status, 404);
   assert.equal((await app.request(`/logPage/?driverId=driver-nope&logType=stdout`)).status, 404);
+});
+
+test('no link is followed, even one that stays inside the work dir; a FIFO is refused without blocking; rolled copies that are links are skipped', async () => {
+  const app = createWorkerUiApp(source);
+  const base = join(dir.path, 'app-links');
+  await mkdir(join(base, '0'), { recursive: true });
+  await mkdir(join(base, '1'), { recursive: true });
+  await mkdir(join(base, '3'), { recursive: true });
+  // a link to another task's log, inside the work dir: a task could read its neighbour's output through it
+  await symlink(join(dir.path, APP, '0', 'stdout'), join(base, '0', 'stdout'));
+  // the executor's directory itself a link to another's
+  await symlink(join(dir.path, APP, '0'), join(base, '2'));
+  execFileSync('mkfifo', [join(base, '1', 'stdout')]);
+  // rolled copies: a real one and a link among them
+  await writeFile(join(base, '3', 'stdout--2026-01-01--00-00-00--0001'), 'rolled one\n');
+  await symlink(join(outside.path, 'secret'), join(base, '3', 'stdout--2026-01-01--00-00-00--0002'));
+  await writeFile(join(base, '3', 'stdout'), 'active\n');
+  for (const executorId of ['0', '1', '2']) {
+    for (const path of ['/logPage/', '/log']) {
+      const response = await app.request(`${path}?appId=app-links&executorId=${executorId}&logType=stdout`);
+      assert.equal(response.status, 400, `${path} executor ${executorId} answered ${response.status}`);
+      const text = await response.text();
+      assert.ok(!text.includes('hello'), 'nothing of the linked log is shown');
+      assert.match(text, /refused/);
+    }
+  }
+  const rolled = await app.request('/log?appId=app-links&executorId=3&logType=stdout');
+  assert.equal(rolled.status, 200);
+  assert.equal(await rolled.text(), '==== Bytes 0-18 of 18 of app-links/3/stdout ====\nrolled one\nactive\n');
 });
 
 test('the worker page and /json (Spark\'s writeWorkerState) over a live server', async () => {

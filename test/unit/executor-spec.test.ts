@@ -117,8 +117,8 @@ test('buildExecutorSpec: heartbeat URL and token for this executor only, over wh
   assert.equal(spec.env.FLINT_HEARTBEAT_EXIT_CODE, '56', "Spark's ExecutorExitCode.HEARTBEAT_FAILURE");
   const plain = buildExecutorSpec(launchExecutor(), worker);
   assert.deepEqual(Object.keys(plain.env).filter((k) => k.startsWith('FLINT_HEARTBEAT')), [], 'no heartbeat variables without heartbeats');
-  const odd = buildExecutorSpec(launchExecutor({ appId: 'team/a:b@c', heartbeat: { url: 'http://h', token, intervalMs: 1, maxFailures: 1 } }), worker);
-  assert.equal(odd.env.FLINT_HEARTBEAT_URL, 'http://h/v1/apps/team%2Fa%3Ab%40c/executors/4/heartbeat', 'the app id is one path segment');
+  const odd = buildExecutorSpec(launchExecutor({ appId: 'team.a:b@c', heartbeat: { url: 'http://h', token, intervalMs: 1, maxFailures: 1 } }), worker);
+  assert.equal(odd.env.FLINT_HEARTBEAT_URL, 'http://h/v1/apps/team.a%3Ab%40c/executors/4/heartbeat', 'the app id is one path segment (ids never hold a "/": PATH_SAFE_ID)');
 });
 
 test('buildExecutorSpec passes assigned resources in the environment', () => {

@@ -25,7 +25,7 @@
  */
 import { mkdir, realpath } from 'node:fs/promises';
 import { clusterKeys, type Keys } from '../../protocol/keys.ts';
-import type { MasterInboundMessage, MasterInboundType } from '../../protocol/messages.ts';
+import { pathSafeIdProblem, type MasterInboundMessage, type MasterInboundType } from '../../protocol/messages.ts';
 import type { FlintConfig } from '../../protocol/config.ts';
 import { MasterClient } from '../../client/master-client.ts';
 import { connectRedisOrCluster, type RedisConnection } from '../../lib/redis.ts';
@@ -139,11 +139,14 @@ class Agent implements AgentHandle {
       () => formatWorkerId(this.config.get<string>('spark.worker.idPattern'), Date.now(), this.host, this.port),
       this.options.id,
     );
+    // the id names the runtimes' directories (`.flint-*-runtime/<cluster>/<worker id>`)
+    const idProblem = pathSafeIdProblem(this.workerId);
+    if (idProblem !== undefined) throw new Error(`worker id ${JSON.stringify(this.workerId)} ${idProblem}`);
     this.log = this.log.child({ workerId: this.workerId });
     const state = await AgentStateStore.load(this.workDir, this.log);
     this.state = state;
     this.decommissioned = state.decommissioned;
-    const runtime = typeof this.options.runtime === 'function' ? await this.options.runtime({ workerId: this.workerId, cluster: this.cluster }) : this.options.runtime;
+    const runtime = typeof this.options.runtime === 'function' ? await this.options.runtime({ workerId: this.workerId, cluster: this.cluster, workDir: this.workDir }) : this.options.runtime;
     this.runtime = runtime;
     const bounded = boundRuntime(runtime, {
       launchMs: this.config.get<number>('spark.flint.worker.launchTimeout'),

@@ -15,8 +15,11 @@ export interface AgentOptions {
   config: FlintConfig;
   /** cluster name; default config.cluster */
   cluster?: string;
-  /** the runtime, or a factory called once the worker id is known (runtimes narrow their lookups to one worker) */
-  runtime: Runtime | ((worker: { workerId: string; cluster: string }) => Runtime | Promise<Runtime>);
+  /**
+   * the runtime, or a factory called once the worker id is known (runtimes narrow their
+   * lookups to one worker, and keep their records under the work dir: runtimeStateDir)
+   */
+  runtime: Runtime | ((worker: { workerId: string; cluster: string; workDir: string }) => Runtime | Promise<Runtime>);
   workDir: string;
   cores: number;
   memoryMB: number;

@@ -5,15 +5,27 @@
  */
 import type Docker from 'dockerode';
 import { LABEL, taskLabels, taskName } from './task-identity.ts';
+import { DEFAULT_TASK_USER, dockerUser, parseTaskUser, type TaskUser } from './task-user.ts';
 import type { TaskSpec, TaskStatus } from './types.ts';
 
 /** DockerTaskOptions: the runtime options that shape a container. */
 export interface DockerTaskOptions {
   /** where the workDir appears inside the container: the same path (default) or a fixed one such as /flint/work */
   containerWorkDir?: 'same-path' | string;
-  /** mount the container's root filesystem read-only (the workDir stays writable) */
+  /** mount the container's root filesystem read-only (spark.flint.executor.readOnlyRootFilesystem; the workDir and /tmp stay writable) */
   readonlyRootfs?: boolean;
+  /** who the task runs as (default 65534:65534; task-user.ts) */
+  user?: TaskUser;
 }
+
+/**
+ * DOCKER_LOG_BUFFER: Docker's own copy of a container's output (json-file, which the log
+ * capture reads through the logs API) is capped at 2 files of 2 MiB, as Nomad caps it: the
+ * files in the task's directory (rolled as configured) are the logs; Docker's copy is only
+ * the buffer between the container and the capture, so it cannot fill the disk either. It
+ * must hold what a container prints while its agent is down, or that part is lost.
+ */
+export const DOCKER_LOG_BUFFER = { Type: 'json-file', Config: { 'max-size': '2m', 'max-file': '2' } };
 
 /**
  * ContainerPhase: what a container is, as a task.
@@ -68,8 +80,13 @@ export function statusFromInspect(info: Docker.ContainerInspectInfo): TaskStatus
   return status;
 }
 
-/** containerConfig is the create request for a task: limits and hardening live here. */
-export function containerConfig(spec: TaskSpec, hostWorkDir: string, options: DockerTaskOptions): Docker.ContainerCreateOptions {
+/**
+ * containerConfig is the create request for a task: limits and hardening live here. The
+ * task runs as an unprivileged user under Docker's init, with no capabilities, no way to
+ * gain privileges, its own tmpfs /tmp, optionally a read-only root filesystem, and its
+ * directory as the only host path.
+ */
+export function containerConfig(spec: TaskSpec, hostWorkDir: string, options: DockerTaskOptions, workRoot?: string): Docker.ContainerCreateOptions {
   const target = options.containerWorkDir === undefined || options.containerWorkDir === 'same-path' ? hostWorkDir : options.containerWorkDir;
   const memoryBytes = spec.memoryMB * 1024 * 1024;
   return {
@@ -78,7 +95,8 @@ export function containerConfig(spec: TaskSpec, hostWorkDir: string, options: Do
     ...(spec.command.length > 0 ? { Cmd: spec.command } : {}),
     Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
     WorkingDir: target,
-    Labels: taskLabels(spec, hostWorkDir),
+    User: dockerUser(options.user ?? parseTaskUser(DEFAULT_TASK_USER)),
+    Labels: taskLabels(spec, hostWorkDir, workRoot),
     Tty: false,
     OpenStdin: false,
     AttachStdin: false,
@@ -97,8 +115,11 @@ export function containerConfig(spec: TaskSpec, hostWorkDir: string, options: Do
       SecurityOpt: ['no-new-privileges'],
       Privileged: false,
       ReadonlyRootfs: options.readonlyRootfs === true,
+      // the task's scratch space: writable even on a read-only root, charged to its memory limit, gone with it
+      Tmpfs: { '/tmp': `rw,nosuid,nodev,mode=1777,size=${spec.memoryMB}m` },
       NetworkMode: spec.network,
       Mounts: [{ Type: 'bind', Source: hostWorkDir, Target: target, ReadOnly: false }],
+      LogConfig: DOCKER_LOG_BUFFER,
       // the agent reads the exit code after the container stops, so Docker must keep it
       AutoRemove: false,
       RestartPolicy: { Name: 'no' },

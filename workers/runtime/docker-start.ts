@@ -12,17 +12,19 @@
  * container starts, its program is checked (docker-program-check.ts); a failed check or a
  * failed start removes the container and throws one line (TaskStartError).
  */
-import { rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from '../../lib/log.ts';
 import { DockerApi, statusCodeOf } from './docker-api.ts';
 import { containerConfig, containerPhase, startFailureReason, type DockerTaskOptions } from './docker-config.ts';
 import { ProgramCheck, effectiveProgram, envPath, statInContainer } from './docker-program-check.ts';
-import { initialLogState, writeLogState } from './log-capture.ts';
-import { LABEL, TASK_FILES, stderrHeader, taskName } from './task-identity.ts';
+import { prepareLogFiles } from './log-capture.ts';
+import type { LogRolling } from './log-rolling.ts';
+import { UnsafeFileError } from './safe-fs.ts';
+import { LABEL, privateTaskDir, stderrHeader, taskName } from './task-identity.ts';
+import { TaskRecords } from './task-records.ts';
+import { DEFAULT_TASK_USER, parseTaskUser } from './task-user.ts';
 import { ImageNotFoundError, TaskStartError, type TaskSpec } from './types.ts';
-import { resolveWorkDir } from './work-dir.ts';
+import { openTaskDir, type OpenedTaskDir } from './work-dir.ts';
 
 /** creations under way in this process, by container name (several runtime instances may share a process, e.g. in tests) */
 const creatingInThisProcess = new Map<string, Promise<Docker.ContainerInspectInfo | undefined>>();
@@ -35,6 +37,10 @@ export function isStartingHere(containerId: string): boolean {
 }
 
 export interface ContainerStarterOptions extends DockerTaskOptions {
+  /** the agent's own directory tree for tasks (never inside a task's directory) */
+  stateDir: string;
+  /** Spark's rolling executor logs (log-rolling.ts) */
+  logRolling?: LogRolling;
   /** test hook: runs between a container's create and its start (to crash an agent in that window) */
   afterCreate?: (containerName: string) => Promise<void>;
   logger?: Logger;
@@ -61,7 +67,21 @@ export class ContainerStarter {
     }
 
     const image = await this.imagePresent(spec.image);
-    const hostWorkDir = await resolveWorkDir(spec.workDir);
+    let taskDir: OpenedTaskDir;
+    try {
+      taskDir = await openTaskDir(spec.workDir, spec.workRoot, this.options.user ?? parseTaskUser(DEFAULT_TASK_USER));
+    } catch (error) {
+      if (error instanceof UnsafeFileError) throw new TaskStartError(`the task directory is refused: ${error.message}`, { cause: error });
+      throw error;
+    }
+    try {
+      return await this.createOrTakeOver(name, spec, taskDir, image);
+    } finally {
+      await taskDir.dir.close();
+    }
+  }
+
+  private async createOrTakeOver(name: string, spec: TaskSpec, taskDir: OpenedTaskDir, image: Docker.ImageInspectInfo): Promise<Docker.ContainerInspectInfo> {
     const other = creatingInThisProcess.get(name);
     if (other !== undefined) {
       // another runtime instance in this process is creating it right now: take over its result
@@ -70,7 +90,7 @@ export class ContainerStarter {
       if (holder !== undefined) return this.takeOver(holder, spec);
     }
     // checked and registered in one tick, so two instances here never both create
-    const creation = this.createAndStart(name, spec, hostWorkDir, image);
+    const creation = this.createAndStart(name, spec, taskDir, image);
     creatingInThisProcess.set(name, creation);
     try {
       const info = await creation;
@@ -85,8 +105,8 @@ export class ContainerStarter {
   }
 
   /** createAndStart creates, checks, lays out the files, starts; undefined when another start holds the name. */
-  private async createAndStart(name: string, spec: TaskSpec, hostWorkDir: string, image: Docker.ImageInspectInfo): Promise<Docker.ContainerInspectInfo | undefined> {
-    const config = containerConfig(spec, hostWorkDir, this.options);
+  private async createAndStart(name: string, spec: TaskSpec, taskDir: OpenedTaskDir, image: Docker.ImageInspectInfo): Promise<Docker.ContainerInspectInfo | undefined> {
+    const config = containerConfig(spec, taskDir.hostPath, this.options, taskDir.ref.root);
     let container: Docker.Container;
     try {
       container = await this.api.call('create', this.api.docker.createContainer(config));
@@ -102,13 +122,14 @@ export class ContainerStarter {
     try {
       await this.options.afterCreate?.(name);
       // nothing has run yet, so the files can be laid out before the first byte of output
-      const [problem] = await Promise.all([
+      const [problem, filesProblem] = await Promise.all([
         this.programProblem(container, spec, config, image),
-        this.prepareFiles(hostWorkDir, spec).catch((error: unknown) => {
+        this.prepareFiles(taskDir, spec).catch((error: unknown) => {
           throw new TaskStartError(`cannot prepare the task's files: ${(error as Error).message}`, { cause: error });
         }),
       ]);
-      if (problem !== undefined) throw new TaskStartError(problem);
+      const reason = filesProblem ?? problem;
+      if (reason !== undefined) throw new TaskStartError(reason);
       try {
         await this.api.call('start', container.start());
       } catch (error) {
@@ -147,13 +168,21 @@ export class ContainerStarter {
     return info;
   }
 
-  /** prepareFiles writes fresh stdout, stderr (with Spark's header) and capture state for a new container. */
-  private async prepareFiles(hostWorkDir: string, spec: TaskSpec): Promise<void> {
-    const header = Buffer.from(stderrHeader(spec));
-    await writeFile(join(hostWorkDir, TASK_FILES.stdout), '');
-    await writeFile(join(hostWorkDir, TASK_FILES.stderr), header);
-    await rm(join(hostWorkDir, TASK_FILES.stopRequested), { force: true });
-    await writeLogState(hostWorkDir, initialLogState(0, header.length));
+  /**
+   * prepareFiles writes fresh stdout, stderr (with Spark's header) and capture state for a
+   * new container, and clears the agent's markers of an earlier run; a file the task
+   * tampered with (a previous run's link in place of stdout, say) is refused: the reason.
+   */
+  private async prepareFiles(taskDir: OpenedTaskDir, spec: TaskSpec): Promise<string | undefined> {
+    const privateDir = privateTaskDir(this.options.stateDir, spec.cluster, spec.kind, spec.taskId);
+    await new TaskRecords(privateDir).clearMarkers();
+    try {
+      await prepareLogFiles(taskDir.dir, privateDir, this.options.logRolling, Buffer.from(stderrHeader(spec)));
+      return undefined;
+    } catch (error) {
+      if (error instanceof UnsafeFileError) return `a file in the task directory is refused: ${error.message}`;
+      throw error;
+    }
   }
 
   /** programProblem: why the container's program cannot be executed (docker-program-check.ts), or undefined. */

@@ -14,11 +14,10 @@
  * exit carries `launchError`, so an agent reports it as a launch failure.
  *
  * Exits. The exit watcher (docker-exit-watcher.ts: events and relist) says when a run
- * may have ended; probe() reads the truth from inspect, State.ExitCode and
- * State.OOMKilled (137 alone is not an OOM; Docker 20.10 on cgroup v1 may deliver a
- * container's `oom` event after its `die` and never set OOMKilled, so that event counts
- * too and a non-zero exit waits a bounded moment for it), waits (bounded) for the log
- * capture to flush, and reports the exit once through the shared exit tracker.
+ * may have ended; probe() reads the truth from Docker (docker-exit-reader.ts: exit code,
+ * OOM kill, an init that could not exec the program, the agent's own stop and refusal
+ * markers), after the log capture has flushed (bounded), and reports the exit once
+ * through the shared exit tracker.
  *
  * Bounds. Every Docker call has a deadline (apiTimeoutMs); stop() and remove() never wait
  * without one and fall back to a forced removal.
@@ -26,28 +25,48 @@
  * Restarts. Containers outlive the agent: list() finds them by label, recover() (or a
  * wait/stop/inspect on a task id this instance has not seen) re-attaches the run and the
  * log capture, which resumes exactly where the files stop (log-capture.ts). A stop()
- * request is also written to the workDir, so an exit after a restart is still reported
- * as stopped. Assumes one runtime instance per worker at a time.
+ * request is also recorded, so an exit after a restart is still reported as stopped.
+ * Assumes one runtime instance per worker at a time.
+ *
+ * The task's directory is hostile ground. The runtime's own records for a task (capture
+ * state, stop and refusal markers) live in `<stateDir>/<task name>/`, outside it; the log
+ * files in it are written through a directory handle (safe-fs.ts). When the task puts a
+ * link, FIFO or device in place of stdout or stderr (or its directory is replaced by a
+ * link), the capture refuses it: the container is killed at once and its exit carries
+ * `refused`, also after an agent restart (the marker is kept).
  */
-import { rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { Docker as DockerClient } from '../../lib/docker.ts';
 import type { Logger } from '../../lib/log.ts';
-import { napUntilWoken, withDeadline } from '../../lib/deadline.ts';
+import { withDeadline } from '../../lib/deadline.ts';
 import { DockerApi, statusCodeOf } from './docker-api.ts';
-import { containerPhase, demuxText, statusFromInspect, tiniExecFailure, type DockerTaskOptions } from './docker-config.ts';
-import { DockerExitWatcher, type Scope } from './docker-exit-watcher.ts';
+import { containerPhase, statusFromInspect, type DockerTaskOptions } from './docker-config.ts';
+import { DockerExitWatcher } from './docker-exit-watcher.ts';
 import { ContainerStarter, isStartingHere } from './docker-start.ts';
 import { ExitTracker } from './exit-tracker.ts';
+import { ExitReader, type TrackedContainer } from './docker-exit-reader.ts';
 import { DockerLogCapture } from './log-capture.ts';
-import { LABEL, TASK_FILES, assertValidTaskSpec, checkImageAllowed } from './task-identity.ts';
+import type { LogRolling } from './log-rolling.ts';
+import { UnsafeFileError, type TaskDirRef } from './safe-fs.ts';
+import { LABEL, assertValidTaskSpec, checkImageAllowed, privateTaskDir } from './task-identity.ts';
+import { TaskRecords } from './task-records.ts';
+import { isRoot } from './task-user.ts';
+import { taskDirRef } from './work-dir.ts';
 import type { Runtime, TaskExit, TaskSpec, TaskStatus } from './types.ts';
 
 export { containerConfig, statusFromInspect } from './docker-config.ts';
 
 /** DockerRuntimeOptions: how to reach Docker and how strict to be. */
 export interface DockerRuntimeOptions extends DockerTaskOptions {
+  /**
+   * the agent's own directory for its tasks' records (e.g. `<work-dir>/.flint-docker-runtime/<cluster>/<worker>`):
+   * outside every task's directory, kept across agent restarts
+   */
+  stateDir: string;
+  /** Spark's rolling executor logs (spark.executor.logs.rolling.*) */
+  logRolling?: LogRolling;
+  /** the worker allows tasks to run as root (spark.flint.worker.allowRootTasks) */
+  allowRootTasks?: boolean;
   /** test hook: runs between a container's create and its start (to crash an agent in that window) */
   afterCreate?: (containerName: string) => Promise<void>;
   /** a ready client; otherwise one is made for socketPath */
@@ -72,23 +91,7 @@ export interface DockerRuntimeOptions extends DockerTaskOptions {
   logger?: Logger;
 }
 
-/** UNKNOWN_EXIT_CODE: reported when a container vanished before its exit code could be read. */
-export const UNKNOWN_EXIT_CODE = -1;
-
-interface TrackedContainer {
-  taskId: string;
-  containerId: string;
-  hostWorkDir: string | undefined;
-  scope: Scope;
-  stopRequested: boolean;
-  /** the log capture once opened; undefined when it could not start (or the task has no workDir label) */
-  capture: Promise<DockerLogCapture | undefined>;
-  probing: Promise<void> | undefined;
-  /** Docker sent an `oom` event for this container */
-  oomEvent: boolean;
-  /** wakes a probe that waits for a late `oom` event */
-  onOomEvent: (() => void) | undefined;
-}
+export { UNKNOWN_EXIT_CODE } from './docker-exit-reader.ts';
 
 /** DockerRuntime: the Runtime contract on a local Docker engine. */
 export class DockerRuntime implements Runtime {
@@ -100,12 +103,18 @@ export class DockerRuntime implements Runtime {
   private readonly watcher: DockerExitWatcher;
   private readonly api: DockerApi;
   private readonly starter: ContainerStarter;
+  private readonly exitReader: ExitReader;
   private closed = false;
 
-  constructor(private readonly options: DockerRuntimeOptions = {}) {
+  constructor(private readonly options: DockerRuntimeOptions) {
+    if (typeof options?.stateDir !== 'string' || !options.stateDir.startsWith('/')) throw new TypeError('DockerRuntime needs an absolute stateDir');
+    if (options.user !== undefined && isRoot(options.user) && options.allowRootTasks !== true) {
+      throw new TypeError(`tasks may not run as root (user ${options.user.uid}:${options.user.gid}) unless the worker allows it (spark.flint.worker.allowRootTasks)`);
+    }
     this.docker = options.docker ?? new DockerClient({ socketPath: options.socketPath ?? '/var/run/docker.sock' });
     this.api = new DockerApi(this.docker, options.apiTimeoutMs ?? 30_000);
     this.starter = new ContainerStarter(this.api, options);
+    this.exitReader = new ExitReader(this.api, options);
     this.exits = new ExitTracker((error, taskId) => options.logger?.error({ err: error, taskId }, 'exit listener threw'));
     this.watcher = new DockerExitWatcher(
       this.docker,
@@ -184,9 +193,11 @@ export class DockerRuntime implements Runtime {
     const task: TrackedContainer = {
       taskId,
       containerId: info.Id,
-      hostWorkDir: labels[LABEL.workDir],
+      taskDir: taskDirOf(labels),
+      records: new TaskRecords(privateTaskDir(this.options.stateDir, labels[LABEL.cluster] ?? '', labels[LABEL.kind] ?? '', taskId)),
       scope: { cluster: labels[LABEL.cluster] ?? '', workerId: labels[LABEL.worker] ?? '' },
       stopRequested: false,
+      refused: undefined,
       capture: Promise.resolve(undefined),
       probing: undefined,
       oomEvent: false,
@@ -195,9 +206,13 @@ export class DockerRuntime implements Runtime {
     this.containers.set(taskId, task);
     this.exits.watch(taskId, info.Id);
     this.watcher.watch(task.scope);
-    if (task.hostWorkDir !== undefined) {
-      task.capture = DockerLogCapture.start(this.docker, info.Id, task.hostWorkDir, {
+    if (task.taskDir !== undefined) {
+      task.capture = DockerLogCapture.start(this.docker, info.Id, {
+        taskDir: task.taskDir,
+        privateDir: task.records.dir,
+        rolling: this.options.logRolling,
         onError: (error) => this.options.logger?.warn({ err: error, taskId }, 'log capture error'),
+        onRefused: (reason) => void this.refuse(task, reason),
       }).then(
         (capture) => {
           if (!this.closed && this.containers.get(taskId) === task) return capture;
@@ -205,7 +220,8 @@ export class DockerRuntime implements Runtime {
           return undefined;
         },
         (error: unknown) => {
-          this.options.logger?.warn({ err: error, taskId }, 'log capture could not start');
+          if (error instanceof UnsafeFileError) void this.refuse(task, error.message);
+          else this.options.logger?.warn({ err: error, taskId }, 'log capture could not start');
           return undefined;
         },
       );
@@ -217,7 +233,7 @@ export class DockerRuntime implements Runtime {
   /** probe reads the container's state and, if its run has ended, reports the exit once (after its logs are flushed). */
   private probe(task: TrackedContainer): Promise<void> {
     if (!this.exits.isWatching(task.taskId) || this.closed) return Promise.resolve();
-    task.probing ??= this.readExit(task)
+    task.probing ??= this.exitReader.read(task)
       .then((exit) => {
         if (exit !== undefined && this.containers.get(task.taskId) === task) this.exits.report(task.taskId, task.containerId, exit);
       })
@@ -228,56 +244,27 @@ export class DockerRuntime implements Runtime {
     return task.probing;
   }
 
-  /** readExit: how the container's run ended, or undefined while it runs (or is being started here). */
-  private async readExit(task: TrackedContainer): Promise<Omit<TaskExit, 'handle'> | undefined> {
-    const info = await this.api.inspect(task.containerId);
-    const stopped = task.stopRequested || (task.hostWorkDir !== undefined && (await exists(join(task.hostWorkDir, TASK_FILES.stopRequested))));
-    if (info === undefined) {
-      await this.drainLogs(task);
-      return { exitCode: UNKNOWN_EXIT_CODE, oomKilled: false, stopped, vanished: 'the container was removed outside Flint' };
-    }
-    const phase = containerPhase(info.State);
-    if (phase === 'running' || (phase === 'never-started' && isStartingHere(info.Id))) return undefined;
-    if (phase === 'never-started') return { exitCode: UNKNOWN_EXIT_CODE, oomKilled: false, stopped, launchError: 'the container was created but never started' };
-    const exit: Omit<TaskExit, 'handle'> = { exitCode: info.State.ExitCode, oomKilled: info.State.OOMKilled || task.oomEvent, stopped };
-    await this.drainLogs(task);
-    if (exit.exitCode !== 0 && !exit.oomKilled && !stopped) {
-      // Docker can deliver the `oom` event a moment after the exit under load (and 20.10 then
-      // leaves State.OOMKilled false): wait for it before reporting an ordinary non-zero exit
-      await this.waitForOomEvent(task, exit.exitCode === 137 ? (this.options.oomEventWaitMs ?? 1000) : 150);
-      const again = task.oomEvent ? undefined : await this.api.inspect(task.containerId);
-      exit.oomKilled = task.oomEvent || again?.State.OOMKilled === true;
-    }
-    if ((exit.exitCode === 126 || exit.exitCode === 127) && !exit.oomKilled) {
-      const launchError = await this.initExecFailure(task.containerId);
-      if (launchError !== undefined) exit.launchError = launchError;
-    }
-    return exit;
-  }
-
-  /** initExecFailure asks Docker (never the task's files) for the init's FATAL line: the command could not be executed. */
-  private async initExecFailure(containerId: string): Promise<string | undefined> {
+  /**
+   * refuse ends a task that tampered with a file the agent writes: the reason is recorded
+   * (kept across agent restarts), the container killed at once (a hostile task gets no
+   * grace), and the exit then reported with `refused`.
+   */
+  private async refuse(task: TrackedContainer, reason: string): Promise<void> {
+    if (task.refused !== undefined) return;
+    task.refused = reason;
+    this.options.logger?.warn({ taskId: task.taskId, reason }, 'the task tampered with a file the agent writes: refused, ending the task');
     try {
-      const body = (await this.api.call('logs', this.docker.getContainer(containerId).logs({ stdout: false, stderr: true, follow: false, tail: 5 }))) as unknown as Buffer;
-      return tiniExecFailure(demuxText(Buffer.isBuffer(body) ? body : Buffer.from(String(body)), 2));
-    } catch {
-      return undefined;
+      await task.records.recordRefusal(reason);
+    } catch (error) {
+      this.options.logger?.warn({ err: error, taskId: task.taskId }, 'could not record the refusal');
     }
-  }
-
-  /** waitForOomEvent resolves when an `oom` event of the task's container arrives, or after `ms`. */
-  private async waitForOomEvent(task: TrackedContainer, ms: number): Promise<void> {
-    if (task.oomEvent) return;
-    await napUntilWoken(ms, (wake) => (task.onOomEvent = wake));
-  }
-
-  /** drainLogs waits (bounded) for the capture to write the container's last output. */
-  private async drainLogs(task: TrackedContainer): Promise<void> {
-    await withDeadline(
-      task.capture.then((capture) => capture?.done),
-      this.options.logDrainTimeoutMs ?? 10_000,
-      'log drain',
-    ).catch(() => this.options.logger?.warn({ taskId: task.taskId }, 'log capture did not flush in time; reporting the exit anyway'));
+    try {
+      await this.api.call('kill', this.docker.getContainer(task.containerId).kill({ signal: 'SIGKILL' }));
+    } catch (error) {
+      const code = statusCodeOf(error);
+      if (code !== 404 && code !== 409) this.options.logger?.warn({ err: error, taskId: task.taskId }, 'could not kill a refused task; the relist retries its exit');
+    }
+    await this.probe(task);
   }
 
   async wait(taskId: string): Promise<TaskExit> {
@@ -298,7 +285,7 @@ export class DockerRuntime implements Runtime {
       return;
     }
     task.stopRequested = true;
-    if (task.hostWorkDir !== undefined) await writeFile(join(task.hostWorkDir, TASK_FILES.stopRequested), String(Date.now())).catch(() => undefined);
+    await task.records.recordStop().catch((error: unknown) => this.options.logger?.warn({ err: error, taskId }, 'could not record the stop request'));
     const seconds = Math.max(0, Math.ceil(graceMs / 1000));
     try {
       // Docker sends the stop signal (SIGTERM, to the init, which passes it on), waits t seconds, then SIGKILL
@@ -365,13 +352,10 @@ export class DockerRuntime implements Runtime {
         'log capture stop',
       ).catch(() => undefined);
     }
-    const workDir = task?.hostWorkDir ?? info?.Config.Labels?.[LABEL.workDir];
-    if (workDir !== undefined) {
-      // files the task could have made hard to delete: the container is gone either way
-      for (const file of [TASK_FILES.logState, TASK_FILES.stopRequested]) {
-        await rm(join(workDir, file), { force: true }).catch((error: unknown) => this.options.logger?.warn({ err: error, taskId, file }, 'could not delete a runtime file of a removed task'));
-      }
-    }
+    const labels = info?.Config.Labels;
+    const records = task?.records ?? (labels === undefined ? undefined : new TaskRecords(privateTaskDir(this.options.stateDir, labels[LABEL.cluster] ?? '', labels[LABEL.kind] ?? '', taskId)));
+    // the container is gone either way: records that cannot be deleted are only logged
+    await records?.remove().catch((error: unknown) => this.options.logger?.warn({ err: error, taskId }, 'could not delete the records of a removed task'));
   }
 
   watches(taskId: string): boolean {
@@ -397,11 +381,14 @@ export class DockerRuntime implements Runtime {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+/** taskDirOf: where a container's task directory is, from its labels (no workDir label: none). */
+function taskDirOf(labels: Record<string, string>): TaskDirRef | undefined {
+  const workDir = labels[LABEL.workDir];
+  if (workDir === undefined) return undefined;
   try {
-    await stat(path);
-    return true;
+    return taskDirRef(workDir, labels[LABEL.workRoot]);
   } catch {
-    return false;
+    return undefined;
   }
 }
+

@@ -1,15 +1,15 @@
 /**
  * The process runtime's records on disk: one registry entry per task in the worker's
  * registry directory (what makes start() idempotent and list() possible after an agent
- * restart), and the files the task supervisor writes in the task's workDir
- * (`.flint-task.json` once the command runs, `.flint-exit.json` when it ends).
+ * restart), and the files the task supervisor writes in the agent's own directory for the
+ * task (`task.json` once the command runs, `exit.json` when it ends), never in the task's.
  * readTaskStatus turns them, and whether the processes they name still live, into a
  * TaskStatus.
  */
-import { readFileSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TASK_FILES } from './task-identity.ts';
+import { PRIVATE_FILES, taskName } from './task-identity.ts';
 import type { ProcessExitRecord, ProcessTaskRecord } from './task-supervisor.ts';
 import type { TaskStatus } from './types.ts';
 
@@ -19,10 +19,59 @@ export interface RegistryEntry {
   kind: string;
   cluster: string;
   workerId: string;
+  /** the task's directory (its real path) */
   workDir: string;
+  /** the trusted directory workDir lies below */
+  workRoot: string;
+  /** the agent's own directory for the task (launch, task and exit records, markers) */
+  privateDir: string;
   labels: Record<string, string>;
   createdAt: number;
   supervisorPid?: number;
+}
+
+/** entryPath: the registry entry of a task, `<stateDir>/<task name>.json` (its records are in `<stateDir>/<task name>/`). */
+export function entryPath(stateDir: string, cluster: string, kind: string, taskId: string): string {
+  return join(stateDir, `${taskName(cluster, kind, taskId)}.json`);
+}
+
+/** readEntries reads every registry entry of the directory (none when it does not exist). */
+export async function readEntries(stateDir: string): Promise<RegistryEntry[]> {
+  let names: string[];
+  try {
+    names = await readdir(stateDir);
+  } catch {
+    return [];
+  }
+  const entries = await Promise.all(names.filter((name) => name.endsWith('.json')).map((name) => readJson<RegistryEntry>(join(stateDir, name))));
+  return entries.filter((entry): entry is RegistryEntry => entry !== undefined && typeof entry.taskId === 'string');
+}
+
+/** readEntryPatiently reads an entry another start may be writing this very moment (about a second at most). */
+export async function readEntryPatiently(path: string): Promise<RegistryEntry | undefined> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const entry = await readJson<RegistryEntry>(path);
+    if (entry !== undefined) return entry;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return undefined;
+}
+
+/**
+ * awaitLaunch waits until the supervisor has reported the command running or ended, or is
+ * gone; false when it is still starting after timeoutMs (a loaded host can take seconds to
+ * start the supervisor's node process).
+ */
+export async function awaitLaunch(stateDir: string, timeoutMs: number, entry: RegistryEntry): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (existsSync(join(entry.privateDir, PRIVATE_FILES.processTask)) || existsSync(join(entry.privateDir, PRIVATE_FILES.processExit))) return true;
+    const current = (await readJson<RegistryEntry>(entryPath(stateDir, entry.cluster, entry.kind, entry.taskId))) ?? entry;
+    // a supervisor that never came up (or died before spawning) leaves nothing more to wait for
+    if (current.supervisorPid !== undefined && !isProcessAlive(current.supervisorPid)) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 /** UNKNOWN_EXIT_CODE: the supervisor and the task are both gone and no exit was recorded. */
@@ -65,8 +114,8 @@ export async function writeJsonAtomically(path: string, value: unknown, mode = 0
  * A task whose supervisor is gone without having run the command is `neverStarted`.
  */
 export async function readTaskStatus(entry: RegistryEntry, oomKilled: () => Promise<boolean>): Promise<TaskStatus> {
-  const record = await readJson<ProcessTaskRecord>(join(entry.workDir, TASK_FILES.processTask));
-  const exit = await readJson<ProcessExitRecord>(join(entry.workDir, TASK_FILES.processExit));
+  const record = await readJson<ProcessTaskRecord>(join(entry.privateDir, PRIVATE_FILES.processTask));
+  const exit = await readJson<ProcessExitRecord>(join(entry.privateDir, PRIVATE_FILES.processExit));
   const status: TaskStatus = {
     taskId: entry.taskId,
     handle: `pid:${record?.pid ?? entry.supervisorPid ?? 0}`,
@@ -79,6 +128,7 @@ export async function readTaskStatus(entry: RegistryEntry, oomKilled: () => Prom
     status.oomKilled = exit.oomKilled ?? (await oomKilled());
     status.finishedAt = exit.finishedAt;
     if (exit.error !== undefined) status.error = exit.error;
+    if (exit.refused !== undefined) status.refused = exit.refused;
     return status;
   }
   const supervisorAlive = entry.supervisorPid !== undefined && isProcessAlive(entry.supervisorPid);
@@ -88,7 +138,7 @@ export async function readTaskStatus(entry: RegistryEntry, oomKilled: () => Prom
     return status;
   }
   // both gone: the supervisor may have written the exit file just now
-  const late = await readJson<ProcessExitRecord>(join(entry.workDir, TASK_FILES.processExit));
+  const late = await readJson<ProcessExitRecord>(join(entry.privateDir, PRIVATE_FILES.processExit));
   if (late !== undefined) return readTaskStatus(entry, oomKilled);
   if (record === undefined) {
     status.neverStarted = true;

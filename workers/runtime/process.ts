@@ -1,11 +1,18 @@
 /**
  * ProcessRuntime: the Runtime contract for hosts without Docker. Each task's argv runs
  * as a local process (never through a shell; the image only passes the allow-list) in
- * its workDir, under a detached supervisor (task-supervisor.ts) that records the pid
- * and, later, the exit code in the workDir. Tasks therefore outlive the agent: a
+ * its workDir, under a detached supervisor (task-supervisor.ts) that writes its output
+ * and records the pid and, later, the exit code. Tasks therefore outlive the agent: a
  * restarted agent finds them through the registry directory (`stateDir`, one JSON
  * entry per task, e.g. `<worker work-dir>/.flint-process-runtime/<cluster>/<worker>/`)
- * and reads their exit from `.flint-exit.json`.
+ * and reads their exit from `<stateDir>/<task name>/exit.json`: every record of the
+ * runtime's lives there, in the agent's own directory for the task, never in the task's.
+ *
+ * User: when the agent is root, tasks run as `user` (default 65534:65534; root only with
+ * allowRootTasks), their directory given to that user; otherwise as the agent's own user.
+ * The task's directory is hostile ground: its files are written through a directory
+ * handle (safe-fs.ts) and a link, FIFO or device in place of stdout or stderr ends the task
+ * with `refused`.
  *
  * Limits: when the host lets the agent create cgroups (root, cgroup v1 or v2 mounted
  * read-write; see cgroups.ts), each task gets its own cgroup
@@ -26,26 +33,23 @@
  * stop() signals the task's process group: SIGTERM, then SIGKILL after graceMs.
  * A pid found alive is trusted to be the task's (pid reuse is not detected).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../lib/log.ts';
 import type { CgroupSupport } from './cgroups.ts';
 import { launchSupervisor } from './process-launch.ts';
 import { TaskLimits } from './process-limits.ts';
-import {
-  LABEL,
-  TASK_FILES,
-  assertValidTaskSpec,
-  checkImageAllowed,
-  taskLabels,
-  taskName,
-} from './task-identity.ts';
+import type { LogRolling } from './log-rolling.ts';
+import { UnsafeFileError } from './safe-fs.ts';
+import { LABEL, PRIVATE_FILES, assertValidTaskSpec, checkImageAllowed, privateTaskDir, taskLabels, taskName } from './task-identity.ts';
+import { DEFAULT_TASK_USER, isRoot, parseTaskUser, type TaskUser } from './task-user.ts';
 import type { ProcessTaskRecord } from './task-supervisor.ts';
 import { ExitTracker } from './exit-tracker.ts';
-import { UNKNOWN_EXIT_CODE, isProcessAlive, readJson, readTaskStatus, writeJsonAtomically, type RegistryEntry } from './process-registry.ts';
+import { UNKNOWN_EXIT_CODE, awaitLaunch, entryPath as registryEntryPath, readEntries, readEntryPatiently, readJson, readTaskStatus, writeJsonAtomically, type RegistryEntry } from './process-registry.ts';
 import { TaskStartError, type Runtime, type TaskExit, type TaskSpec, type TaskStatus } from './types.ts';
-import { resolveWorkDir } from './work-dir.ts';
+import { makeSearchable, openTaskDir, type OpenedTaskDir } from './work-dir.ts';
+import { TaskRecords } from './task-records.ts';
 
 export { isProcessAlive, UNKNOWN_EXIT_CODE } from './process-registry.ts';
 
@@ -65,6 +69,12 @@ export interface ProcessRuntimeOptions {
   cgroups?: boolean;
   /** fail (prepareLimits, and every start) when cgroups cannot be used, instead of running unconfined */
   requireLimits?: boolean;
+  /** who tasks run as when the agent is root (default 65534:65534) */
+  user?: TaskUser;
+  /** the worker allows tasks to run as root (spark.flint.worker.allowRootTasks) */
+  allowRootTasks?: boolean;
+  /** Spark's rolling executor logs (spark.executor.logs.rolling.*) */
+  logRolling?: LogRolling;
   logger?: Logger;
 }
 
@@ -112,7 +122,17 @@ export class ProcessRuntime implements Runtime {
     }
     this.exits = new ExitTracker((error, taskId) => options.logger?.error({ err: error, taskId }, 'exit listener threw'));
     this.limits = new TaskLimits(options);
+    const user = options.user ?? parseTaskUser(DEFAULT_TASK_USER);
+    if (isRoot(user) && options.allowRootTasks !== true) {
+      throw new TypeError(`tasks may not run as root (user ${user.uid}:${user.gid}) unless the worker allows it (spark.flint.worker.allowRootTasks)`);
+    }
+    // only root can run a task as another user; otherwise tasks are the agent's own user
+    this.taskUser = process.geteuid?.() === 0 ? user : undefined;
   }
+
+  private readonly taskUser: TaskUser | undefined;
+  /** work roots already made searchable for the task user */
+  private readonly searchableRoots = new Set<string>();
 
   /**
    * prepareLimits detects cgroup support once and logs the outcome once; it throws when
@@ -120,10 +140,6 @@ export class ProcessRuntime implements Runtime {
    */
   prepareLimits(): Promise<CgroupSupport> {
     return this.limits.prepare();
-  }
-
-  private entryPath(cluster: string, kind: string, taskId: string): string {
-    return join(this.options.stateDir, `${taskName(cluster, kind, taskId)}.json`);
   }
 
   async start(spec: TaskSpec): Promise<TaskStatus> {
@@ -139,11 +155,11 @@ export class ProcessRuntime implements Runtime {
   }
 
   private async startOnce(spec: TaskSpec): Promise<TaskStatus> {
-    const entryPath = this.entryPath(spec.cluster, spec.kind, spec.taskId);
+    const entryPath = registryEntryPath(this.options.stateDir, spec.cluster, spec.kind, spec.taskId);
     const cgroups = await this.limits.cgroups();
     const known = await readJson<RegistryEntry>(entryPath);
     if (known !== undefined) {
-      await this.awaitLaunch(known);
+      await awaitLaunch(this.options.stateDir, this.options.startTimeoutMs ?? 60_000, known);
       const status = await this.readStatus(known);
       if (!status.neverStarted) return this.adopt(known, status);
       // registered by a start that never finished (an agent crashed in between): nothing ran; start afresh
@@ -151,15 +167,36 @@ export class ProcessRuntime implements Runtime {
       await this.removeRecords(known);
     }
 
-    const workDir = await resolveWorkDir(spec.workDir);
+    let taskDir: OpenedTaskDir;
+    try {
+      taskDir = await openTaskDir(spec.workDir, spec.workRoot, this.taskUser);
+    } catch (error) {
+      if (error instanceof UnsafeFileError) throw new TaskStartError(`the task directory is refused: ${error.message}`, { cause: error });
+      throw error;
+    }
+    try {
+      if (this.taskUser !== undefined && !this.searchableRoots.has(taskDir.ref.root)) {
+        this.searchableRoots.add(taskDir.ref.root);
+        await makeSearchable(taskDir.ref.root, this.taskUser, this.options.logger);
+      }
+      return await this.register(spec, entryPath, taskDir, cgroups);
+    } finally {
+      await taskDir.dir.close();
+    }
+  }
+
+  /** register claims the task id in the registry and launches its supervisor (or adopts the task another start claimed). */
+  private async register(spec: TaskSpec, entryPath: string, taskDir: OpenedTaskDir, cgroups: Awaited<ReturnType<TaskLimits['cgroups']>>): Promise<TaskStatus> {
     await mkdir(this.options.stateDir, { recursive: true });
     const entry: RegistryEntry = {
       taskId: spec.taskId,
       kind: spec.kind,
       cluster: spec.cluster,
       workerId: spec.workerId,
-      workDir,
-      labels: taskLabels(spec, workDir),
+      workDir: taskDir.hostPath,
+      workRoot: taskDir.ref.root,
+      privateDir: privateTaskDir(this.options.stateDir, spec.cluster, spec.kind, spec.taskId),
+      labels: taskLabels(spec, taskDir.hostPath, taskDir.ref.root),
       createdAt: Date.now(),
     };
     try {
@@ -167,18 +204,20 @@ export class ProcessRuntime implements Runtime {
       await writeFile(entryPath, JSON.stringify(entry), { flag: 'wx' });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = await this.readEntryPatiently(entryPath);
+      const holder = await readEntryPatiently(entryPath);
       if (holder === undefined) throw new Error(`registry entry ${entryPath} exists but cannot be read`, { cause: error });
-      await this.awaitLaunch(holder);
+      await awaitLaunch(this.options.stateDir, this.options.startTimeoutMs ?? 60_000, holder);
       return this.adopt(holder, await this.readStatus(holder));
     }
 
     try {
-      entry.supervisorPid = await launchSupervisor(spec, entry, {
+      entry.supervisorPid = await launchSupervisor(spec, entry, taskDir, {
         cgroups,
         cgroupPath: this.limits.cgroupPath(entry),
         requireLimits: this.options.requireLimits,
         addressSpaceLimit: this.options.addressSpaceLimit,
+        user: this.taskUser,
+        rolling: this.options.logRolling,
         logger: this.options.logger,
       });
     } catch (error) {
@@ -186,7 +225,7 @@ export class ProcessRuntime implements Runtime {
       throw error;
     }
     await writeJsonAtomically(entryPath, entry);
-    if (!(await this.awaitLaunch(entry))) {
+    if (!(await awaitLaunch(this.options.stateDir, this.options.startTimeoutMs ?? 60_000, entry))) {
       // start() never answers "running" for a command that is not: give up on this start, leaving nothing behind
       if (entry.supervisorPid !== undefined) signalGroup(entry.supervisorPid, 'SIGKILL');
       await this.removeRecords(entry);
@@ -197,37 +236,10 @@ export class ProcessRuntime implements Runtime {
     return status;
   }
 
-  /** readEntryPatiently reads an entry another start may be writing this very moment. */
-  private async readEntryPatiently(entryPath: string): Promise<RegistryEntry | undefined> {
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const entry = await readJson<RegistryEntry>(entryPath);
-      if (entry !== undefined) return entry;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    return undefined;
-  }
-
   /** adopt returns an existing task's status (never starting a second process) and watches it. */
   private adopt(entry: RegistryEntry, status: TaskStatus): TaskStatus {
     this.track(entry, status.handle);
     return status;
-  }
-
-  /**
-   * awaitLaunch waits until the supervisor has reported the command running or ended, or is
-   * gone; false when it is still starting after startTimeoutMs (a loaded host can take
-   * seconds to start the supervisor's node process).
-   */
-  private async awaitLaunch(entry: RegistryEntry): Promise<boolean> {
-    const deadline = Date.now() + (this.options.startTimeoutMs ?? 60_000);
-    for (;;) {
-      if (existsSync(join(entry.workDir, TASK_FILES.processTask)) || existsSync(join(entry.workDir, TASK_FILES.processExit))) return true;
-      const current = (await readJson<RegistryEntry>(this.entryPath(entry.cluster, entry.kind, entry.taskId))) ?? entry;
-      // a supervisor that never came up (or died before spawning) leaves nothing more to wait for
-      if (current.supervisorPid !== undefined && !isProcessAlive(current.supervisorPid)) return true;
-      if (Date.now() > deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
   }
 
   /** readStatus reads what the supervisor recorded (process-registry.ts). */
@@ -276,7 +288,7 @@ export class ProcessRuntime implements Runtime {
     if (!this.exits.isWatching(taskId) || this.closed) return;
     const status = await this.readStatus(task.entry);
     if (status.running || this.tasks.get(taskId) !== task || !this.exits.isWatching(taskId)) return;
-    const stopped = task.stopRequested || existsSync(join(task.entry.workDir, TASK_FILES.stopRequested));
+    const stopped = task.stopRequested || (await new TaskRecords(task.entry.privateDir).stopRecorded());
     const handle = this.exits.handleOf(taskId) ?? status.handle;
     if (status.neverStarted) {
       this.exits.report(taskId, handle, { exitCode: UNKNOWN_EXIT_CODE, oomKilled: false, stopped, launchError: status.error ?? 'the task never started' });
@@ -284,21 +296,11 @@ export class ProcessRuntime implements Runtime {
     }
     if (status.exitCode === undefined) return;
     const exit: Omit<TaskExit, 'handle'> = { exitCode: status.exitCode, oomKilled: status.oomKilled === true, stopped };
+    if (status.refused !== undefined) exit.refused = status.refused;
     // the supervisor records an error only when the command could not be run at all
-    if (status.error !== undefined && status.startedAt === undefined) exit.launchError = status.error;
+    else if (status.error !== undefined && status.startedAt === undefined) exit.launchError = status.error;
     else if (status.error !== undefined) exit.vanished = status.error;
     this.exits.report(taskId, handle, exit);
-  }
-
-  private async readEntries(): Promise<RegistryEntry[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.options.stateDir);
-    } catch {
-      return [];
-    }
-    const entries = await Promise.all(names.filter((name) => name.endsWith('.json')).map((name) => readJson<RegistryEntry>(join(this.options.stateDir, name))));
-    return entries.filter((entry): entry is RegistryEntry => entry !== undefined && typeof entry.taskId === 'string');
   }
 
   /** attach finds a task by id: tracked, or in the registry (after an agent restart). */
@@ -314,7 +316,7 @@ export class ProcessRuntime implements Runtime {
   private async findEntry(taskId: string): Promise<RegistryEntry | undefined> {
     const tracked = this.tasks.get(taskId);
     if (tracked !== undefined) return tracked.entry;
-    const matches = (await this.readEntries()).filter((entry) => entry.taskId === taskId);
+    const matches = (await readEntries(this.options.stateDir)).filter((entry) => entry.taskId === taskId);
     if (matches.length > 1) throw new Error(`task id ${taskId} appears ${matches.length} times in ${this.options.stateDir}: use one stateDir per worker`);
     return matches[0];
   }
@@ -334,9 +336,8 @@ export class ProcessRuntime implements Runtime {
     await this.settle(task);
     if (!this.exits.isWatching(taskId)) return;
     task.stopRequested = true;
-    // the marker lives where the task can write: failing to write it must not keep the signals from going
-    await writeFile(join(task.entry.workDir, TASK_FILES.stopRequested), String(Date.now())).catch(() => undefined);
-    const record = await readJson<ProcessTaskRecord>(join(task.entry.workDir, TASK_FILES.processTask));
+    await new TaskRecords(task.entry.privateDir).recordStop();
+    const record = await readJson<ProcessTaskRecord>(join(task.entry.privateDir, PRIVATE_FILES.processTask));
     const signalTask = (signal: NodeJS.Signals): void => {
       if (record !== undefined) signalGroup(record.pid, signal);
       // a supervisor that has not spawned yet forwards nothing; killing it ends the launch
@@ -372,10 +373,10 @@ export class ProcessRuntime implements Runtime {
   async list(workerId: string, cluster: string): Promise<TaskStatus[]> {
     this.assertOpen();
     // a task whose start is under way here is not listed yet (it would look never started)
-    const entries = (await this.readEntries()).filter(
+    const entries = (await readEntries(this.options.stateDir)).filter(
       (entry) => entry.labels[LABEL.cluster] === cluster && entry.labels[LABEL.worker] === workerId && !this.starting.has(entry.taskId),
     );
-    await this.limits.removeLeftovers(workerId, cluster, (await this.readEntries()).map((entry) => taskName(entry.cluster, entry.kind, entry.taskId)));
+    await this.limits.removeLeftovers(workerId, cluster, (await readEntries(this.options.stateDir)).map((entry) => taskName(entry.cluster, entry.kind, entry.taskId)));
     return Promise.all(entries.map((entry) => this.readStatus(entry)));
   }
 
@@ -402,11 +403,11 @@ export class ProcessRuntime implements Runtime {
 
   /** removeRecords deletes a task's registry entry, its runtime files and its cgroup. */
   private async removeRecords(entry: RegistryEntry): Promise<void> {
-    // the cgroup first (it kills whatever still runs in it), then the files: a task may have made them hard to delete
+    // the cgroup first (it kills whatever still runs in it), then the records
     await this.limits.remove(entry);
-    await rm(this.entryPath(entry.cluster, entry.kind, entry.taskId), { force: true });
-    for (const file of [TASK_FILES.processTask, TASK_FILES.processExit, TASK_FILES.stopRequested, '.flint-launch.json']) {
-      await rm(join(entry.workDir, file), { force: true }).catch((error: unknown) => this.options.logger?.warn({ err: error, taskId: entry.taskId, file }, 'could not delete a runtime file of a removed task'));
+    await rm(registryEntryPath(this.options.stateDir, entry.cluster, entry.kind, entry.taskId), { force: true });
+    if (typeof entry.privateDir === 'string' && entry.privateDir.startsWith(this.options.stateDir)) {
+      await new TaskRecords(entry.privateDir).remove().catch((error: unknown) => this.options.logger?.warn({ err: error, taskId: entry.taskId }, 'could not delete the records of a removed task'));
     }
   }
 

@@ -17,7 +17,7 @@ export interface SelectRuntimeOptions {
   imageAllowList?: string[];
   /** how long the ping may take before auto falls back to processes, default 2000 ms */
   pingTimeoutMs?: number;
-  docker?: Omit<DockerRuntimeOptions, 'docker' | 'socketPath' | 'imageAllowList'>;
+  docker: Omit<DockerRuntimeOptions, 'docker' | 'socketPath' | 'imageAllowList'>;
   process: Omit<ProcessRuntimeOptions, 'imageAllowList'>;
 }
 

@@ -4,6 +4,7 @@
  * must pass before anything is started, and Spark's stderr header. No I/O here.
  */
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { ImageNotAllowedError, type TaskSpec } from './types.ts';
 
 /** LABEL: the label keys Flint puts on every task (containers and process records). */
@@ -17,21 +18,50 @@ export const LABEL = {
   driver: 'flint.driver',
   /** the task's workDir on the host, so a restarted agent can resume log capture */
   workDir: 'flint.workdir',
+  /** the trusted directory the workDir lies below (the worker's work dir): the walk to the workDir starts there */
+  workRoot: 'flint.workroot',
 } as const;
 
-/** TASK_FILES: the runtime's own files inside a task's workDir (Spark's files are stdout and stderr). */
+/** TASK_FILES: the files the agent writes in a task's directory (Spark's two logs; rolled copies beside them). */
 export const TASK_FILES = {
   stdout: 'stdout',
   stderr: 'stderr',
-  /** Docker runtime: how far the log capture got (see log-capture.ts) */
-  logState: '.flint-log-state.json',
-  /** both runtimes: written before a stop() signal, so the exit is reported as stopped even after an agent restart */
-  stopRequested: '.flint-stop-requested',
-  /** process runtime: written by the supervisor once the command runs */
-  processTask: '.flint-task.json',
-  /** process runtime: written by the supervisor when the command exits */
-  processExit: '.flint-exit.json',
 } as const;
+
+/**
+ * PRIVATE_FILES: the runtime's own files for one task. They live in the agent's directory
+ * for the task (privateTaskDir), never in the task's: a task can neither forge nor redirect
+ * them, and they survive an agent restart (re-adoption reads them).
+ */
+export const PRIVATE_FILES = {
+  /** Docker runtime: how far the log capture got (see log-capture.ts) */
+  logState: 'log-state.json',
+  /** both runtimes: written before a stop() signal, so the exit is reported as stopped even after an agent restart */
+  stopRequested: 'stop-requested',
+  /** both runtimes: why the agent refused a file the task tampered with and ended the task */
+  refused: 'refused',
+  /** process runtime: what the supervisor runs (mode 0600: the environment may hold secrets; deleted once read) */
+  launch: 'launch.json',
+  /** process runtime: written by the supervisor once the command runs */
+  processTask: 'task.json',
+  /** process runtime: written by the supervisor when the command exits */
+  processExit: 'exit.json',
+} as const;
+
+/**
+ * runtimeStateDir: where a runtime keeps its records for one worker's tasks:
+ * `<work-dir>/.flint-<runtime>-runtime/<cluster>/<worker id>`, in the worker's work dir
+ * (which survives restarts) and outside every task's directory (names starting with a dot
+ * are never app or driver ids, and the work-dir cleanup leaves them alone).
+ */
+export function runtimeStateDir(worker: { workDir: string; cluster: string; workerId: string }, runtime: 'docker' | 'process'): string {
+  return join(worker.workDir, `.flint-${runtime}-runtime`, worker.cluster, worker.workerId);
+}
+
+/** privateTaskDir: the agent's own directory for a task, `<stateDir>/<task name>` (stateDir is the worker's, outside every task's). */
+export function privateTaskDir(stateDir: string, cluster: string, kind: string, taskId: string): string {
+  return join(stateDir, taskName(cluster, kind, taskId));
+}
 
 /** sanitiseName maps any text onto Docker's name alphabet `[a-zA-Z0-9][a-zA-Z0-9_.-]*`. */
 export function sanitiseName(text: string, maxLength = 64): string {
@@ -56,13 +86,14 @@ export function taskName(cluster: string, kind: string, taskId: string): string 
 }
 
 /** taskLabels are the labels a task carries: identity first, then the spec's own labels (which cannot override identity). */
-export function taskLabels(spec: TaskSpec, hostWorkDir: string): Record<string, string> {
+export function taskLabels(spec: TaskSpec, hostWorkDir: string, workRoot?: string): Record<string, string> {
   const labels: Record<string, string> = { ...(spec.labels ?? {}) };
   labels[LABEL.cluster] = spec.cluster;
   labels[LABEL.worker] = spec.workerId;
   labels[LABEL.kind] = spec.kind;
   labels[LABEL.task] = spec.taskId;
   labels[LABEL.workDir] = hostWorkDir;
+  if (workRoot !== undefined) labels[LABEL.workRoot] = workRoot;
   if (spec.appId !== undefined) labels[LABEL.app] = spec.appId;
   if (spec.execId !== undefined) labels[LABEL.executor] = String(spec.execId);
   if (spec.driverId !== undefined) labels[LABEL.driver] = spec.driverId;
@@ -90,6 +121,7 @@ export function validateTaskSpec(spec: TaskSpec): string | undefined {
     if (typeof spec[field] !== 'string' || spec[field].length === 0) return `task spec ${field} must be a non-empty string`;
   }
   if (!spec.workDir.startsWith('/')) return `task workDir must be an absolute path, got ${spec.workDir}`;
+  if (spec.workRoot !== undefined && (typeof spec.workRoot !== 'string' || !spec.workRoot.startsWith('/'))) return `task workRoot must be an absolute path, got ${String(spec.workRoot)}`;
   if (!Array.isArray(spec.command) || spec.command.some((arg) => typeof arg !== 'string')) return 'task command must be an array of strings';
   if (spec.command.some((arg) => arg.includes('\0'))) return 'task command arguments must not contain NUL';
   if (spec.env === null || typeof spec.env !== 'object') return 'task env must be an object of strings';

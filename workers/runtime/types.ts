@@ -27,6 +27,11 @@ export interface TaskSpec {
   memoryMB: number;
   /** directory owned by this task: stdout and stderr files are written here, and it is the only host mount */
   workDir: string;
+  /**
+   * the trusted directory workDir lies below (the worker's work dir); every component from
+   * it to workDir is opened without following links. Default: workDir's parent.
+   */
+  workRoot?: string;
   network: 'host' | 'none';
   pidsLimit: number;
   /** extra labels to set on the container */
@@ -45,6 +50,8 @@ export interface TaskStatus {
   oomKilled?: boolean;
   /** runtime error text (e.g. image not found) */
   error?: string;
+  /** the agent ended the task for tampering with a file it writes (TaskExit.refused) */
+  refused?: string;
   /**
    * the task was created but never started (a crash between create and start, or a start
    * that failed): it is an ended task, never a running one, and nothing ran, so no exit is
@@ -72,6 +79,13 @@ export interface TaskExit {
   launchError?: string;
   /** set when the exit code is unknown because the task vanished (removed outside Flint): why */
   vanished?: string;
+  /**
+   * set when the agent ended the task because it tampered with a file the agent writes (a
+   * link, FIFO or device in place of stdout or stderr, or of its directory): one line, e.g.
+   * `stdout was replaced by a symbolic link: refused`. The task's exit code is whatever the
+   * kill left.
+   */
+  refused?: string;
 }
 
 /** TaskStartError: the task could not be started; whatever the runtime created for it is removed. One line. */

@@ -1,10 +1,21 @@
 /**
- * The task's workDir is the only host path a task can touch, so it is resolved
- * (symlinks followed) before use and refused when it lands on a system path:
- * a workDir that is a symlink to /etc must never become a bind mount of /etc.
+ * A task's directory: the only host path a task can touch, and hostile ground.
+ *
+ * It lies below a trusted root (the worker's work dir) as plain names (`<appId>/<execId>`,
+ * `<driverId>`): openTaskDir creates and opens it one component at a time without following
+ * a link (safe-fs.ts), so a component that became a link is refused, never mounted or
+ * written through, and the path handed to Docker is the one the kernel reports for the
+ * opened directory. A path that resolves onto a system directory is refused too: a workDir
+ * that is a symlink to /etc must never become a bind mount of /etc.
+ *
+ * The directory is given to the user the task runs as (task-user.ts), so a task that is not
+ * root can write in it; everything above it stays the agent's.
  */
-import { mkdir, realpath } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { chmod, mkdir, realpath, stat } from 'node:fs/promises';
+import { dirname, posix } from 'node:path';
+import type { Logger } from '../../lib/log.ts';
+import { DirHandle, relativeParts, type TaskDirRef } from './safe-fs.ts';
+import type { TaskUser } from './task-user.ts';
 
 /** SENSITIVE_TREES: a workDir may be neither these nor anything below them. */
 const SENSITIVE_TREES = ['/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/run', '/sbin', '/sys', '/usr', '/var/run', '/var/lib/docker', '/var/lib/containerd'];
@@ -23,14 +34,68 @@ export function workDirProblem(resolvedPath: string): string | undefined {
   return undefined;
 }
 
-/** resolveWorkDir creates the workDir if needed and returns its real path, or throws when that path is sensitive. */
-export async function resolveWorkDir(workDir: string): Promise<string> {
+/** OpenedTaskDir: a task's directory, open, with where it really is. */
+export interface OpenedTaskDir {
+  dir: DirHandle;
+  /** the directory's real path (the bind mount's source) */
+  hostPath: string;
+  /** how to reach it again: the resolved root and the names below it */
+  ref: TaskDirRef;
+}
+
+/** taskDirRef: the root (default the workDir's parent) and the plain names from it to the workDir. */
+export function taskDirRef(workDir: string, workRoot: string | undefined): TaskDirRef {
+  const root = workRoot ?? dirname(workDir);
+  return { root, parts: relativeParts(root, workDir) };
+}
+
+/**
+ * openTaskDir creates (if needed) and opens a task's directory below its root, refusing a
+ * link on the way and a system path, and gives it to `owner` (mode 0750) when the agent
+ * may. Without the right to change owners (an agent that is not root) and a task user other
+ * than the agent's, the directory is made writable for everyone instead (0777), so the task
+ * can still write in it.
+ */
+export async function openTaskDir(workDir: string, workRoot: string | undefined, owner: TaskUser | undefined): Promise<OpenedTaskDir> {
   // check the path as written first, so a refused path is never created
   const lexicalProblem = workDirProblem(workDir);
   if (lexicalProblem !== undefined) throw new Error(`refusing task workDir ${workDir}: ${lexicalProblem}`);
-  await mkdir(workDir, { recursive: true });
-  const resolved = await realpath(workDir);
-  const problem = workDirProblem(resolved);
-  if (problem !== undefined) throw new Error(`refusing task workDir ${workDir}: ${problem}`);
-  return resolved;
+  const ref = taskDirRef(workDir, workRoot);
+  await mkdir(ref.root, { recursive: true });
+  const root = await realpath(ref.root);
+  const dir = await DirHandle.walk(root, ref.parts, { mode: 0o755 });
+  try {
+    const hostPath = await dir.realPath();
+    const problem = workDirProblem(hostPath);
+    if (problem !== undefined) throw new Error(`refusing task workDir ${workDir}: ${problem}`);
+    if (owner !== undefined) await giveTo(dir, owner);
+    return { dir, hostPath, ref: { root, parts: ref.parts } };
+  } catch (error) {
+    await dir.close();
+    throw error;
+  }
+}
+
+async function giveTo(dir: DirHandle, owner: TaskUser): Promise<void> {
+  const euid = process.geteuid?.() ?? 0;
+  if (euid === 0) await dir.chown(owner.uid, owner.gid, 0o750);
+  else if (owner.uid !== euid) await dir.chown(-1, -1, 0o777);
+}
+
+/**
+ * makeSearchable: a task that runs as another user must reach its directory by its
+ * absolute path (SPARK_EXECUTOR_DIRS, its own scripts), so the work root gets the others'
+ * search bit (never read: the names in it stay unlisted). An ancestor without it is the
+ * operator's to fix, and is named in the log.
+ */
+export async function makeSearchable(root: string, user: TaskUser, logger: Logger | undefined): Promise<void> {
+  const info = await stat(root);
+  if ((info.mode & 0o001) === 0) await chmod(root, (info.mode & 0o7777) | 0o001);
+  for (let dir = dirname(root); ; dir = dirname(dir)) {
+    const mode = (await stat(dir).catch(() => undefined))?.mode;
+    if (mode !== undefined && (mode & 0o001) === 0) {
+      logger?.warn({ dir, root }, `tasks run as ${user.uid}:${user.gid} cannot reach the work dir: ${dir} is not searchable by others (chmod o+x)`);
+    }
+    if (dir === '/') break;
+  }
 }
