@@ -75,6 +75,19 @@ export interface WorkerSettings {
   logRolling?: LogRolling;
 }
 
+/**
+ * effectiveTaskUser: spark.flint.executor.user (root refused unless allowed). An agent that
+ * is not root cannot give a task's directory to another user, so with the key at its
+ * default such an agent runs tasks as its own (unprivileged) user: their directories are
+ * then theirs, and the agent can still remove what they leave. A user set explicitly is
+ * kept (the directory is then made writable for everyone: docs/security.md, "Users").
+ */
+export function effectiveTaskUser(config: FlintConfig, allowRootTasks: boolean, euid = process.geteuid?.() ?? 0, egid = process.getegid?.() ?? 0): TaskUser {
+  const configured = resolveTaskUser(config.get<string>('spark.flint.executor.user'), allowRootTasks);
+  if (euid === 0 || config.origin['spark.flint.executor.user'] !== 'default') return configured;
+  return { uid: euid, gid: egid };
+}
+
 /** logRollingFromConfig: Spark's spark.executor.logs.rolling.* keys as the runtimes take them (undefined: no rolling). */
 export function logRollingFromConfig(config: FlintConfig): LogRolling | undefined {
   const strategy = config.get<'' | 'size' | 'time'>('spark.executor.logs.rolling.strategy');
@@ -108,7 +121,7 @@ export function workerSettings(flags: WorkerFlags, env: Record<string, string | 
   const workDirFlag = flags.workDir ?? config.get<string | undefined>('spark.flint.worker.dir') ?? './work';
   const allowList = config.get<string | undefined>('spark.flint.worker.imageAllowList');
   const allowRootTasks = config.get<boolean>('spark.flint.worker.allowRootTasks');
-  const taskUser = resolveTaskUser(config.get<string>('spark.flint.executor.user'), allowRootTasks);
+  const taskUser = effectiveTaskUser(config, allowRootTasks);
   return {
     config,
     redisUrl: config.redisUrl ?? DEFAULT_REDIS_URL,

@@ -12,7 +12,7 @@ import { RollingPolicy, isRolledName, namesToDelete, parseRollingInterval, rolli
 import { checkName, relativeParts } from '../../workers/runtime/safe-fs.ts';
 import { parseTaskUser, resolveTaskUser } from '../../workers/runtime/task-user.ts';
 import { executorExitReport } from '../../workers/executor-runner.ts';
-import { logRollingFromConfig } from '../../workers/worker-main.ts';
+import { effectiveTaskUser, logRollingFromConfig } from '../../workers/worker-main.ts';
 
 describe('ids that become directory names', () => {
   it('start with a letter or digit and hold no "/" and no ".."', () => {
@@ -60,6 +60,15 @@ describe('the task user', () => {
     assert.throws(() => resolveTaskUser('0:0', false), /spark\.flint\.worker\.allowRootTasks=true/);
     assert.throws(() => resolveTaskUser('1000:0', false), /may not run as root/, 'root\'s group is root too');
     assert.deepEqual(resolveTaskUser('0', true), { uid: 0, gid: 0 });
+  });
+
+  it('an agent that is not root runs tasks as itself unless a user is set explicitly (it could not give them their directory)', () => {
+    const defaults = loadConfig({ env: {} });
+    const explicit = loadConfig({ env: {}, overrides: { 'spark.flint.executor.user': '2000:2000' } });
+    assert.deepEqual(effectiveTaskUser(defaults, false, 0, 0), { uid: 65534, gid: 65534 }, 'root agent: the default user');
+    assert.deepEqual(effectiveTaskUser(defaults, false, 999, 998), { uid: 999, gid: 998 }, 'non-root agent: its own user');
+    assert.deepEqual(effectiveTaskUser(explicit, false, 999, 998), { uid: 2000, gid: 2000 });
+    assert.throws(() => effectiveTaskUser(loadConfig({ env: {}, overrides: { 'spark.flint.executor.user': '0:0' } }), false, 999, 998), /allowRootTasks/);
   });
 });
 

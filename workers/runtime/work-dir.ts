@@ -76,10 +76,15 @@ export async function openTaskDir(workDir: string, workRoot: string | undefined,
   }
 }
 
+/**
+ * giveTo: the directory is the task user's and closed to others (0750): a task can set the
+ * setuid bit on files it owns, which must not become a way in for other users of the host.
+ */
 async function giveTo(dir: DirHandle, owner: TaskUser): Promise<void> {
   const euid = process.geteuid?.() ?? 0;
   if (euid === 0) await dir.chown(owner.uid, owner.gid, 0o750);
-  else if (owner.uid !== euid) await dir.chown(-1, -1, 0o777);
+  else if (owner.uid === euid) await dir.chown(-1, -1, 0o750);
+  else await dir.chown(-1, -1, 0o777);
 }
 
 /**
