@@ -9,7 +9,7 @@
  * Both runtimes run every case that applies to them; each test uses its own cluster and
  * directories and removes its containers and processes.
  */
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -23,6 +23,7 @@ import { ProcessRuntime } from '../../workers/runtime/process.ts';
 import { privateTaskDir } from '../../workers/runtime/task-identity.ts';
 import type { Runtime, TaskSpec } from '../../workers/runtime/types.ts';
 import { DOCKER_SOCKET, TEST_IMAGE } from '../helpers/env.ts';
+import { runtimeCleanup } from '../helpers/runtime-cleanup.ts';
 import { encodeEntry } from '../../protocol/streams.ts';
 import { agentFixture } from '../helpers/agent-fixture.ts';
 import { tracedClient } from '../helpers/acceptance.ts';
@@ -30,17 +31,8 @@ import { waitFor } from '../helpers/isolation.ts';
 import { appDescription } from '../helpers/protocol.ts';
 
 const docker = new Docker({ socketPath: DOCKER_SOCKET });
-const clusters: string[] = [];
-const dirs: string[] = [];
-const runtimes: Runtime[] = [];
 const privateDirs: string[] = [];
-
-after(async () => {
-  await Promise.all(runtimes.map((runtime) => runtime.close().catch(() => undefined)));
-  for (const cluster of clusters) {
-    const containers = await docker.listContainers({ all: true, filters: { label: [`flint.cluster=${cluster}`] } });
-    await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  }
+const { clusters, dirs, runtimes } = runtimeCleanup(async () => {
   // a process task still running (a failed test) is killed by its group
   for (const dir of privateDirs) {
     const task = await readFile(join(dir, 'task.json'), 'utf8').catch(() => undefined);
@@ -54,7 +46,6 @@ after(async () => {
       }
     }
   }
-  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
 type Kind = 'docker' | 'process';

@@ -6,10 +6,10 @@
  * Docker its own copy of the output stays within its 2 × 2 MiB buffer. The worker UI reads
  * the rolled copies and the active file as one log. Real Docker engine, real processes.
  */
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -17,23 +17,13 @@ import { DockerRuntime } from '../../workers/runtime/docker.ts';
 import { ProcessRuntime } from '../../workers/runtime/process.ts';
 import { isRolledName, sortedRolledNames, type LogRolling } from '../../workers/runtime/log-rolling.ts';
 import { stderrHeader } from '../../workers/runtime/task-identity.ts';
-import type { Runtime, TaskSpec } from '../../workers/runtime/types.ts';
+import type { TaskSpec } from '../../workers/runtime/types.ts';
 import { parseLogQuery, readLog } from '../../workers/worker-ui.ts';
 import { DOCKER_SOCKET, TEST_IMAGE } from '../helpers/env.ts';
+import { runtimeCleanup } from '../helpers/runtime-cleanup.ts';
 
 const docker = new Docker({ socketPath: DOCKER_SOCKET });
-const clusters: string[] = [];
-const dirs: string[] = [];
-const runtimes: Runtime[] = [];
-
-after(async () => {
-  await Promise.all(runtimes.map((runtime) => runtime.close().catch(() => undefined)));
-  for (const cluster of clusters) {
-    const containers = await docker.listContainers({ all: true, filters: { label: [`flint.cluster=${cluster}`] } });
-    await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  }
-  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
+const { clusters, dirs, runtimes } = runtimeCleanup();
 
 const MiB = 1024 * 1024;
 /** 200 MiB of 94-byte lines as fast as the task can print them (the last one cut short), then a line that says the output got through */

@@ -7,32 +7,22 @@
  * runtime (the agent is root here) runs the command as the same user, without new
  * privileges, in a directory given to that user.
  */
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { DockerRuntime } from '../../workers/runtime/docker.ts';
 import { ProcessRuntime } from '../../workers/runtime/process.ts';
-import type { Runtime, TaskSpec } from '../../workers/runtime/types.ts';
+import type { TaskSpec } from '../../workers/runtime/types.ts';
 import { workerSettings } from '../../workers/worker-main.ts';
 import { DOCKER_SOCKET, TEST_IMAGE } from '../helpers/env.ts';
+import { runtimeCleanup } from '../helpers/runtime-cleanup.ts';
 
 const docker = new Docker({ socketPath: DOCKER_SOCKET });
-const clusters: string[] = [];
-const dirs: string[] = [];
-const runtimes: Runtime[] = [];
-
-after(async () => {
-  await Promise.all(runtimes.map((runtime) => runtime.close().catch(() => undefined)));
-  for (const cluster of clusters) {
-    const containers = await docker.listContainers({ all: true, filters: { label: [`flint.cluster=${cluster}`] } });
-    await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  }
-  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
+const { clusters, dirs, runtimes } = runtimeCleanup();
 
 /** PROBE: what the task can do, one line each. */
 const PROBE = [
