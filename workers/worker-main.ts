@@ -185,6 +185,7 @@ export async function createRuntime(settings: WorkerSettings, worker: { workerId
       ...tasks,
       stateDir: runtimeStateDir({ ...worker, workDir: worker.workDir ?? settings.workDir }, 'docker'),
       readonlyRootfs: settings.readonlyRootfs,
+      logBufferBytes: settings.config.get<number>('spark.flint.worker.dockerLogBuffer'),
       relistIntervalMs: settings.config.get<number>('spark.flint.worker.relistInterval'),
       cluster: worker.cluster,
       workerId: worker.workerId,

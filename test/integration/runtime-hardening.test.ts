@@ -94,7 +94,7 @@ describe('tasks are not root (Docker)', () => {
     assert.equal(host.PidsLimit, 32);
     assert.equal(host.ReadonlyRootfs, false);
     assert.match(host.Tmpfs?.['/tmp'] ?? '', /^rw,nosuid,nodev,mode=1777,size=48m$/);
-    assert.deepEqual(host.LogConfig, { Type: 'json-file', Config: { 'max-size': '2m', 'max-file': '2' } });
+    assert.deepEqual(host.LogConfig, { Type: 'json-file', Config: { 'max-size': '8192k', 'max-file': '2' } }, 'Docker keeps at most 16 MiB (the capture\'s buffer)');
     assert.equal(info.Mounts.length, 1);
     // the kernel's view from inside
     const lines = await outputOf(spec, 7);

@@ -16,16 +16,26 @@ export interface DockerTaskOptions {
   readonlyRootfs?: boolean;
   /** who the task runs as (default 65534:65534; task-user.ts) */
   user?: TaskUser;
+  /** Docker's own copy of the output, the capture's buffer (default 16 MiB, DEFAULT_LOG_BUFFER_BYTES) */
+  logBufferBytes?: number;
 }
 
 /**
- * DOCKER_LOG_BUFFER: Docker's own copy of a container's output (json-file, which the log
- * capture reads through the logs API) is capped at 2 files of 2 MiB, as Nomad caps it: the
- * files in the task's directory (rolled as configured) are the logs; Docker's copy is only
- * the buffer between the container and the capture, so it cannot fill the disk either. It
- * must hold what a container prints while its agent is down, or that part is lost.
+ * DEFAULT_LOG_BUFFER_BYTES: Docker's own copy of a container's output (json-file, which the
+ * log capture reads through the logs API; spark.flint.worker.dockerLogBuffer) is capped,
+ * two files of half this each. The files in the task's directory (rolled as configured)
+ * are the logs; Docker's copy is only the buffer between the container and the capture,
+ * deleted with the container, so it cannot fill the disk either. What a task prints faster
+ * than Docker delivers it (its log follower manages 10-20 MB/s on a small host) beyond the
+ * buffer, or while the agent is down, is lost: a larger buffer costs that much disk per
+ * running container.
  */
-export const DOCKER_LOG_BUFFER = { Type: 'json-file', Config: { 'max-size': '2m', 'max-file': '2' } };
+export const DEFAULT_LOG_BUFFER_BYTES = 16 * 1024 * 1024;
+
+/** dockerLogConfig: the json-file log driver capped at `bytes` (two files). */
+export function dockerLogConfig(bytes: number): { Type: string; Config: Record<string, string> } {
+  return { Type: 'json-file', Config: { 'max-size': `${Math.max(1, Math.ceil(bytes / 2 / 1024))}k`, 'max-file': '2' } };
+}
 
 /**
  * ContainerPhase: what a container is, as a task.
@@ -119,7 +129,7 @@ export function containerConfig(spec: TaskSpec, hostWorkDir: string, options: Do
       Tmpfs: { '/tmp': `rw,nosuid,nodev,mode=1777,size=${spec.memoryMB}m` },
       NetworkMode: spec.network,
       Mounts: [{ Type: 'bind', Source: hostWorkDir, Target: target, ReadOnly: false }],
-      LogConfig: DOCKER_LOG_BUFFER,
+      LogConfig: dockerLogConfig(options.logBufferBytes ?? DEFAULT_LOG_BUFFER_BYTES),
       // the agent reads the exit code after the container stops, so Docker must keep it
       AutoRemove: false,
       RestartPolicy: { Name: 'no' },

@@ -32,6 +32,9 @@ export interface LogState extends CursorState {
   stderr: FilePosition;
 }
 
+/** STATE_INTERVAL_MS: how often the capture records its state while output flows. */
+const STATE_INTERVAL_MS = 250;
+
 /** LOG_STATE_FILE: the capture's state, in the agent's own directory for the task. */
 export const LOG_STATE_FILE = 'log-state.json';
 
@@ -100,6 +103,8 @@ export class DockerLogCapture {
   private readonly flushBytes: number;
   /** when the task's directory was last checked to be the one held */
   private dirCheckedAt = 0;
+  /** when the state was last recorded */
+  private stateWrittenAt = 0;
 
   private constructor(
     private readonly docker: Docker,
@@ -107,7 +112,7 @@ export class DockerLogCapture {
     private readonly options: LogCaptureOptions,
   ) {
     this.flushIntervalMs = options.flushIntervalMs ?? 100;
-    this.flushBytes = options.flushBytes ?? 256 * 1024;
+    this.flushBytes = options.flushBytes ?? 1024 * 1024;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -274,7 +279,8 @@ export class DockerLogCapture {
         if (stdoutChunk.length > 0) await this.stdoutFile.write(stdoutChunk);
         if (stderrChunk.length > 0) await this.stderrFile.write(stderrChunk);
         await this.checkFiles();
-        await writeLogState(this.options.privateDir, this.currentState(cursor));
+        // recorded at most every STATE_INTERVAL_MS: a crash then re-fetches a little more (the files are cut back to the record)
+        if (Date.now() - this.stateWrittenAt >= STATE_INTERVAL_MS) await this.recordState(cursor);
       } catch (error) {
         if (error instanceof UnsafeFileError) this.refuse(error.message);
         else this.options.onError?.(error);
@@ -283,6 +289,11 @@ export class DockerLogCapture {
       }
     });
     return this.flushChain;
+  }
+
+  private async recordState(cursor: CursorState): Promise<void> {
+    await writeLogState(this.options.privateDir, this.currentState(cursor));
+    this.stateWrittenAt = Date.now();
   }
 
   /**
@@ -310,6 +321,8 @@ export class DockerLogCapture {
   private async finish(): Promise<void> {
     await this.flush();
     await this.flushChain;
+    // everything received is written: the record says so
+    if (this.refused === undefined) await this.recordState(this.cursor.snapshot()).catch((error: unknown) => this.options.onError?.(error));
     if (this.refused === undefined) {
       // one last look: a task that swapped a file for a link just before it exited is still reported
       try {

@@ -20,12 +20,21 @@ export type StreamId = 1 | 2;
 
 /** parseTimestampNs turns Docker's RFC 3339 timestamp (nanoseconds, trailing zeros trimmed) into nanoseconds since the epoch. */
 export function parseTimestampNs(text: string): bigint | undefined {
-  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/.exec(text);
+  const match = TIMESTAMP.exec(text);
   if (match === null) return undefined;
-  const seconds = Date.parse(`${match[1]}${match[3]}`);
-  if (Number.isNaN(seconds)) return undefined;
-  return BigInt(seconds) * 1_000_000n + BigInt((match[2] ?? '').padEnd(9, '0'));
+  // consecutive entries share their second: the date is parsed once per second of output, not per line
+  const second = `${match[1]}${match[3]}`;
+  if (second !== lastSecond.text) {
+    const ms = Date.parse(second);
+    if (Number.isNaN(ms)) return undefined;
+    lastSecond.text = second;
+    lastSecond.ns = BigInt(ms) * 1_000_000n;
+  }
+  return lastSecond.ns + BigInt((match[2] ?? '').padEnd(9, '0'));
 }
+
+const TIMESTAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
+const lastSecond = { text: '', ns: 0n };
 
 /** formatSince renders nanoseconds as the `seconds.nanoseconds` text Docker's `since` parameter takes. */
 export function formatSince(ns: bigint): string {
