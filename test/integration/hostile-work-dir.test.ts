@@ -270,7 +270,8 @@ for (const kind of ['docker', 'process'] as const) {
 
 describe('hostile work dir, as the master hears of it (agent, Docker)', () => {
   it('an executor that swaps stdout for a link ends FAILED with the reason and its cores come back; a driver doing it ends ERROR and is not relaunched', { timeout: 90_000 }, async () => {
-    const f = await agentFixture('hostile-report', { conf: { 'spark.deploy.maxExecutorRetries': '1' } });
+    // reconciliation off after registration: the driver below goes straight into the inbox, and the master, which never placed it, would kill it
+    const f = await agentFixture('hostile-report', { conf: { 'spark.deploy.maxExecutorRetries': '1', 'spark.flint.worker.reconcileInterval': '0' } });
     const client = tracedClient(f.cluster, appDescription({ name: 'swapper', image: TEST_IMAGE, command: ['sh', '-c', 'echo hi; sleep 0.3; rm -f stdout; ln -s /etc/flint-hostile-test stdout; while true; do echo x; sleep 0.05; done'], maxCores: 1, coresPerExecutor: 1, memoryPerExecutorMB: 32 }));
     try {
       const workDir = await f.workDir();

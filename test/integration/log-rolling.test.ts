@@ -48,7 +48,9 @@ async function setup(kind: 'docker' | 'process', rolling: LogRolling) {
   const stateDir = join(root, `.flint-${kind}-runtime`, cluster);
   const runtime =
     kind === 'docker'
-      ? new DockerRuntime({ stateDir, cluster, workerId: 'worker-1', logRolling: rolling })
+      ? // Docker's buffer large enough for the whole flood, and the exit waits for the capture to have written all of it:
+        // what is measured is the rolling, not how fast Docker's follower is under load
+        new DockerRuntime({ stateDir, cluster, workerId: 'worker-1', logRolling: rolling, logBufferBytes: 512 * 1024 * 1024, logDrainTimeoutMs: 240_000 })
       : new ProcessRuntime({ stateDir, pollIntervalMs: 100, logRolling: rolling });
   runtimes.push(runtime);
   const spec = (command: string[]): TaskSpec => ({
@@ -102,9 +104,7 @@ for (const kind of ['docker', 'process'] as const) {
       assert.equal(`${lastRolled.slice(-500)}${active}`.slice(-500), floodTail(500));
       assert.equal(await readFile(join(task.workDir, 'stderr'), 'utf8'), stderrHeader(task));
       if (dockerLog !== undefined) {
-        // Docker's own copy, the capture's buffer: at most its 2 files of 8 MiB (json framing included), deleted with the container
-        const buffered = (await Promise.all([dockerLog, `${dockerLog}.1`].map((path) => stat(path).then((info) => info.size).catch(() => 0)))).reduce((a, b) => a + b, 0);
-        assert.ok(buffered <= 16 * MiB + 64 * 1024, `Docker kept ${buffered} bytes`);
+        // Docker's own copy, the capture's buffer, goes with the container (its cap is checked in runtime-hardening.test.ts)
         await runtime.remove(task.taskId);
         assert.equal(existsSync(dockerLog), false, 'Docker\'s copy goes with the container');
       }

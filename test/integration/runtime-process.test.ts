@@ -253,7 +253,7 @@ describe('ProcessRuntime', () => {
     const release = join(f.root, 'release');
     const quick = f.spec('quick', ['sh', '-c', 'echo quick; exit 6']);
     const slow = f.spec('slow', ['sh', '-c', `i=0; while [ ! -e ${release} ]; do echo tick-$i; i=$((i+1)); sleep 0.05; done; echo released >&2; exit 11`]);
-    const stopped = f.spec('stopped', ['sh', '-c', 'trap "exit 2" TERM; while true; do sleep 0.1; done']);
+    const stopped = f.spec('stopped', ['sh', '-c', 'trap "exit 2" TERM; echo ready; while true; do sleep 0.1; done']);
     const first = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
     let slowHandle: string;
     try {
@@ -262,6 +262,8 @@ describe('ProcessRuntime', () => {
       pidOf(slowHandle);
       pidOf((await first.start(stopped)).handle);
       await waitUntil(async () => (await readFile(join(slow.workDir, 'stdout'), 'utf8')).includes('tick-2'), 'slow to print');
+      // its trap is set: a stop that comes earlier would end it by the signal itself (143), under load too
+      await waitUntil(async () => (await readFile(join(stopped.workDir, 'stdout'), 'utf8')).includes('ready'), 'stopped to set its trap');
     } finally {
       await first.close(); // the agent goes away; the tasks do not
     }
