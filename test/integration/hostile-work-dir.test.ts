@@ -180,6 +180,19 @@ for (const kind of ['docker', 'process'] as const) {
       await assertHostUntouched(f, [target]);
     });
 
+    it('ends a task that swaps stdout for a link and then prints nothing more', async () => {
+      const f = await fixture(kind);
+      const runtime = f.runtime();
+      const target = join(f.host, 'silent-target');
+      const spec = f.spec('silent', ['sh', '-c', `echo before; sleep 0.3; rm -f stdout; ln -s ${target} stdout; sleep 60`]);
+      const began = Date.now();
+      await runtime.start(spec);
+      const exit = await runtime.wait(spec.taskId);
+      assert.match(exit.refused ?? '', /stdout was replaced by a symbolic link: refused/);
+      assert.ok(Date.now() - began < 20_000, `found within seconds, not at its exit (${Date.now() - began} ms)`);
+      await assertHostUntouched(f, [target]);
+    });
+
     it('ends a task that puts a FIFO in place of stderr (a writer would block on it), and reports why', async () => {
       const f = await fixture(kind);
       const runtime = f.runtime();

@@ -93,6 +93,9 @@ export interface DockerRuntimeOptions extends DockerTaskOptions {
 
 export { UNKNOWN_EXIT_CODE } from './docker-exit-reader.ts';
 
+/** REFUSED_KILL_ATTEMPTS: how many times a refused task's container is killed before the relist is left to see it. */
+const REFUSED_KILL_ATTEMPTS = 5;
+
 /** DockerRuntime: the Runtime contract on a local Docker engine. */
 export class DockerRuntime implements Runtime {
   readonly name = 'docker' as const;
@@ -258,11 +261,17 @@ export class DockerRuntime implements Runtime {
     } catch (error) {
       this.options.logger?.warn({ err: error, taskId: task.taskId }, 'could not record the refusal');
     }
-    try {
-      await this.api.call('kill', this.docker.getContainer(task.containerId).kill({ signal: 'SIGKILL' }));
-    } catch (error) {
-      const code = statusCodeOf(error);
-      if (code !== 404 && code !== 409) this.options.logger?.warn({ err: error, taskId: task.taskId }, 'could not kill a refused task; the relist retries its exit');
+    // a few tries a second apart: a Docker that does not answer now must not leave a refused task running
+    for (let attempt = 1; attempt <= REFUSED_KILL_ATTEMPTS && !this.closed; attempt++) {
+      try {
+        await this.api.call('kill', this.docker.getContainer(task.containerId).kill({ signal: 'SIGKILL' }));
+        break;
+      } catch (error) {
+        const code = statusCodeOf(error);
+        if (code === 404 || code === 409) break; // gone, or not running any more
+        this.options.logger?.warn({ err: error, taskId: task.taskId, attempt }, 'could not kill a refused task');
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
     }
     await this.probe(task);
   }

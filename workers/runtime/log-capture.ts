@@ -32,6 +32,9 @@ export interface LogState extends CursorState {
   stderr: FilePosition;
 }
 
+/** IDLE_CHECK_MS: how often the files are checked while no output comes. */
+const IDLE_CHECK_MS = 1000;
+
 /** STATE_INTERVAL_MS: how often the capture records its state while output flows. */
 const STATE_INTERVAL_MS = 250;
 
@@ -105,6 +108,8 @@ export class DockerLogCapture {
   private dirCheckedAt = 0;
   /** when the state was last recorded */
   private stateWrittenAt = 0;
+  /** checks the files while no output comes (a task that swaps a file and falls silent is still refused) */
+  private idleCheck: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly docker: Docker,
@@ -131,6 +136,8 @@ export class DockerLogCapture {
       activeCaptures.delete(containerId);
       throw error;
     }
+    capture.idleCheck = setInterval(() => capture.checkWhileIdle(), IDLE_CHECK_MS);
+    capture.idleCheck.unref();
     void capture.follow();
     return capture;
   }
@@ -309,6 +316,19 @@ export class DockerLogCapture {
     if (replaced !== undefined) throw new UnsafeFileError(replaced);
   }
 
+  /** checkWhileIdle checks the files when no flush has for a while (one chained step, as a flush). */
+  private checkWhileIdle(): void {
+    if (this.stopped || this.pendingBytes > 0 || Date.now() - this.dirCheckedAt < IDLE_CHECK_MS) return;
+    this.flushChain = this.flushChain.then(async () => {
+      if (this.refused !== undefined || this.stopped) return;
+      try {
+        await this.checkFiles(true);
+      } catch (error) {
+        if (error instanceof UnsafeFileError) this.refuse(error.message);
+      }
+    });
+  }
+
   /** refuse stops the capture on a tampered file and says why, once. */
   private refuse(reason: string): void {
     if (this.refused !== undefined) return;
@@ -319,6 +339,7 @@ export class DockerLogCapture {
   }
 
   private async finish(): Promise<void> {
+    clearInterval(this.idleCheck);
     await this.flush();
     await this.flushChain;
     // everything received is written: the record says so
