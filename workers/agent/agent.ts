@@ -42,6 +42,7 @@ import { AgentStoppedError } from './errors.ts';
 import { Inbox } from './inbox.ts';
 import { Registrar } from './registrar.ts';
 import { Reporter } from './reporter.ts';
+import { removeFormerIdentityTasks } from './former-identities.ts';
 import { AgentStateStore } from './state-file.ts';
 import { TaskTable } from './task-table.ts';
 import type { AgentHandle, AgentOptions, AgentView } from './types.ts';
@@ -148,6 +149,10 @@ class Agent implements AgentHandle {
     this.decommissioned = state.decommissioned;
     const runtime = typeof this.options.runtime === 'function' ? await this.options.runtime({ workerId: this.workerId, cluster: this.cluster, workDir: this.workDir }) : this.options.runtime;
     this.runtime = runtime;
+    // tasks an earlier identity of this work dir left (another id or cluster): nobody else's to end
+    if (typeof this.options.runtime === 'function') {
+      await removeFormerIdentityTasks({ workDir: this.workDir, current: { cluster: this.cluster, workerId: this.workerId }, runtime: this.options.runtime, log: this.log });
+    }
     const bounded = boundRuntime(runtime, {
       launchMs: this.config.get<number>('spark.flint.worker.launchTimeout'),
       stopMs: 60_000,
