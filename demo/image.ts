@@ -5,7 +5,7 @@
  * only when a content hash of its inputs (kept in an image label) changes.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, readdir, rm, access } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, readdir, rm, access } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,4 +69,25 @@ export async function ensureDemoImage(docker: Docker = new Docker({ socketPath: 
   } finally {
     await rm(context, { recursive: true, force: true });
   }
+}
+
+/**
+ * stageDemoScripts copies the demo's scripts (for the process runtime) to a fresh directory
+ * under the system's temp dir that every user can read and nobody else can write: tasks run
+ * as an unprivileged user (spark.flint.executor.user), and the checkout or install may lie
+ * in a directory that user cannot enter (/root, a 0700 temp dir). `remove` deletes the copy.
+ */
+export async function stageDemoScripts(): Promise<{ dir: string; remove(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'flint-demo-scripts-'));
+  try {
+    for (const name of (await readdir(DEMO_IMAGE_DIR)).filter((file) => file.endsWith('.sh'))) {
+      await copyFile(join(DEMO_IMAGE_DIR, name), join(dir, name));
+      await chmod(join(dir, name), 0o644);
+    }
+    await chmod(dir, 0o755);
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }

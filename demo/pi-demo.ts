@@ -12,7 +12,7 @@
 import { buildSubmitRequest } from '../cli/submit.ts';
 import { RestSubmissionClient, isErrorResponse } from '../client/rest-client.ts';
 import { DOCKER_RESOURCE_SCHEME, type CreateSubmissionRequest } from '../protocol/rest.ts';
-import { DEMO_IMAGE, DEMO_IMAGE_DIR, ensureDemoImage, findBusybox } from './image.ts';
+import { DEMO_IMAGE, ensureDemoImage, findBusybox, stageDemoScripts } from './image.ts';
 import { LineBuffer, midpointErrorBound, parseDriverLine, parseLogResponse, tailLines, type DriverLine } from './driver-output.ts';
 
 export class DemoError extends Error {
@@ -165,6 +165,18 @@ async function readDriverLog(workerHostPort: string, driverId: string, logType: 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runPiDemo(options: PiDemoOptions): Promise<PiDemoResult> {
+  checkDemoSize(options);
+  if (options.runtime === 'docker') return runPiDemoWith(options, undefined);
+  // the process runtime's tasks read the scripts from the host, as an unprivileged user
+  const scripts = await stageDemoScripts();
+  try {
+    return await runPiDemoWith(options, scripts.dir);
+  } finally {
+    await scripts.remove();
+  }
+}
+
+async function runPiDemoWith(options: PiDemoOptions, hostDemoDir: string | undefined): Promise<PiDemoResult> {
   const size = checkDemoSize(options);
   const timeoutMs = options.timeoutMs ?? 240_000;
   const pollMs = options.pollMs ?? 250;
@@ -181,7 +193,7 @@ export async function runPiDemo(options: PiDemoOptions): Promise<PiDemoResult> {
     appApiUrl: options.appApiUrl,
     driverToken: options.driverToken,
     hostBusybox,
-    hostDemoDir: DEMO_IMAGE_DIR,
+    hostDemoDir,
     claimTimeoutSeconds: options.claimTimeoutSeconds,
     heartbeatIntervalMs: options.heartbeatIntervalMs,
     driverTimeoutSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)),
