@@ -11,7 +11,7 @@
 import { waitForSignal } from '../lib/signals.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { envNameFor, formatSparkId, loadConfig, parseConfFlags, sparkTimestamp, type FlintConfig } from '../protocol/config.ts';
@@ -217,6 +217,8 @@ export async function startLocalCluster(options: UpOptions, io: CommandIo): Prom
     }
 
     const workDir = await mkdtemp(join(tmpdir(), 'flint-up-'));
+    // tasks run as an unprivileged user and reach their directories by path: searchable, not listable
+    await chmod(workDir, 0o711);
     cleanups.push(() => rm(workDir, { recursive: true, force: true }));
 
     const forwarded = childConf(options.conf);

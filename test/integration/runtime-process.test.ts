@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { exitSummary } from '../helpers/protocol.ts';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, rmdir, symlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, rmdir, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { detectCgroups, type TaskCgroups } from '../../workers/runtime/cgroups.ts';
@@ -157,6 +157,28 @@ describe('ProcessRuntime', () => {
       assert.equal(inspected?.running, false);
       assert.equal(inspected?.exitCode, 3);
       assert.equal(inspected?.oomKilled, false);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it("a task's loader variables (LD_*) reach the task after the user switch and never a stage that still runs as root", async () => {
+    // LD_DEBUG_OUTPUT makes every dynamically linked program that sees it write ld.<pid> as its user:
+    // a file owned by root would be a root stage (cgroup wrapper, setpriv) that LD_PRELOAD could take over
+    const f = await fixture();
+    const debugDir = join(f.shared, 'ld-debug');
+    await mkdir(debugDir);
+    await chmod(debugDir, 0o777);
+    const spec = f.spec('loader', ['sh', '-c', 'echo "debug=$LD_DEBUG"'], { env: { LD_DEBUG: 'files', LD_DEBUG_OUTPUT: join(debugDir, 'ld') } });
+    const runtime = new ProcessRuntime({ stateDir: f.stateDir, pollIntervalMs: 50 });
+    try {
+      await runtime.start(spec);
+      assert.equal((await runtime.wait(spec.taskId)).exitCode, 0);
+      assert.equal(await readFile(join(spec.workDir, 'stdout'), 'utf8'), 'debug=files\n');
+      const written = await readdir(debugDir);
+      assert.ok(written.length > 0, 'the task itself saw the loader variables');
+      const owners = await Promise.all(written.map(async (name) => (await stat(join(debugDir, name))).uid));
+      assert.deepEqual([...new Set(owners)], [65534], `ld.<pid> files by owner: ${JSON.stringify(written.map((name, i) => [name, owners[i]]))}`);
     } finally {
       await runtime.close();
     }

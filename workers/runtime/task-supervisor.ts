@@ -72,6 +72,26 @@ export function wrapInCgroup(procsFiles: string[], command: string[]): string[] 
   return ['/bin/sh', '-c', CGROUP_WRAPPER, 'flint-cgroup', String(procsFiles.length), ...procsFiles, ...command];
 }
 
+/**
+ * LOADER_VARIABLES: variables that make a dynamically linked program or a shell load or run
+ * code the caller names (glibc ignores them only in setuid programs). The stages that still
+ * run as root (the cgroup wrapper, setpriv) must never see a task's values: a task could set
+ * LD_PRELOAD to a library it wrote and run it as root. They are handed to the task after the
+ * user switch, by `env NAME=VALUE... program` running as the task's user.
+ */
+export const LOADER_VARIABLES = /^(LD_\w*|GCONV_PATH|GETCONF_DIR|HOSTALIASES|LOCALDOMAIN|LOCPATH|MALLOC_\w*|GLIBC_TUNABLES|NIS_PATH|NLSPATH|RESOLV_HOST_CONF|RES_OPTIONS|TMPDIR|TZDIR|ENV|BASH_ENV|IFS|CDPATH|SHELLOPTS|BASHOPTS|PS4)$/;
+
+/** splitLoaderVariables: the environment the root stages may see, and the loader variables as `NAME=VALUE` for after the switch. */
+export function splitLoaderVariables(env: Record<string, string>): { rootEnv: Record<string, string>; deferred: string[] } {
+  const rootEnv: Record<string, string> = {};
+  const deferred: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (LOADER_VARIABLES.test(name)) deferred.push(`${name}=${value}`);
+    else rootEnv[name] = value;
+  }
+  return { rootEnv, deferred };
+}
+
 /** asUser is the argv that runs `command` as `user` (setpriv: no supplementary groups, no new privileges). */
 export function asUser(setpriv: string, user: TaskUser, command: string[]): string[] {
   return [setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--no-new-privs', '--', ...command];
@@ -178,6 +198,8 @@ async function runSupervisor(launchPath: string): Promise<void> {
   const switchUser = launch.user !== undefined && process.geteuid?.() === 0;
   const confined = launch.cgroup !== undefined;
   let argv = launch.command;
+  // the environment of the first program spawned; without loader variables when it runs as root
+  let stageEnv = launch.env;
   // `/proc/self/fd/<n>`: the child changes into the very directory held open, never a path that may have changed
   const cwd = `/proc/self/fd/${dir!.fd}`;
   if (confined || switchUser) {
@@ -192,14 +214,22 @@ async function runSupervisor(launchPath: string): Promise<void> {
     if (switchUser) {
       const setpriv = resolveProgram('setpriv', process.env.PATH ?? '/usr/bin:/bin', '/');
       if (setpriv === undefined) notStarted(`cannot run the task as ${launch.user!.uid}:${launch.user!.gid}: setpriv (util-linux) is not installed`, 126);
+      const { rootEnv, deferred } = splitLoaderVariables(launch.env);
+      if (deferred.length > 0) {
+        const envProgram = resolveProgram('env', process.env.PATH ?? '/usr/bin:/bin', '/');
+        if (envProgram === undefined) notStarted('cannot hand the loader variables (LD_*, ...) to the task: env (coreutils) is not installed', 126);
+        if (program!.includes('=')) notStarted(`cannot run "${program}" with loader variables (LD_*, ...): its path contains '='`, 126);
+        argv = [envProgram!, ...deferred, ...argv];
+      }
       argv = asUser(setpriv!, launch.user!, argv);
+      stageEnv = rootEnv;
     }
     if (confined) argv = wrapInCgroup(launch.cgroup!.procsFiles, argv);
   }
 
   const child = spawn(argv[0] as string, argv.slice(1), {
     cwd,
-    env: launch.env,
+    env: stageEnv,
     // fd 3: the cgroup wrapper says "joined" there before it execs the command
     stdio: confined ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
     // its own process group, so stop() can signal the command and everything it started
