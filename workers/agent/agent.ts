@@ -315,8 +315,9 @@ class Agent implements AgentHandle {
     const ttl = this.config.get<number>('spark.worker.cleanup.appDataTtl');
     const appIds = new Set(table.activeExecutors().map((r) => r.info.appId));
     const driverIds = new Set(table.heldDriverIds());
-    const deleted = await cleanWorkDir(this.workDir, { appIds, driverIds }, Date.now(), ttl);
+    const { deleted, trouble } = await cleanWorkDir(this.workDir, { appIds, driverIds }, Date.now(), ttl);
     if (deleted.length > 0) this.log.info({ deleted }, 'work-dir cleanup removed old application directories');
+    if (trouble.skipped > 0) this.log.warn({ skipped: trouble.skipped, firstError: trouble.firstError }, 'work-dir cleanup skipped entries it could not walk or remove');
     for (const name of deleted) table.finishedApps.delete(name);
   }
 
