@@ -14,9 +14,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, link, lstat, mkdir, mkdtemp, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Docker from 'dockerode';
 import { DockerRuntime } from '../../workers/runtime/docker.ts';
 import { ProcessRuntime } from '../../workers/runtime/process.ts';
@@ -62,7 +62,8 @@ interface Fixture {
   /** an existing host file that must never change */
   victim: string;
   runtime(options?: Record<string, unknown>): Runtime;
-  spec(name: string, command: string[]): TaskSpec;
+  /** an executor's spec, or with `driver` a driver's (whose directory a relaunch reuses, planted files and all) */
+  spec(name: string, command: string[], kind?: 'executor' | 'driver'): TaskSpec;
 }
 
 const VICTIM_TEXT = 'host file: must never change\n';
@@ -94,22 +95,21 @@ async function fixture(kind: Kind): Promise<Fixture> {
       runtimes.push(runtime);
       return runtime;
     },
-    spec(name, command) {
-      const taskId = `executor:app-${name}/0`;
-      privateDirs.push(privateTaskDir(stateDir, cluster, 'executor', taskId));
+    spec(name, command, kind = 'executor') {
+      const taskId = kind === 'executor' ? `executor:app-${name}/0` : `driver:driver-${name}`;
+      privateDirs.push(privateTaskDir(stateDir, cluster, kind, taskId));
       return {
-        kind: 'executor',
+        kind,
         taskId,
         workerId,
         cluster,
-        appId: `app-${name}`,
-        execId: 0,
+        ...(kind === 'executor' ? { appId: `app-${name}`, execId: 0 } : { driverId: `driver-${name}` }),
         image: TEST_IMAGE,
         command,
         env: {},
         cores: 1,
         memoryMB: 64,
-        workDir: join(root, `app-${name}`, '0'),
+        workDir: kind === 'executor' ? join(root, `app-${name}`, '0') : join(root, `driver-${name}`),
         workRoot: root,
         network: 'none',
         pidsLimit: 64,
@@ -138,7 +138,27 @@ async function isLink(path: string): Promise<boolean> {
 
 for (const kind of ['docker', 'process'] as const) {
   describe(`hostile work dir (${kind} runtime)`, () => {
-    it('refuses to start over a link, FIFO, device or hard link in place of stdout or stderr, and touches nothing', async () => {
+    it("an executor's directory left by an earlier run of its id (an app id used again) is moved aside: the new run starts empty and nothing planted there is followed", async () => {
+      const f = await fixture(kind);
+      const runtime = f.runtime();
+      const target = join(f.host, 'earlier-target');
+      const spec = f.spec('reused', ['sh', '-c', 'ls -A; echo done']);
+      await mkdir(spec.workDir, { recursive: true });
+      await writeFile(join(spec.workDir, 'tenant-a-secret'), 'secret of the earlier run');
+      await symlink(target, join(spec.workDir, 'stdout'));
+      await runtime.start(spec);
+      const exit = await runtime.wait(spec.taskId);
+      assert.equal(exit.exitCode, 0);
+      // the new run saw only its own two logs; the earlier content is kept aside for the cleanup
+      assert.equal(await readFile(join(spec.workDir, 'stdout'), 'utf8'), 'stderr\nstdout\ndone\n');
+      const aside = (await readdir(dirname(spec.workDir))).filter((name) => name.startsWith('0.replaced-'));
+      assert.equal(aside.length, 1, 'the earlier directory, moved aside');
+      assert.equal(await readFile(join(dirname(spec.workDir), aside[0]!, 'tenant-a-secret'), 'utf8'), 'secret of the earlier run');
+      await assertHostUntouched(f, [target]);
+      await runtime.remove(spec.taskId);
+    });
+
+    it("refuses to start over a link, FIFO, device or hard link in place of stdout or stderr of a driver's reused directory, and touches nothing", async () => {
       const f = await fixture(kind);
       const runtime = f.runtime();
       const target = join(f.host, 'planted-target');
@@ -150,7 +170,7 @@ for (const kind of ['docker', 'process'] as const) {
         ['stderr-link', (path) => symlink(target, path.replace(/stdout$/, 'stderr')), /stderr is a symbolic link: refused/],
       ];
       for (const [name, plant, refusal] of plants) {
-        const spec = f.spec(name, ['sh', '-c', 'echo must-not-run']);
+        const spec = f.spec(name, ['sh', '-c', 'echo must-not-run'], 'driver');
         await mkdir(spec.workDir, { recursive: true });
         await plant(join(spec.workDir, 'stdout'));
         await assert.rejects(runtime.start(spec), (error: Error) => {
@@ -254,7 +274,7 @@ for (const kind of ['docker', 'process'] as const) {
     it('keeps its own records outside the task directory: links planted under their old names are never followed', async () => {
       const f = await fixture(kind);
       const runtime = f.runtime({ logRolling: { strategy: 'size', maxBytes: 81_920, maxRetainedFiles: 1 } });
-      const spec = f.spec('records', ['sh', '-c', 'trap "exit 9" TERM; i=0; while [ $i -lt 4000 ]; do echo "line $i of some output that fills the log"; i=$((i+1)); done; while true; do sleep 0.1; done']);
+      const spec = f.spec('records', ['sh', '-c', 'trap "exit 9" TERM; i=0; while [ $i -lt 4000 ]; do echo "line $i of some output that fills the log"; i=$((i+1)); done; while true; do sleep 0.1; done'], 'driver');
       await mkdir(spec.workDir, { recursive: true });
       const oldNames = ['.flint-log-state.json', '.flint-stop-requested', '.flint-task.json', '.flint-exit.json', '.flint-launch.json'];
       const targets = oldNames.map((name) => join(f.host, `target${name}`));
@@ -272,7 +292,7 @@ for (const kind of ['docker', 'process'] as const) {
       for (const name of oldNames) assert.equal(await isLink(join(spec.workDir, name)), true, `${name} is left as planted`);
       assert.equal(existsSync(join(spec.workDir, 'stdout--2000-01-01--00-00-00--0000')), false, 'the old-looking link was removed by retention');
       // the runtime's records are in its own directory
-      const privateDir = privateTaskDir(f.stateDir, f.cluster, 'executor', spec.taskId);
+      const privateDir = privateTaskDir(f.stateDir, f.cluster, spec.kind, spec.taskId);
       assert.ok(existsSync(join(privateDir, 'stop-requested')), 'the stop is recorded in the agent\'s own directory');
       await assertHostUntouched(f, targets);
       await runtime.remove(spec.taskId);

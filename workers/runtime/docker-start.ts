@@ -69,7 +69,8 @@ export class ContainerStarter {
     const image = await this.imagePresent(spec.image);
     let taskDir: OpenedTaskDir;
     try {
-      taskDir = await openTaskDir(spec.workDir, spec.workRoot, this.options.user ?? parseTaskUser(DEFAULT_TASK_USER));
+      taskDir = await openTaskDir(spec.workDir, spec.workRoot, this.options.user ?? parseTaskUser(DEFAULT_TASK_USER), { fresh: spec.kind === 'executor' });
+      if (taskDir.movedAside !== undefined) this.options.logger?.warn({ taskId: spec.taskId, movedAside: taskDir.movedAside }, `the executor directory ${spec.workDir} already existed (an earlier run of this id): moved aside to ${taskDir.movedAside}`);
     } catch (error) {
       if (error instanceof UnsafeFileError) throw new TaskStartError(`the task directory is refused: ${error.message}`, { cause: error });
       throw error;

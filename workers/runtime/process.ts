@@ -169,7 +169,8 @@ export class ProcessRuntime implements Runtime {
 
     let taskDir: OpenedTaskDir;
     try {
-      taskDir = await openTaskDir(spec.workDir, spec.workRoot, this.taskUser);
+      taskDir = await openTaskDir(spec.workDir, spec.workRoot, this.taskUser, { fresh: spec.kind === 'executor' });
+      if (taskDir.movedAside !== undefined) this.options.logger?.warn({ taskId: spec.taskId, movedAside: taskDir.movedAside }, `the executor directory ${spec.workDir} already existed (an earlier run of this id): moved aside to ${taskDir.movedAside}`);
     } catch (error) {
       if (error instanceof UnsafeFileError) throw new TaskStartError(`the task directory is refused: ${error.message}`, { cause: error });
       throw error;

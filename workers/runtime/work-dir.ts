@@ -41,6 +41,8 @@ export interface OpenedTaskDir {
   hostPath: string;
   /** how to reach it again: the resolved root and the names below it */
   ref: TaskDirRef;
+  /** with `fresh`: the name a directory already there was moved to */
+  movedAside?: string;
 }
 
 /** taskDirRef: the root (default the workDir's parent) and the plain names from it to the workDir. */
@@ -56,23 +58,47 @@ export function taskDirRef(workDir: string, workRoot: string | undefined): TaskD
  * than the agent's, the directory is made writable for everyone instead (0777), so the task
  * can still write in it.
  */
-export async function openTaskDir(workDir: string, workRoot: string | undefined, owner: TaskUser | undefined): Promise<OpenedTaskDir> {
+export async function openTaskDir(workDir: string, workRoot: string | undefined, owner: TaskUser | undefined, options: { fresh?: boolean } = {}): Promise<OpenedTaskDir> {
   // check the path as written first, so a refused path is never created
   const lexicalProblem = workDirProblem(workDir);
   if (lexicalProblem !== undefined) throw new Error(`refusing task workDir ${workDir}: ${lexicalProblem}`);
   const ref = taskDirRef(workDir, workRoot);
   await mkdir(ref.root, { recursive: true });
   const root = await realpath(ref.root);
+  const movedAside = options.fresh === true ? await moveAsideExisting(root, ref.parts) : undefined;
   const dir = await DirHandle.walk(root, ref.parts, { mode: 0o755 });
   try {
     const hostPath = await dir.realPath();
     const problem = workDirProblem(hostPath);
     if (problem !== undefined) throw new Error(`refusing task workDir ${workDir}: ${problem}`);
     if (owner !== undefined) await giveTo(dir, owner);
-    return { dir, hostPath, ref: { root, parts: ref.parts } };
+    return { dir, hostPath, ref: { root, parts: ref.parts }, ...(movedAside === undefined ? {} : { movedAside }) };
   } catch (error) {
     await dir.close();
     throw error;
+  }
+}
+
+/**
+ * moveAsideExisting: an executor's directory must be new, as Spark's ExecutorRunner requires
+ * (it fails a launch whose directory exists). One that exists was left by an earlier task of
+ * the same id: an application id used again (names as ids, a wrapped app number) or a start
+ * retried after a crash. Its content is another run's, maybe another tenant's, so it is
+ * renamed (`<execId>.replaced-<ms>`, within the parent only the agent writes in) and kept
+ * for the work-dir cleanup; the task gets an empty directory. Returns the new name.
+ */
+async function moveAsideExisting(root: string, parts: readonly string[]): Promise<string | undefined> {
+  if (parts.length === 0) return undefined;
+  const last = parts.at(-1)!;
+  const parent = await DirHandle.walk(root, parts.slice(0, -1), { mode: 0o755 });
+  try {
+    // anything but a directory (a link, a file) is left for the walk below to refuse
+    if ((await parent.lstat(last))?.isDirectory() !== true) return undefined;
+    const aside = `${last}.replaced-${Date.now()}`;
+    await parent.rename(last, aside);
+    return aside;
+  } finally {
+    await parent.close();
   }
 }
 
