@@ -10,13 +10,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { DockerRuntime } from '../../workers/runtime/docker.ts';
 import { ProcessRuntime } from '../../workers/runtime/process.ts';
-import { isRolledName, sortedRolledNames, type LogRolling } from '../../workers/runtime/log-rolling.ts';
+import { RollingLogFile, isRolledName, rollingSuffix, sortedRolledNames, type LogRolling } from '../../workers/runtime/log-rolling.ts';
+import { DirHandle, UnsafeFileError } from '../../workers/runtime/safe-fs.ts';
 import { stderrHeader } from '../../workers/runtime/task-identity.ts';
 import type { TaskSpec } from '../../workers/runtime/types.ts';
 import { parseLogQuery, readLog } from '../../workers/worker-ui.ts';
@@ -125,3 +126,28 @@ for (const kind of ['docker', 'process'] as const) {
     });
   });
 }
+
+describe('rolled names squatted by the task', () => {
+  it('a task that takes the next rolled names is refused (UnsafeFileError), not looped over nor silently dropped', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'flint-rolling-squat-'));
+    dirs.push(root);
+    const rolling: LogRolling = { strategy: 'size', maxBytes: 81_920, maxRetainedFiles: 2 };
+    const now = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
+    const dir = await DirHandle.openRoot(root);
+    try {
+      const file = await RollingLogFile.create(dir, 'stdout', rolling, Buffer.alloc(0), () => now);
+      const base = `stdout${rollingSuffix(rolling, now)}`;
+      await writeFile(join(root, base), '');
+      for (let n = 0; n < 100; n++) await writeFile(join(root, `${base}--${String(n).padStart(4, '0')}`), '');
+      await file.write(Buffer.alloc(81_920, 'a'));
+      await assert.rejects(file.write(Buffer.from('one byte past the limit rolls')), (error: Error) => {
+        assert.ok(error instanceof UnsafeFileError);
+        assert.match(error.message, /stdout: the next 100 rolled names are taken by files the task made: refused/);
+        return true;
+      });
+      await file.close();
+    } finally {
+      await dir.close();
+    }
+  });
+});

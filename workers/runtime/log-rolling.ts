@@ -257,7 +257,8 @@ export class RollingLogFile {
     const base = `${this.name}${rollingSuffix(this.rolling!, now)}`;
     let target = base;
     for (let attempt = 0; (await this.dir.lstat(target)) !== undefined; attempt++) {
-      if (attempt >= 9999) throw new Error(`cannot find a free rolled name for ${this.dir.path}/${this.name}`);
+      // two rolls in one millisecond are rare; a run of taken names is the task squatting them
+      if (attempt >= 100) throw new UnsafeFileError(`${this.dir.path}/${this.name}: the next 100 rolled names are taken by files the task made: refused`);
       target = `${base}--${String(attempt).padStart(4, '0')}`;
     }
     await this.handle.close();
