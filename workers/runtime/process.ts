@@ -48,7 +48,7 @@ import type { ProcessTaskRecord } from './task-supervisor.ts';
 import { ExitTracker } from './exit-tracker.ts';
 import { UNKNOWN_EXIT_CODE, awaitLaunch, entryPath as registryEntryPath, readEntries, readEntryPatiently, readJson, readTaskStatus, writeJsonAtomically, type RegistryEntry } from './process-registry.ts';
 import { TaskStartError, type Runtime, type TaskExit, type TaskSpec, type TaskStatus } from './types.ts';
-import { makeSearchable, openTaskDir, type OpenedTaskDir } from './work-dir.ts';
+import { makeSearchable, openTaskDir, plannedTaskDir, type OpenedTaskDir } from './work-dir.ts';
 import { TaskRecords } from './task-records.ts';
 
 export { isProcessAlive, UNKNOWN_EXIT_CODE } from './process-registry.ts';
@@ -167,37 +167,27 @@ export class ProcessRuntime implements Runtime {
       await this.removeRecords(known);
     }
 
-    let taskDir: OpenedTaskDir;
-    try {
-      taskDir = await openTaskDir(spec.workDir, spec.workRoot, this.taskUser, { fresh: spec.kind === 'executor' });
-      if (taskDir.movedAside !== undefined) this.options.logger?.warn({ taskId: spec.taskId, movedAside: taskDir.movedAside }, `the executor directory ${spec.workDir} already existed (an earlier run of this id): moved aside to ${taskDir.movedAside}`);
-    } catch (error) {
-      if (error instanceof UnsafeFileError) throw new TaskStartError(`the task directory is refused: ${error.message}`, { cause: error });
-      throw error;
-    }
-    try {
-      if (this.taskUser !== undefined && !this.searchableRoots.has(taskDir.ref.root)) {
-        this.searchableRoots.add(taskDir.ref.root);
-        await makeSearchable(taskDir.ref.root, this.taskUser, this.options.logger);
-      }
-      return await this.register(spec, entryPath, taskDir, cgroups);
-    } finally {
-      await taskDir.dir.close();
-    }
+    return this.register(spec, entryPath, cgroups);
   }
 
-  /** register claims the task id in the registry and launches its supervisor (or adopts the task another start claimed). */
-  private async register(spec: TaskSpec, entryPath: string, taskDir: OpenedTaskDir, cgroups: Awaited<ReturnType<TaskLimits['cgroups']>>): Promise<TaskStatus> {
+  /**
+   * register claims the task id in the registry, then opens the task's directory and
+   * launches its supervisor (or adopts the task another start claimed). The claim comes
+   * first: a concurrent start of the same task (another runtime on this state dir) adopts
+   * it and never touches the directory this start opens (an executor's is made new).
+   */
+  private async register(spec: TaskSpec, entryPath: string, cgroups: Awaited<ReturnType<TaskLimits['cgroups']>>): Promise<TaskStatus> {
     await mkdir(this.options.stateDir, { recursive: true });
+    const planned = await plannedTaskDir(spec.workDir, spec.workRoot);
     const entry: RegistryEntry = {
       taskId: spec.taskId,
       kind: spec.kind,
       cluster: spec.cluster,
       workerId: spec.workerId,
-      workDir: taskDir.hostPath,
-      workRoot: taskDir.ref.root,
+      workDir: planned.hostPath,
+      workRoot: planned.root,
       privateDir: privateTaskDir(this.options.stateDir, spec.cluster, spec.kind, spec.taskId),
-      labels: taskLabels(spec, taskDir.hostPath, taskDir.ref.root),
+      labels: taskLabels(spec, planned.hostPath, planned.root),
       createdAt: Date.now(),
     };
     try {
@@ -211,19 +201,40 @@ export class ProcessRuntime implements Runtime {
       return this.adopt(holder, await this.readStatus(holder));
     }
 
+    let taskDir: OpenedTaskDir;
     try {
-      entry.supervisorPid = await launchSupervisor(spec, entry, taskDir, {
-        cgroups,
-        cgroupPath: this.limits.cgroupPath(entry),
-        requireLimits: this.options.requireLimits,
-        addressSpaceLimit: this.options.addressSpaceLimit,
-        user: this.taskUser,
-        rolling: this.options.logRolling,
-        logger: this.options.logger,
-      });
+      taskDir = await openTaskDir(spec.workDir, spec.workRoot, this.taskUser, { fresh: spec.kind === 'executor' });
+      if (taskDir.hostPath !== planned.hostPath) {
+        await taskDir.dir.close();
+        throw new TaskStartError(`the task directory ${spec.workDir} opened as ${taskDir.hostPath}, not ${planned.hostPath}: refused`);
+      }
     } catch (error) {
       await rm(entryPath, { force: true });
+      if (error instanceof UnsafeFileError) throw new TaskStartError(`the task directory is refused: ${error.message}`, { cause: error });
       throw error;
+    }
+    if (taskDir.movedAside !== undefined) this.options.logger?.warn({ taskId: spec.taskId, movedAside: taskDir.movedAside }, `the executor directory ${spec.workDir} already existed (an earlier run of this id): moved aside to ${taskDir.movedAside}`);
+    try {
+      if (this.taskUser !== undefined && !this.searchableRoots.has(taskDir.ref.root)) {
+        this.searchableRoots.add(taskDir.ref.root);
+        await makeSearchable(taskDir.ref.root, this.taskUser, this.options.logger);
+      }
+      try {
+        entry.supervisorPid = await launchSupervisor(spec, entry, taskDir, {
+          cgroups,
+          cgroupPath: this.limits.cgroupPath(entry),
+          requireLimits: this.options.requireLimits,
+          addressSpaceLimit: this.options.addressSpaceLimit,
+          user: this.taskUser,
+          rolling: this.options.logRolling,
+          logger: this.options.logger,
+        });
+      } catch (error) {
+        await rm(entryPath, { force: true });
+        throw error;
+      }
+    } finally {
+      await taskDir.dir.close();
     }
     await writeJsonAtomically(entryPath, entry);
     if (!(await awaitLaunch(this.options.stateDir, this.options.startTimeoutMs ?? 60_000, entry))) {

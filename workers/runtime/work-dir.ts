@@ -52,6 +52,20 @@ export function taskDirRef(workDir: string, workRoot: string | undefined): TaskD
 }
 
 /**
+ * plannedTaskDir: where openTaskDir will open a task's directory, without creating it: the
+ * real path of its root and the plain names below it (a link among them is refused when
+ * it is opened, so the real path of the opened directory is exactly this one).
+ */
+export async function plannedTaskDir(workDir: string, workRoot: string | undefined): Promise<{ root: string; parts: string[]; hostPath: string }> {
+  const lexicalProblem = workDirProblem(workDir);
+  if (lexicalProblem !== undefined) throw new Error(`refusing task workDir ${workDir}: ${lexicalProblem}`);
+  const ref = taskDirRef(workDir, workRoot);
+  await mkdir(ref.root, { recursive: true });
+  const root = await realpath(ref.root);
+  return { root, parts: [...ref.parts], hostPath: posix.join(root, ...ref.parts) };
+}
+
+/**
  * openTaskDir creates (if needed) and opens a task's directory below its root, refusing a
  * link on the way and a system path, and gives it to `owner` (mode 0750) when the agent
  * may. Without the right to change owners (an agent that is not root) and a task user other
