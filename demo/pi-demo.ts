@@ -114,7 +114,7 @@ export type PiDemoEvent =
 export interface PiDemoOptions extends PiDemoSize {
   runtime: 'docker' | 'process';
   restUrl: string;
-  /** REST token: submit scope, plus kill to stop the driver on a timeout or an abort (admin has both) */
+  /** REST token with the admin scope: it submits the driver, kills it on a timeout or an abort, and reads its log from the worker UI (which, with the cluster's secret, shows logs to admin tokens only) */
   token: string;
   appApiUrl: string;
   driverToken: string;
@@ -149,12 +149,13 @@ export interface PiDemoResult {
 }
 
 /** readDriverLog: one chunk of a driver's log from the worker UI; undefined while there is none yet. */
-async function readDriverLog(workerHostPort: string, driverId: string, logType: 'stdout' | 'stderr', offset?: number): Promise<ReturnType<typeof parseLogResponse>> {
+async function readDriverLog(workerHostPort: string, token: string, driverId: string, logType: 'stdout' | 'stderr', offset?: number): Promise<ReturnType<typeof parseLogResponse>> {
   const params = new URLSearchParams({ driverId, logType, byteLength: String(64 * 1024) });
   if (offset !== undefined) params.set('offset', String(offset));
   let response: Response;
   try {
-    response = await fetch(`http://${workerHostPort}/log?${params.toString()}`, { signal: AbortSignal.timeout(5000) });
+    // the worker UI shows logs to admin tokens only when the cluster has a secret
+    response = await fetch(`http://${workerHostPort}/log?${params.toString()}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
   } catch {
     return undefined;
   }
@@ -224,7 +225,7 @@ async function runPiDemoWith(options: PiDemoOptions, hostDemoDir: string | undef
   const tail = async () => {
     if (!workerHostPort) return;
     for (;;) {
-      const chunk = await readDriverLog(workerHostPort, driverId, 'stdout', offset);
+      const chunk = await readDriverLog(workerHostPort, options.token, driverId, 'stdout', offset);
       if (!chunk || chunk.end <= offset) return;
       take(chunk.text);
       offset = chunk.end;
@@ -266,7 +267,7 @@ async function runPiDemoWith(options: PiDemoOptions, hostDemoDir: string | undef
     stdout.push(raw);
     emit({ type: 'output', line: parseDriverLine(raw) });
   }
-  const stderrChunk = workerHostPort ? await readDriverLog(workerHostPort, driverId, 'stderr') : undefined;
+  const stderrChunk = workerHostPort ? await readDriverLog(workerHostPort, options.token, driverId, 'stderr') : undefined;
   const stderr = stderrChunk?.text ?? '';
 
   if (state !== 'FINISHED') {

@@ -22,6 +22,7 @@ import { writeWorkerState, type ExecutorRunnerView } from '../protocol/spark-jso
 import { renderPage, stateCell, CONTENT_SECURITY_POLICY, type Html } from '../lib/http/ui/layout.ts';
 import { renderSparkInstance, SPARK_METRICS_CONTENT_TYPE } from '../lib/http/spark-metrics.ts';
 import { bytesToString, formatResources, megabytesToString } from '../lib/http/ui/format.ts';
+import { requireUiScope } from '../lib/http/ui/session.ts';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -124,10 +125,20 @@ export function workerSourceText(w: { workerId: string; cores: number; memoryMB:
   ]);
 }
 
-/** createWorkerUiApp builds the worker UI's hono app over `source`. */
-export function createWorkerUiApp(source: WorkerUiSource): Hono {
+/**
+ * createWorkerUiApp builds the worker UI's hono app over `source`. With the cluster's
+ * secret, the pages that show what tasks print or run (`/log`, `/logPage/`, `/json`) need
+ * an admin token (Authorization header, or the master UI's session cookie, which a browser
+ * also sends to this port on the same host): every task on the host network can reach
+ * this port, and another tenant's logs are not its to read.
+ */
+export function createWorkerUiApp(source: WorkerUiSource, options: { secret?: string } = {}): Hono {
   const app = new Hono();
   const title = `Flint Worker at ${source.workerId}`;
+  if (options.secret) {
+    const guard = requireUiScope('admin', { secret: options.secret, onDenied: (c, status, message) => c.text(`${message}\n`, status) });
+    for (const path of ['/log', '/logPage/', '/logPage', '/json']) app.use(path, guard);
+  }
 
   const page = (c: Context, pageTitle: string, content: Html, status: 200 | 400 | 404 | 500 = 200) => {
     c.header('Content-Security-Policy', CONTENT_SECURITY_POLICY);

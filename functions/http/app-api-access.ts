@@ -175,27 +175,39 @@ export const REDACTED = '*********(redacted)';
 /** SECRET_LOOKING: Spark's spark.redaction.regex default, plus credential and private key. */
 const SECRET_LOOKING = /secret|password|token|access[._-]?key|credential|private[._-]?key/i;
 
+/** SECRET_ASSIGNMENT: a `name=value` inside a longer text whose name looks secret (`jdbc:x?user=a&password=b`). */
+const SECRET_ASSIGNMENT = /(secret|password|token|access[._-]?key|credential|private[._-]?key)[^=\s&;]*=/i;
+
 /**
  * redactDescription: an application description as anyone but its owner (or an
- * admin) sees it: every `env` value, and every value whose name looks secret (conf,
- * labels, `--name=value` and `name=value` arguments), replaced by REDACTED.
- * Example: command ['run', '--db-password=hunter2'] → ['run', '--db-password=*********(redacted)'].
+ * admin) sees it: every `env` value, and, as Spark's redaction does, every value whose
+ * name or text looks secret (conf, labels), every `--name=value` or `name=value` argument
+ * whose name looks secret, the argument after a secret-looking flag (`--password x`), and an
+ * argument holding a secret-looking assignment (a URL's `password=`), replaced by REDACTED.
+ * Example: command ['run', '--db-password=hunter2', '--token', 't'] →
+ * ['run', '--db-password=*********(redacted)', '--token', '*********(redacted)'].
  */
 export function redactDescription(desc: unknown): unknown {
   if (desc === null || typeof desc !== 'object' || Array.isArray(desc)) return desc;
   const out: Record<string, unknown> = { ...(desc as Record<string, unknown>) };
   const map = (value: unknown, all: boolean) => {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, all || SECRET_LOOKING.test(k) ? REDACTED : v]));
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, all || SECRET_LOOKING.test(k) || (typeof v === 'string' && SECRET_ASSIGNMENT.test(v)) ? REDACTED : v]),
+    );
   };
   if ('env' in out) out.env = map(out.env, true);
   if ('conf' in out) out.conf = map(out.conf, false);
   if ('labels' in out) out.labels = map(out.labels, false);
   if (Array.isArray(out.command)) {
-    out.command = (out.command as unknown[]).map((arg) => {
+    const args = out.command as unknown[];
+    out.command = args.map((arg, i) => {
       if (typeof arg !== 'string') return arg;
       const eq = arg.indexOf('=');
-      return eq > 0 && SECRET_LOOKING.test(arg.slice(0, eq)) ? `${arg.slice(0, eq + 1)}${REDACTED}` : arg;
+      if (eq > 0 && SECRET_LOOKING.test(arg.slice(0, eq))) return `${arg.slice(0, eq + 1)}${REDACTED}`;
+      const previous = args[i - 1];
+      if (typeof previous === 'string' && previous.startsWith('-') && !previous.includes('=') && SECRET_LOOKING.test(previous)) return REDACTED;
+      return SECRET_ASSIGNMENT.test(arg) ? REDACTED : arg;
     });
   }
   return out;

@@ -247,7 +247,8 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
       return value;
     }) as [Record<string, string>, Record<string, string>, string[], Record<string, string>];
     if (!hash || Object.keys(hash).length === 0) throw new HttpError(404, `unknown application '${appId}'`);
-    const body = appStateFromHash(hash, executors, { beats: beatsWithScores, metrics });
+    // an executor's metrics are what its task chose to send: its owner's (and an admin's) to read
+    const body = appStateFromHash(hash, executors, { beats: beatsWithScores, metrics: view.full ? metrics : {} });
     if (!view.full) body.desc = redactDescription(body.desc);
     return c.json(body);
   });
@@ -414,12 +415,12 @@ async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.i
 async function metricsOf(c: Context): Promise<string> {
   const text = await c.req.text();
   if (text.trim() === '') return '';
-  if (text.length > MAX_METRICS_BYTES + 64) throw new HttpError(413, `a heartbeat body may carry at most ${MAX_METRICS_BYTES} bytes of metrics`);
+  if (Buffer.byteLength(text) > MAX_METRICS_BYTES + 64) throw new HttpError(413, `a heartbeat body may carry at most ${MAX_METRICS_BYTES} bytes of metrics`);
   const metrics = jsonObject(text, 'heartbeat body', 'a JSON object such as {"metrics": {...}}').metrics;
   if (metrics === undefined) return '';
   if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) throw new HttpError(400, 'metrics must be a JSON object');
   const encoded = JSON.stringify(metrics);
-  if (encoded.length > MAX_METRICS_BYTES) throw new HttpError(413, `a heartbeat body may carry at most ${MAX_METRICS_BYTES} bytes of metrics`);
+  if (Buffer.byteLength(encoded) > MAX_METRICS_BYTES) throw new HttpError(413, `a heartbeat body may carry at most ${MAX_METRICS_BYTES} bytes of metrics`);
   return encoded;
 }
 

@@ -96,7 +96,7 @@ async function withDemoCluster(runtime: 'docker' | 'process', body: (c: DemoClus
       demo: {
         runtime,
         restUrl: servers.restUrl!,
-        token: signToken(secret, { scope: ['submit', 'kill'], ttlSeconds: 600, subject: 'demo-test' }),
+        token: signToken(secret, { scope: ['admin'], ttlSeconds: 600, subject: 'demo-test' }),
         appApiUrl: servers.appApiUrl!,
         driverToken: signToken(secret, { scope: ['submit'], ttlSeconds: 600, subject: 'demo-test-driver' }),
       },

@@ -192,6 +192,11 @@ test('an executor frozen with docker pause is expired once (three receivers in t
   const one = state.executors.find((e) => e.id === 1)!;
   assert.ok(one.lastHeartbeat && Date.now() - one.lastHeartbeat < 2_000);
   assert.ok(one.latestMetrics && one.latestMetrics.metrics.beats > 3, JSON.stringify(one));
+  // what a task sent as metrics is its owner's: an anonymous reader sees the heartbeat time only
+  const anonymous = (await (await fetch(`${first.ready.url}/v1/apps/${appId}`)).json()) as { executors: { id: number; lastHeartbeat?: number; latestMetrics?: unknown }[] };
+  const seen = anonymous.executors.find((e) => e.id === 1)!;
+  assert.ok(seen.lastHeartbeat !== undefined);
+  assert.equal(seen.latestMetrics, undefined);
 
   // the master UI's application page: each executor's last heartbeat and latest metrics
   const ui = await startUiServer({ redisUrl: REDIS_URL, config: fx.config, port: 0, queueBoard: false });

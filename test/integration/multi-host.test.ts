@@ -129,7 +129,9 @@ test('two hosts in network namespaces: submit on A runs on B, B shows it; A dies
     for (const url of [a.urls.rest, a.urls.ui, a.urls.appApi]) assert.equal(new URL(url).hostname, hostA.address, 'A serves on its own address');
     assert.equal(new URL(b.urls.ui).hostname, hostB.address);
 
-    const jsonOf = async <T>(url: string): Promise<T> => (await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).json()) as T;
+    // a worker UI with the cluster's secret shows /json to admin tokens only
+    const viewer = signToken(SECRET, { scope: 'admin', ttlSeconds: 600 });
+    const jsonOf = async <T>(url: string): Promise<T> => (await (await fetch(url, { headers: { authorization: `Bearer ${viewer}` }, signal: AbortSignal.timeout(5_000) })).json()) as T;
     const workerIdOf = async (workerUi: string) => (await jsonOf<WorkerJson>(`${workerUi}/json`)).id;
     const workerA = await workerIdOf(a.workerUi);
     const workerB = await workerIdOf(b.workerUi);

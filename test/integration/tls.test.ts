@@ -95,8 +95,8 @@ test('REST server, web UI and application API over HTTPS; clients reject an unkn
     // the worker's own UI, served by the agent through the same listener, is HTTPS too
     const workerUi = json.workers[0]!.webuiaddress;
     assert.match(workerUi, /^https:\/\/127\.0\.0\.1:\d+$/);
-    await assert.rejects(fetch(`${workerUi}/json`));
-    assert.equal((await secureFetch(`${workerUi}/json`)).status, 200);
+    await assert.rejects(fetch(`${workerUi}/`));
+    assert.equal((await secureFetch(`${workerUi}/`)).status, 200);
     assert.equal((await secureFetch(`${ui}/metrics/master/prometheus`)).status, 200);
     const unknownApp = await secureFetch(`${appApi}/v1/apps/app-20260101000000-0000`);
     assert.equal(unknownApp.status, 404, 'the application API answers over HTTPS');

@@ -7,6 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { signToken } from '../../lib/http/auth.ts';
 import { startUiServer, type UiServer } from '../../functions/http/ui-server.ts';
 import { waitFor } from '../helpers/isolation.ts';
@@ -211,6 +212,18 @@ test('kill needs a token with the kill scope: 401 without, 403 with another scop
 
   const badLogin = await fetch(ui.url + '/login', { method: 'POST', body: new URLSearchParams({ token: 'garbage' }), headers: { origin: ui.url } });
   assert.equal(badLogin.status, 401);
+  // a body is read before any token is checked: it is bounded
+  // (on a connection of its own: the server answers before reading it all, so the connection is not reused)
+  const huge = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const request = httpRequest(ui.url + '/login', { method: 'POST', agent: false, headers: { origin: ui.url, 'content-type': 'application/x-www-form-urlencoded' } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+    });
+    request.on('error', reject);
+    request.end(`token=${'x'.repeat(128 * 1024)}`);
+  });
+  assert.equal(huge.status, 413);
+  assert.match(huge.text, /Request body too large: the limit is 65536 bytes/);
 });
 
 test('a driver can be killed with a bearer token (no Origin needed)', async () => {

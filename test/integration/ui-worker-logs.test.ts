@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createWorkerUiApp, DEFAULT_LOG_BYTES, startWorkerUi, type WorkerUiSource } from '../../workers/worker-ui.ts';
 import { makeTempDir, type TempDir } from '../helpers/isolation.ts';
+import { signToken } from '../../lib/http/auth.ts';
+import { SESSION_COOKIE } from '../../lib/http/ui/session.ts';
 
 let dir: TempDir;
 let outside: TempDir;
@@ -205,4 +207,22 @@ test('the worker page and /json (Spark\'s writeWorkerState) over a live server',
   } finally {
     await server.close();
   }
+});
+
+test("with the cluster's secret, logs and /json need an admin token (header or the master UI's session cookie); the page and metrics stay open", async () => {
+  const secret = 'worker-ui-test-secret-0123456789';
+  const app = createWorkerUiApp(source, { secret });
+  const admin = signToken(secret, { scope: ['admin'], ttlSeconds: 60 });
+  const submit = signToken(secret, { scope: ['submit', 'kill'], ttlSeconds: 60 });
+  const guarded = [`/log?appId=${APP}&executorId=0&logType=stdout`, `/logPage/?appId=${APP}&executorId=0&logType=stdout`, '/json'];
+  for (const path of guarded) {
+    assert.equal((await app.request(path)).status, 401, `${path} without a token`);
+    assert.equal((await app.request(path, { headers: { authorization: `Bearer ${submit}` } })).status, 403, `${path} with a submit token`);
+    assert.equal((await app.request(path, { headers: { authorization: `Bearer ${admin}` } })).status, 200, `${path} with an admin token`);
+    assert.equal((await app.request(path, { headers: { cookie: `${SESSION_COOKIE}=${admin}` } })).status, 200, `${path} with the session cookie`);
+  }
+  const text = await (await app.request(guarded[0]!, { headers: { authorization: `Bearer ${admin}` } })).text();
+  assert.ok(text.endsWith(SMALL_LOG), text);
+  assert.equal((await app.request('/')).status, 200);
+  assert.equal((await app.request('/metrics/prometheus')).status, 200);
 });

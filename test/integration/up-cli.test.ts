@@ -189,7 +189,7 @@ test('flint up, the demo against it, then SIGINT: no process, container or Redis
       runtime: 'docker',
       restUrl,
       appApiUrl,
-      token: signToken(secret, { scope: ['submit', 'kill'], ttlSeconds: 600, subject: 'up-cli-test' }),
+      token: signToken(secret, { scope: ['admin'], ttlSeconds: 600, subject: 'up-cli-test' }),
       driverToken: signToken(secret, { scope: ['submit'], ttlSeconds: 600, subject: 'up-cli-test-driver' }),
       slices: 6,
       executors: 2,

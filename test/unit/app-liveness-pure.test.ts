@@ -82,6 +82,15 @@ test('redactDescription: every env value, secret-looking conf, labels and argume
   assert.equal(redactDescription('not an object'), 'not an object');
 });
 
+test('redactDescription: the argument after a secret-looking flag, and values holding a secret-looking assignment', () => {
+  const redacted = redactDescription({
+    conf: { 'spark.jdbc.url': 'jdbc:x?user=a&password=b', 'spark.app.tag': 'nightly' },
+    command: ['run', '--password', 'hunter2', '--db-token', 'abc', '--user', 'bob', 'jdbc:x?user=a&password=b', '--token-file=/run/t', '-v'],
+  }) as Record<string, unknown>;
+  assert.deepEqual(redacted.conf, { 'spark.jdbc.url': REDACTED, 'spark.app.tag': 'nightly' });
+  assert.deepEqual(redacted.command, ['run', '--password', REDACTED, '--db-token', REDACTED, '--user', 'bob', REDACTED, `--token-file=${REDACTED}`, '-v']);
+});
+
 test('listenerCallFor: ExecutorLost is executorLost with Spark\'s message', () => {
   const message = heartbeatTimeoutMessage(120_034);
   assert.equal(message, 'Executor heartbeat timed out after 120034 ms');

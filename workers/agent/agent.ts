@@ -250,7 +250,7 @@ class Agent implements AgentHandle {
 
   private attachWebUi(): void {
     if (this.options.webUi === false) return;
-    this.webUi?.attach(this.options.webUi ? this.options.webUi(this) : createWorkerUiApp(workerUiSource(this)));
+    this.webUi?.attach(this.options.webUi ? this.options.webUi(this) : createWorkerUiApp(workerUiSource(this), { secret: this.config.get<string | undefined>(SECRET_KEY) }));
   }
 
   // ------------------------------------------------------------------ registration

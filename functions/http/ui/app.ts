@@ -26,6 +26,7 @@
 import { Hono, type Context } from 'hono';
 import { SPARK_METRICS_CONTENT_TYPE } from '../../../lib/http/spark-metrics.ts';
 import { applicationsSourceText, masterSourceText } from '../spark-sources.ts';
+import { bodyLimit } from 'hono/body-limit';
 import { html } from 'hono/html';
 import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
@@ -40,7 +41,7 @@ import type { FlintMetrics } from '../metrics.ts';
 import type { ClusterEventFeed } from './event-feed.ts';
 import { CONTENT_SECURITY_POLICY, renderPage, type Html } from '../../../lib/http/ui/layout.ts';
 import { appContent, masterContent, messageContent, workerContent, type PageContext } from './pages.ts';
-import { currentClaims, endSession, requireUiScope, safeRedirectPath, sameOriginForCookies, startSession } from './session.ts';
+import { currentClaims, endSession, requireUiScope, safeRedirectPath, sameOriginForCookies, startSession } from '../../../lib/http/ui/session.ts';
 import { LIVE_SCRIPT } from './live-script.ts';
 import type { QueueBoard } from './queue-board.ts';
 
@@ -78,10 +79,15 @@ export interface MasterUiBindings {
 
 type UiEnv = { Variables: AuthVariables };
 
+/** UI_BODY_LIMIT_BYTES: the largest request body the master UI reads. */
+export const UI_BODY_LIMIT_BYTES = 64 * 1024;
+
 /** createMasterUiApp builds the master UI's hono app. */
 export function createMasterUiApp(bindings: MasterUiBindings): Hono<UiEnv> {
   const app = new Hono<UiEnv>();
   const now = bindings.now ?? Date.now;
+  // the UI's forms (login, kill buttons, the queue board's actions) are small; a body is read before any token is checked
+  app.use('*', bodyLimit({ maxSize: UI_BODY_LIMIT_BYTES, onError: (c) => c.text(`Request body too large: the limit is ${UI_BODY_LIMIT_BYTES} bytes.\n`, 413) }));
   const secret = bindings.auth.secret;
   const title = bindings.title ?? `Flint Master at ${bindings.masterUrl}`;
 

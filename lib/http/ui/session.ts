@@ -12,7 +12,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
-import { authorize, extractToken, verifyToken, type AuthVariables, type Scope } from '../../../lib/http/auth.ts';
+import { authorize, extractToken, verifyToken, type AuthVariables, type Scope } from '../auth.ts';
 
 /** SESSION_COOKIE: the cookie holding the UI token. */
 export const SESSION_COOKIE = 'flint_token';
