@@ -54,7 +54,7 @@ import { appToken, credentialHash } from '../../lib/http/app-tokens.ts';
 import { AskRejectedError, AskTimeoutError, MasterClient } from '../../client/master-client.ts';
 import { AppClientError, isStreamId, readAppEventEntries, withClientConf } from '../../client/app-client.ts';
 import { ExecutorBeatBatcher, HeartbeatReceiver, LeaseKeeper, RECEIVER_TICK_MS } from '../../client/heartbeat-receiver.ts';
-import { AppEventHub } from './app-event-hub.ts';
+import { AppEventHub, MAX_STREAMS_PER_APP } from './app-event-hub.ts';
 import { followAppEvents } from './app-events-sse.ts';
 import { appStateFromHash } from './app-state-view.ts';
 
@@ -323,8 +323,10 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
     const redis = await stateRedis();
     if ((await redis.exists(keys.app(appId), keys.appEvents(appId))) === 0) throw new HttpError(404, `unknown application '${appId}'`);
     if (closed) throw new HttpError(503, 'the server is shutting down');
-    if (!hub.reserve()) {
+    const place = hub.reserve(appId);
+    if (place !== 'ok') {
       c.header('Retry-After', '1');
+      if (place === 'app-full') throw new HttpError(429, `application '${appId}' already has ${MAX_STREAMS_PER_APP} event streams open on this app API; close one first`);
       throw new HttpError(429, `this app API serves ${options.maxStreams ?? 1000} event streams at once (spark.flint.appApi.maxStreams); try again later`);
     }
     const releaseLease = owner ? lease.hold(appId) : () => undefined;
@@ -356,7 +358,7 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
       } finally {
         release();
         releaseLease();
-        hub.unreserve();
+        hub.unreserve(appId);
       }
     });
   });

@@ -82,9 +82,13 @@ export class HubSubscription {
   }
 }
 
+/** MAX_STREAMS_PER_APP: event streams one application may hold open in one process (its client and a few watchers need far fewer). */
+export const MAX_STREAMS_PER_APP = 16;
+
 export class AppEventHub {
   private readonly byKey = new Map<string, Set<HubSubscription>>();
   private reserved = 0;
+  private readonly perApp = new Map<string, number>();
   private reader?: Promise<RedisConnection>;
   private loop?: Promise<void>;
   private closed = false;
@@ -96,14 +100,24 @@ export class AppEventHub {
     return this.reserved;
   }
 
-  /** reserve takes a place for a new stream; false when maxStreams are open. Give it back with `unreserve`. */
-  reserve(): boolean {
-    if (this.closed || this.reserved >= this.options.maxStreams) return false;
+  /**
+   * reserve takes a place for a new stream of `appId`; 'full' when maxStreams are open,
+   * 'app-full' when that application already has MAX_STREAMS_PER_APP (one tenant cannot take
+   * every place). Give it back with `unreserve(appId)`.
+   */
+  reserve(appId: string): 'ok' | 'full' | 'app-full' {
+    if (this.closed || this.reserved >= this.options.maxStreams) return 'full';
+    const ofApp = this.perApp.get(appId) ?? 0;
+    if (ofApp >= MAX_STREAMS_PER_APP) return 'app-full';
+    this.perApp.set(appId, ofApp + 1);
     this.reserved += 1;
-    return true;
+    return 'ok';
   }
 
-  unreserve(): void {
+  unreserve(appId: string): void {
+    const ofApp = (this.perApp.get(appId) ?? 1) - 1;
+    if (ofApp > 0) this.perApp.set(appId, ofApp);
+    else this.perApp.delete(appId);
     this.reserved = Math.max(0, this.reserved - 1);
   }
 

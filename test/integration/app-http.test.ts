@@ -17,6 +17,7 @@ import { REDIS_URL } from '../helpers/env.ts';
 import { cleanupCluster, uniqueCluster, waitFor } from '../helpers/isolation.ts';
 import { appDescription, readInbox, registerFakeWorker } from '../helpers/protocol.ts';
 import { executorToken } from '../../lib/http/app-tokens.ts';
+import { MAX_STREAMS_PER_APP } from '../../functions/http/app-event-hub.ts';
 
 interface Fixture {
   cluster: string;
@@ -280,6 +281,24 @@ test('an idle stream gets keep-alive comments; a stream needs a token; maxStream
     return undefined;
   }, { message: 'a new stream once the aborted one released its place' });
   await reopened.body?.cancel();
+});
+
+test('one application cannot take every stream place: past MAX_STREAMS_PER_APP its own are refused (429), another application still gets one', async () => {
+  const f = await fixture('apph-perapp', { pollMs: 100, maxStreams: 100 });
+  const a = await post(`${f.url}/v1/apps`, appDescription({ name: 'greedy' }));
+  const b = await post(`${f.url}/v1/apps`, appDescription({ name: 'polite' }));
+  const holder = new AbortController();
+  try {
+    const urlA = `${f.url}/v1/apps/${a.body.appId}/events`;
+    for (let i = 0; i < MAX_STREAMS_PER_APP; i++) assert.equal((await fetch(urlA, { headers: bearer(a.body.appToken), signal: holder.signal })).status, 200, `stream ${i + 1}`);
+    const refused = await fetch(urlA, { headers: bearer(a.body.appToken) });
+    assert.equal(refused.status, 429);
+    assert.match(((await refused.json()) as { error: string }).error, new RegExp(`application '${a.body.appId}' already has ${MAX_STREAMS_PER_APP} event streams open`));
+    const other = await fetch(`${f.url}/v1/apps/${b.body.appId}/events`, { headers: bearer(b.body.appToken), signal: holder.signal });
+    assert.equal(other.status, 200);
+  } finally {
+    holder.abort();
+  }
 });
 
 test('bad input gets 400 with a JSON error; unknown apps 404', async () => {
