@@ -109,19 +109,34 @@ test('the app page lists its executors and follows a state change without a relo
   assert.ok(Number(await page.locator('body').getAttribute('data-live-updates')) >= 1);
 });
 
-test('the executor log link shows what the container wrote, as text', async () => {
-  await page.goto(`${ui.url}/app/?appId=${encodeURIComponent(appId)}`);
-  const link = page.locator('#executors tbody tr').first().locator('a', { hasText: 'stdout' });
-  const href = await link.getAttribute('href');
-  assert.ok(href && href.startsWith('http://127.0.0.1:'), `log link ${href}`);
-  await waitFor(
-    async () => {
-      await page.goto(href);
-      return (await page.locator('#log-text').innerText()).includes('<b>executor</b> up');
-    },
-    { message: 'the container output on the log page', timeoutMs: 15_000, intervalMs: 300 },
-  );
-  assert.equal(await page.locator('#log-text b').count(), 0, 'log text became markup');
+test('the executor log link shows what the container wrote, as text, to an admin logged in on the master UI', async () => {
+  // a context of its own: the session it logs in with must not reach the tests below
+  const context = await browser.newContext();
+  const own = await context.newPage();
+  try {
+    await own.goto(`${ui.url}/app/?appId=${encodeURIComponent(appId)}`);
+    const link = own.locator('#executors tbody tr').first().locator('a', { hasText: 'stdout' });
+    const href = await link.getAttribute('href');
+    assert.ok(href && href.startsWith('http://127.0.0.1:'), `log link ${href}`);
+    // with the cluster's secret the worker UI shows logs to admin tokens only
+    const refused = await own.goto(href);
+    assert.equal(refused?.status(), 401);
+    await own.goto(ui.url + '/login');
+    await own.fill('#token', signToken(SECRET, { scope: 'admin', ttlSeconds: 300, subject: 'browser-admin' }));
+    await own.click('#login-form button[type="submit"]');
+    await own.waitForURL(ui.url + '/');
+    // the session cookie is the host's: the browser sends it to the worker UI's port too
+    await waitFor(
+      async () => {
+        await own.goto(href);
+        return (await own.locator('#log-text').innerText({ timeout: 2_000 })).includes('<b>executor</b> up');
+      },
+      { message: 'the container output on the log page', timeoutMs: 15_000, intervalMs: 300 },
+    );
+    assert.equal(await own.locator('#log-text b').count(), 0, 'log text became markup');
+  } finally {
+    await context.close();
+  }
 });
 
 test('after logging in with a token, the kill button kills the app', async () => {
