@@ -31,7 +31,7 @@ import type { ServerTls } from '../../lib/http/tls.ts';
 import { createHash, randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { bodyLimit } from 'hono/body-limit';
+import { limitBody } from '../../lib/http/body-limit.ts';
 import { HTTP_BODY_LIMIT_BYTES } from '../../protocol/limits.ts';
 import { listenHttp } from '../../lib/http-listen.ts';
 import {
@@ -149,7 +149,7 @@ export function createAppHttpApp(options: AppHttpOptions = {}): AppHttp {
   const app = new Hono();
 
   // bodies are read through a limit (a larger one is cut off while it streams, never buffered whole)
-  app.use('*', bodyLimit({ maxSize: HTTP_BODY_LIMIT_BYTES, onError: (c) => c.json({ error: `request body is larger than ${HTTP_BODY_LIMIT_BYTES} bytes` }, 413) }));
+  app.use('*', limitBody({ maxSize: HTTP_BODY_LIMIT_BYTES, onError: (c) => c.json({ error: `request body is larger than ${HTTP_BODY_LIMIT_BYTES} bytes` }, 413) }));
 
   app.onError((error, c) => {
     if (error instanceof HttpError) return c.json({ error: error.message }, error.status);

@@ -19,7 +19,7 @@
 import { listenHttp } from '../../lib/http-listen.ts';
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { limitBody } from '../../lib/http/body-limit.ts';
 import { UnrecoverableError } from 'bullmq';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { requireScope, assertSafeBind, type AuthVariables } from '../../lib/http/auth.ts';
@@ -73,7 +73,7 @@ export function createInvokeApp(options: InvokeAppOptions): Hono<InvokeEnv> {
 
   app.post(
     '/invoke/:messageType',
-    bodyLimit({ maxSize, onError: (c) => fail(c, 413, `request body too large: the limit is ${maxSize} bytes`) }),
+    limitBody({ maxSize, onError: (c) => fail(c, 413, `request body too large: the limit is ${maxSize} bytes`) }),
     async (c) => {
       const type = c.req.param('messageType');
       if (!MESSAGE_TYPE.test(type)) return fail(c, 400, `invalid message type '${type.slice(0, 80)}'`);

@@ -16,7 +16,7 @@ import { listenHttp } from '../../../lib/http-listen.ts';
 import type { ServerTls } from '../../../lib/http/tls.ts';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { bodyLimit } from 'hono/body-limit';
+import { limitBody } from '../../../lib/http/body-limit.ts';
 import { createHash } from 'node:crypto';
 import { requireScope, assertSafeBind, extractToken, type AuthVariables } from '../../../lib/http/auth.ts';
 import { credentialHash } from '../../../lib/http/app-tokens.ts';
@@ -98,7 +98,7 @@ export function createRestApp(bindings: RestBindings): Hono<RestEnv> {
     'POST',
     paths('create'),
     requireScope('submit', auth),
-    bodyLimit({ maxSize, onError: (c) => fail(c, 413, `Request body too large: the limit is ${maxSize} bytes.`) }),
+    limitBody({ maxSize, onError: (c) => fail(c, 413, `Request body too large: the limit is ${maxSize} bytes.`) }),
     async (c) => {
       const body = await c.req.text();
       let parsed;

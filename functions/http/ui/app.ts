@@ -26,7 +26,7 @@
 import { Hono, type Context } from 'hono';
 import { SPARK_METRICS_CONTENT_TYPE } from '../../../lib/http/spark-metrics.ts';
 import { applicationsSourceText, masterSourceText } from '../spark-sources.ts';
-import { bodyLimit } from 'hono/body-limit';
+import { limitBody } from '../../../lib/http/body-limit.ts';
 import { html } from 'hono/html';
 import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
@@ -87,7 +87,7 @@ export function createMasterUiApp(bindings: MasterUiBindings): Hono<UiEnv> {
   const app = new Hono<UiEnv>();
   const now = bindings.now ?? Date.now;
   // the UI's forms (login, kill buttons, the queue board's actions) are small; a body is read before any token is checked
-  app.use('*', bodyLimit({ maxSize: UI_BODY_LIMIT_BYTES, onError: (c) => c.text(`Request body too large: the limit is ${UI_BODY_LIMIT_BYTES} bytes.\n`, 413) }));
+  app.use('*', limitBody({ maxSize: UI_BODY_LIMIT_BYTES, onError: (c) => c.text(`Request body too large: the limit is ${UI_BODY_LIMIT_BYTES} bytes.\n`, 413) }));
   const secret = bindings.auth.secret;
   const title = bindings.title ?? `Flint Master at ${bindings.masterUrl}`;
 
