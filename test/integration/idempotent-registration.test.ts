@@ -88,7 +88,9 @@ test('POST /v1/apps retried three times with one Idempotency-Key while no master
   const other = (await (await register(submitB, 'job-42')).json()) as typeof first;
   assert.notEqual(other.appId, first.appId);
   assert.equal(await redis.zcard(c.keys.appsWaiting), 2);
-  // and a clientId registered by one credential does not hand its app's token to another
+  // and a clientId registered by one credential does not hand its app's token to another, nor renew its lease
+  const leaseBefore = await redis.zscore(c.keys.appLeases, first.appId);
+  await new Promise((resolve) => setTimeout(resolve, 20));
   const taken = await fetch(`${server.url}/v1/apps`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${submitB}` },
@@ -97,6 +99,7 @@ test('POST /v1/apps retried three times with one Idempotency-Key while no master
   assert.equal(taken.status, 409);
   assert.match(((await taken.json()) as { error: string }).error, /belongs to an application registered with another credential/);
   assert.equal(await redis.zcard(c.keys.appsWaiting), 2, 'nothing new registered');
+  assert.equal(await redis.zscore(c.keys.appLeases, first.appId), leaseBefore, "another credential's attempt did not renew the lease");
 });
 
 test('REST create retried three times with one Idempotency-Key while no master runs, answered once one starts: exactly one driver', async () => {

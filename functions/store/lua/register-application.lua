@@ -12,7 +12,8 @@
   Keys: the app's hash and secret, apps:waiting, apps:by-client, apps:leases,
   apps:executor-beat-checks, driver:<id>:apps; the app's event stream and the cluster's.
   Returns JSON {"appId":..., "duplicate":bool} or {"error":...}. A repeated registration
-  from the same client returns the same id and renews the app's lease (Spark silently
+  from the same client returns the same id and, from the same registrar, renews the app's
+  lease (the caller refuses another registrar's duplicate with 409) (Spark silently
   drops a second registration from one driver address; Flint answers it idempotently).
   A new app's client lease starts now (Redis's clock): the master finishes the app when it
   lapses for spark.flint.app.timeout (expire-app-leases.lua).
@@ -21,7 +22,10 @@
 local clientId = ARGV[4]
 local existing = redis.call('HGET', K.appsByClient, clientId)
 if existing then
-  redis.call('ZADD', K.appLeases, 'XX', redisNowMs(), existing)
+  -- only the credential that registered it renews it: a clientId another caller learned keeps nothing alive
+  if redis.call('HGET', K.appSecret(existing), 'registrar') == ARGV[11] then
+    redis.call('ZADD', K.appLeases, 'XX', redisNowMs(), existing)
+  end
   return J({{'appId', js(existing)}, {'duplicate', 'true'}})
 end
 local driverId = ARGV[12]
