@@ -108,10 +108,14 @@ export const requestExecutors: Handler<'RequestExecutors'> = async (ctx, message
 /** killExecutors kills the listed executors; ids that are not integers are dropped, as Spark does. */
 export const killExecutors: Handler<'KillExecutors'> = async (ctx, message) => {
   const ids: number[] = [];
+  const ignored: string[] = [];
   for (const id of message.executorIds) {
     if (/^\d+$/.test(id)) ids.push(Number(id));
-    else ctx.log.error({ appId: message.appId, executorId: id }, `Encountered executor with a non-integer ID: ${id}. Ignoring`);
+    else ignored.push(id);
   }
+  // Spark logs each; one line for all of them (a request may carry thousands), the first few shown
+  if (ignored.length === 1) ctx.log.error({ appId: message.appId, executorId: ignored[0] }, `Encountered executor with a non-integer ID: ${ignored[0]}. Ignoring`);
+  else if (ignored.length > 1) ctx.log.error({ appId: message.appId, executorIds: ignored.slice(0, 5), count: ignored.length }, `Encountered ${ignored.length} executors with non-integer IDs (${ignored.slice(0, 5).join(', ')}${ignored.length > 5 ? ', ...' : ''}). Ignoring`);
   const known = await ctx.store.killExecutors(message.appId, ids, ctx.now, message.message ?? '');
   if (known) {
     if (message.message) ctx.log.warn({ appId: message.appId, executorIds: ids }, `Removing executors ${ids.join(', ')} of ${message.appId}: ${message.message}`);
