@@ -29,7 +29,7 @@ import { applicationsSourceText, masterSourceText } from '../spark-sources.ts';
 import { limitBody } from '../../../lib/http/body-limit.ts';
 import { html } from 'hono/html';
 import { HTTPException } from 'hono/http-exception';
-import { streamSSE } from 'hono/streaming';
+import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { RedisConnection } from '../../../lib/redis.ts';
 import type { Keys } from '../../../protocol/keys.ts';
 import { MasterInbound, parseMessage } from '../../../protocol/messages.ts';
@@ -74,10 +74,16 @@ export interface MasterUiBindings {
   queueBoard?: QueueBoard;
   /** SSE keep-alive period (default 15 s) */
   keepAliveMs?: number;
+  /** live-update streams served at once (default MAX_LIVE_STREAMS) */
+  maxLiveStreams?: number;
   now?: () => number;
 }
 
 type UiEnv = { Variables: AuthVariables };
+
+/** MAX_LIVE_STREAMS / MAX_QUEUED_LIVE_EVENTS: live-update streams one UI process serves, and events one holds for a slow reader. */
+export const MAX_LIVE_STREAMS = 512;
+export const MAX_QUEUED_LIVE_EVENTS = 256;
 
 /** UI_BODY_LIMIT_BYTES: the largest request body the master UI reads. */
 export const UI_BODY_LIMIT_BYTES = 64 * 1024;
@@ -166,52 +172,71 @@ export function createMasterUiApp(bindings: MasterUiBindings): Hono<UiEnv> {
     return respond(c, `Worker ${workerId}`, workerContent(found.worker, found.executors, found.drivers, pageContext()));
   });
 
+  let liveStreams = 0;
   app.get('/events', (c) => {
     const feed = bindings.events;
     if (!feed) return c.text('live updates are not enabled on this server', 404);
+    // anyone may follow (reads are open), so the streams and what each holds are bounded
+    const maxLiveStreams = bindings.maxLiveStreams ?? MAX_LIVE_STREAMS;
+    if (liveStreams >= maxLiveStreams) {
+      c.header('Retry-After', '5');
+      return c.text(`this UI serves ${maxLiveStreams} live-update streams at once; try again later`, 429);
+    }
+    liveStreams += 1;
     c.header('Cache-Control', 'no-store');
     c.header('X-Accel-Buffering', 'no');
     return streamSSE(c, async (stream) => {
-      let closed = false;
-      const queue: string[] = [];
-      let wake: (() => void) | undefined;
-      const unsubscribe = feed.subscribe((events) => {
-        for (const e of events) queue.push(JSON.stringify({ id: e.id, type: e.type, body: e.body, at: e.at }));
-        wake?.();
-      });
-      stream.onAbort(() => {
-        closed = true;
-        unsubscribe();
-        wake?.();
-      });
-      await stream.writeSSE({ event: 'hello', data: JSON.stringify({ at: now() }) });
-      const keepAliveMs = bindings.keepAliveMs ?? 15_000;
       try {
-        while (!closed) {
-          if (queue.length === 0) {
-            let timer: NodeJS.Timeout | undefined;
-            await new Promise<void>((resolve) => {
-              wake = resolve;
-              timer = setTimeout(resolve, keepAliveMs);
-            });
-            clearTimeout(timer);
-            wake = undefined;
-          }
-          if (closed) break;
-          if (queue.length === 0) {
-            await stream.write(': keep-alive\n\n');
-            continue;
-          }
-          for (const data of queue.splice(0)) {
-            const id = (JSON.parse(data) as { id: string }).id;
-            await stream.writeSSE({ event: 'cluster', id, data });
-          }
-        }
+        await followLiveEvents(stream, feed);
       } finally {
-        unsubscribe();
+        liveStreams -= 1;
       }
     });
   });
+
+  /** followLiveEvents: the cluster's events as they come, for the pages' live updates (each only makes the page refresh). */
+  const followLiveEvents = async (stream: SSEStreamingApi, feed: NonNullable<MasterUiBindings['events']>): Promise<void> => {
+    let closed = false;
+    const queue: string[] = [];
+    let wake: (() => void) | undefined;
+    const unsubscribe = feed.subscribe((events) => {
+      for (const e of events) queue.push(JSON.stringify({ id: e.id, type: e.type, body: e.body, at: e.at }));
+      // a reader that does not keep up only needs the latest: each event just makes the page refresh
+      if (queue.length > MAX_QUEUED_LIVE_EVENTS) queue.splice(0, queue.length - MAX_QUEUED_LIVE_EVENTS);
+      wake?.();
+    });
+    stream.onAbort(() => {
+      closed = true;
+      unsubscribe();
+      wake?.();
+    });
+    await stream.writeSSE({ event: 'hello', data: JSON.stringify({ at: now() }) });
+    const keepAliveMs = bindings.keepAliveMs ?? 15_000;
+    try {
+      while (!closed) {
+        if (queue.length === 0) {
+          let timer: NodeJS.Timeout | undefined;
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            timer = setTimeout(resolve, keepAliveMs);
+          });
+          clearTimeout(timer);
+          wake = undefined;
+        }
+        if (closed) break;
+        if (queue.length === 0) {
+          await stream.write(': keep-alive\n\n');
+          continue;
+        }
+        for (const data of queue.splice(0)) {
+          const id = (JSON.parse(data) as { id: string }).id;
+          await stream.writeSSE({ event: 'cluster', id, data });
+        }
+      }
+    } finally {
+      unsubscribe();
+    }
+  };
 
   app.get('/metrics', async (c) => {
     if (!bindings.metrics) return c.text('metrics are not enabled on this server', 404);
