@@ -317,6 +317,10 @@ test('placeholders: {{NAME}} becomes the server variable; unset, partial and sec
   assert.equal(replacePlaceholder('{{UNSET_VARIABLE}}', env), '{{UNSET_VARIABLE}}');
   assert.equal(replacePlaceholder('{{FLINT_SPARK_FLINT_AUTH_SECRET}}', env), '{{FLINT_SPARK_FLINT_AUTH_SECRET}}');
   assert.equal(replacePlaceholder('{{DB_PASSWORD}}', env), '{{DB_PASSWORD}}');
+  // only the installation's layout is readable: not the server's other variables, which may hold credentials
+  const server = { REDIS_URL: 'redis://:pw@db', DATABASE_URL: 'postgres://u:pw@h/db', REDISCLI_AUTH: 'pw', HOME: '/root', JAVA_HOME: '/opt/jdk', SPARK_AUTH_KEY: 'k' };
+  for (const name of ['REDIS_URL', 'DATABASE_URL', 'REDISCLI_AUTH', 'HOME', 'SPARK_AUTH_KEY']) assert.equal(replacePlaceholder(`{{${name}}}`, server), `{{${name}}}`, name);
+  assert.equal(replacePlaceholder('{{JAVA_HOME}}', server), '/opt/jdk');
   const desc = buildDriverDescription(
     request({
       sparkProperties: { 'spark.app.name': 'a', 'spark.hadoop.fs.s3a.endpoint': '{{SPARK_SCALA_VERSION}}' },

@@ -29,21 +29,23 @@ export interface DriverMappingContext {
 }
 
 /**
- * PLACEHOLDER_DENIED: server variables a `{{NAME}}` placeholder may not read.
- * Spark substitutes any variable (SPARK-49033/49034); Flint refuses its own
- * configuration (FLINT_*, which holds the auth secret and the Redis URL) and
- * names that look like credentials, so a token with the `submit` scope cannot
- * copy the server's secrets into a driver it controls.
+ * PLACEHOLDER_ALLOWED / PLACEHOLDER_DENIED: the server variables a `{{NAME}}` placeholder
+ * may read. Spark substitutes any variable (SPARK-49033/49034); Flint reads only the
+ * installation's layout (SPARK_*, JAVA_HOME, Hadoop's and Python's directories), never its
+ * own configuration (FLINT_*: the auth secret, the Redis URL) nor a name that looks like a
+ * credential, so a token with the `submit` scope cannot copy the server's secrets (a
+ * REDIS_URL or DATABASE_URL with a password in it, say) into a driver it controls.
  */
-const PLACEHOLDER_DENIED = /^FLINT_|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|ACCESS_KEY/i;
+const PLACEHOLDER_ALLOWED = /^(SPARK_[A-Z0-9_]+|JAVA_HOME|HADOOP_HOME|HADOOP_CONF_DIR|YARN_CONF_DIR|PYSPARK_PYTHON|PYSPARK_DRIVER_PYTHON|PYTHONPATH)$/;
+const PLACEHOLDER_DENIED = /^FLINT_|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|ACCESS_KEY|AUTH|_URL$|_URI$/i;
 
-/** replacePlaceholder: a value that is exactly `{{NAME}}`, with NAME set on the server and allowed, becomes its value. */
+/** replacePlaceholder: a value that is exactly `{{NAME}}`, with NAME set on the server and allowed (above), becomes its value. */
 export function replacePlaceholder(value: string, serverEnv: Readonly<Record<string, string | undefined>>): string {
   const match = /^\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}$/.exec(value);
   if (!match) return value;
   const name = match[1]!;
   const replacement = serverEnv[name];
-  if (replacement === undefined || PLACEHOLDER_DENIED.test(name)) return value;
+  if (replacement === undefined || !PLACEHOLDER_ALLOWED.test(name) || PLACEHOLDER_DENIED.test(name)) return value;
   return replacement;
 }
 
