@@ -16,6 +16,7 @@ import { agentFixture } from '../helpers/agent-fixture.ts';
 import { tracedClient } from '../helpers/acceptance.ts';
 import { appDescription } from '../helpers/protocol.ts';
 import { makeTempDir, waitFor } from '../helpers/isolation.ts';
+import { removeClusterCgroups } from '../helpers/cgroup-cleanup.ts';
 import { TEST_IMAGE } from '../helpers/env.ts';
 import { createLogger } from '../../lib/log.ts';
 import { ProcessRuntime, isProcessAlive } from '../../workers/runtime/process.ts';
@@ -102,6 +103,7 @@ test("the process runtime's tasks of a former identity are stopped and their rec
   } finally {
     await Promise.allSettled(runtimes.map((runtime) => runtime.close()));
     for (const pid of pids.filter(isProcessAlive)) process.kill(-pid, 'SIGKILL'); // after a failure only
+    await removeClusterCgroups([cluster]);
     await dir.cleanup();
   }
 });

@@ -32,6 +32,7 @@ import { recordDeadLetter } from '../../lib/dead-letters.ts';
 import { claimSilentExecutors, recordExecutorHeartbeats } from '../../client/receiver-scripts.ts';
 import { FAST_CONF } from '../helpers/agent-fixture.ts';
 import { docker, makeTempDir, removeContainersByLabel, waitFor } from '../helpers/isolation.ts';
+import { removeClusterCgroups } from '../helpers/cgroup-cleanup.ts';
 import { TEST_IMAGE } from '../helpers/env.ts';
 import { appDescription, readAppEvents } from '../helpers/protocol.ts';
 
@@ -258,6 +259,8 @@ test('a worker agent under its own ACL user does everything an agent does, and n
     if (saved.FLINT_SPARK_FLINT_REDIS_URL === undefined) delete process.env.FLINT_SPARK_FLINT_REDIS_URL;
     admin.disconnect();
     await embedded.stop();
+    // the agent's task (`sleep 30`) outlives the agent; its cgroup is the host's
+    await removeClusterCgroups([CLUSTER]);
     await dir.cleanup();
   }
 });

@@ -10,10 +10,11 @@ import assert from 'node:assert/strict';
 import { exitSummary } from '../helpers/protocol.ts';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, rmdir, stat, symlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { detectCgroups, type TaskCgroups } from '../../workers/runtime/cgroups.ts';
+import { removeClusterCgroups } from '../helpers/cgroup-cleanup.ts';
 import { ProcessRuntime, isProcessAlive } from '../../workers/runtime/process.ts';
 import { privateTaskDir, stderrHeader, taskName } from '../../workers/runtime/task-identity.ts';
 import { ImageNotAllowedError, type TaskExit, type TaskSpec } from '../../workers/runtime/types.ts';
@@ -22,29 +23,6 @@ const dirs: string[] = [];
 /** the runtimes' own directories of the tasks started here (task.json, exit.json) */
 const privateDirs: string[] = [];
 const clusters: string[] = [];
-const CGROUP_ROOTS = ['/sys/fs/cgroup/cpu', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/pids', '/sys/fs/cgroup/unified', '/sys/fs/cgroup'];
-
-/** removeCgroupTree kills what lives in a cgroup tree and removes it deepest first (only this test file's clusters). */
-async function removeCgroupTree(dir: string): Promise<void> {
-  if (!existsSync(dir)) return;
-  for (const entry of await readdir(dir, { withFileTypes: true })) if (entry.isDirectory()) await removeCgroupTree(join(dir, entry.name));
-  for (let attempt = 0; attempt < 40; attempt++) {
-    for (const pid of (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    try {
-      await rmdir(dir);
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-}
-
 after(async () => {
   // kill only tasks of ours that are still running: a recorded pid whose exit file exists may belong to someone else now
   for (const privateDir of privateDirs) {
@@ -58,10 +36,7 @@ after(async () => {
     }
   }
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-  for (const root of CGROUP_ROOTS) {
-    for (const cluster of clusters) await removeCgroupTree(join(root, 'flint', cluster));
-    await rmdir(join(root, 'flint')).catch(() => undefined); // only when empty: another run may be using it
-  }
+  await removeClusterCgroups(clusters);
 });
 
 interface Fixture {

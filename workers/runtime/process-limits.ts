@@ -82,9 +82,12 @@ export class TaskLimits {
     }
   }
 
-  /** remove kills whatever still lives in the task's cgroup (children that left its process group) and removes it (bounded). */
+  /**
+   * remove kills whatever still lives in the task's cgroup (children that left its process group) and removes it (bounded).
+   * It detects cgroups first if this runtime never did: one that only adopted the task (after a restart) must remove its cgroup too.
+   */
   async remove(entry: TaskIdentity): Promise<void> {
-    const cgroups = await this.known();
+    const cgroups = (await this.known()) ?? (this.options.cgroups === false ? undefined : await this.cgroups().catch(() => undefined));
     if (cgroups === undefined) return;
     const path = this.cgroupPath(entry);
     for (let attempt = 0; ; attempt++) {
