@@ -131,7 +131,9 @@ export async function readTaskStatus(entry: RegistryEntry, oomKilled: () => Prom
     if (exit.refused !== undefined) status.refused = exit.refused;
     return status;
   }
-  const supervisorAlive = entry.supervisorPid !== undefined && isProcessAlive(entry.supervisorPid);
+  // the entry another start is still completing may not name its supervisor yet; the task record always does
+  const supervisorPid = entry.supervisorPid ?? record?.supervisorPid;
+  const supervisorAlive = supervisorPid !== undefined && isProcessAlive(supervisorPid);
   const taskAlive = record !== undefined && isProcessAlive(record.pid);
   if (supervisorAlive || taskAlive) {
     status.running = true;
