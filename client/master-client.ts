@@ -8,7 +8,7 @@
  * clear reason instead of becoming a dead letter.
  */
 import { randomUUID } from 'node:crypto';
-import { Job, Queue, QueueEvents, type JobsOptions } from 'bullmq';
+import { Job, Queue, QueueEvents, type JobsOptions } from '../lib/bullmq.ts';
 import { MasterInbound, parseMessage, type MasterInboundType, type MasterInboundMessage } from '../protocol/messages.ts';
 import { clusterKeys, type Keys } from '../protocol/keys.ts';
 import { bullConnection, closeBull } from '../lib/redis.ts';

@@ -9,7 +9,7 @@
 import { recordDeadLetter as recordDeadLetterIn, type DeadLetter } from '../lib/dead-letters.ts';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { Worker, UnrecoverableError, type Job } from 'bullmq';
+import { Worker, UnrecoverableError, type Job } from '../lib/bullmq.ts';
 import { MasterInbound, parseMessage, type MasterInboundType } from '../protocol/messages.ts';
 import type { FlintConfig } from '../protocol/config.ts';
 import { bullConnection, checkRedisPolicy, closeBull, connectRedisOrCluster, type RedisConnection } from '../lib/redis.ts';

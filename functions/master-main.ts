@@ -8,7 +8,7 @@
  * when the command runs.
  */
 import { DEFAULT_REDIS_URL, loadConfig, parseConfFlags } from '../protocol/config.ts';
-import { Queue } from 'bullmq';
+import { Queue } from '../lib/bullmq.ts';
 import { startMaster } from './host.ts';
 import { planMasterServices, startMasterServices } from './http/master-services.ts';
 import type { FlintMetrics } from './http/metrics.ts';

@@ -7,43 +7,26 @@
  * session support (@grpc/grpc-js, @grpc/proto-loader, protobufjs): about 1.9 MB of
  * JavaScript that every worker agent compiled and kept, although a client of
  * /var/run/docker.sock never calls either. Before dockerode loads, stand-ins for those
- * two modules go into require's cache; each loads the real module on its first call,
- * so an `ssh://` engine or a BuildKit session still works, it only pays later
- * (test/unit/docker-client.test.ts). If a dockerode or docker-modem release moves
- * those files, the stand-ins are simply not installed.
+ * two modules go into require's cache (lib/deferred-modules.ts); each loads the real
+ * module on its first call, so an `ssh://` engine or a BuildKit session still works,
+ * it only pays later (test/integration/docker-client.test.ts). If a dockerode or
+ * docker-modem release moves those files, the stand-ins are simply not installed.
  */
-import { existsSync } from 'node:fs';
-import { createRequire, Module } from 'node:module';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type Dockerode from 'dockerode';
+import { deferOnFirstCall, hasRun } from './deferred-modules.ts';
 
 const require = createRequire(import.meta.url);
 
-/** DEFERRED_MODULES: dockerode's modules that only remote engines or BuildKit builds use, as [package entry's require, path from its directory]. */
+/** deferredModulePaths: dockerode's modules that only remote engines or BuildKit builds use (each exports one function). */
 function deferredModulePaths(): string[] {
   const dockerodeMain = require.resolve('dockerode');
   const modemMain = createRequire(dockerodeMain).resolve('docker-modem');
   return [join(dirname(dockerodeMain), 'session.js'), join(dirname(modemMain), 'ssh.js')];
 }
 
-/** deferOnFirstCall puts in require's cache, for a module whose export is one function, a function that loads the module on its first call. */
-function deferOnFirstCall(path: string): void {
-  if (!existsSync(path) || require.cache[path] !== undefined) return;
-  const standIn = new Module(path);
-  standIn.filename = path;
-  standIn.loaded = true;
-  let real: ((...args: unknown[]) => unknown) | undefined;
-  standIn.exports = function deferred(this: unknown, ...args: unknown[]): unknown {
-    if (real === undefined) {
-      delete require.cache[path];
-      real = require(path) as (...args: unknown[]) => unknown;
-    }
-    return real.apply(this, args);
-  };
-  require.cache[path] = standIn;
-}
-
-if (require.cache[require.resolve('dockerode')] === undefined) {
+if (!hasRun(require.resolve('dockerode'))) {
   for (const path of deferredModulePaths()) deferOnFirstCall(path);
 }
 

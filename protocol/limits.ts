@@ -12,6 +12,17 @@
  * worker's inbox holds at most about 2 MiB of descriptions at any time.
  */
 
+/**
+ * groupDigits writes an integer with comma thousands separators (65,536), as
+ * toLocaleString('en-US') would. Not toLocaleString itself: its first call loads ICU's
+ * locale data, about 8 MB of RSS that an idle master or agent then keeps
+ * (docs/packaging.md), and messages.ts formats its limits while it loads.
+ */
+export function groupDigits(value: number): string {
+  const digits = String(Math.trunc(Math.abs(value)));
+  return `${value < 0 ? '-' : ''}${digits.replace(/\B(?=(\d{3})+$)/g, ',')}`;
+}
+
 /** MAX_DESCRIPTION_BYTES: the whole description as JSON (UTF-8). */
 export const MAX_DESCRIPTION_BYTES = 64 * 1024;
 /** command: arguments, and bytes of each. */
@@ -67,6 +78,6 @@ export function oversizedDescription(description: Record<string, unknown>): { fi
   }
   return {
     field,
-    message: `the description is ${total.toLocaleString('en-US')} bytes as JSON, more than the limit of ${MAX_DESCRIPTION_BYTES.toLocaleString('en-US')}; ${field} takes ${largest.toLocaleString('en-US')}`,
+    message: `the description is ${groupDigits(total)} bytes as JSON, more than the limit of ${groupDigits(MAX_DESCRIPTION_BYTES)}; ${field} takes ${groupDigits(largest)}`,
   };
 }

@@ -15,6 +15,7 @@
 import { z } from 'zod';
 import { EXECUTOR_STATES, DRIVER_STATES, APPLICATION_STATES, WORKER_STATES } from './states.ts';
 import {
+  groupDigits,
   MAX_ARG_BYTES,
   MAX_COMMAND_ARGS,
   MAX_ENV_NAME_LENGTH,
@@ -81,7 +82,7 @@ function text(maxBytes: number) {
   return z
     .string()
     .refine((value) => !value.includes('\0'), 'must not contain NUL')
-    .refine((value) => utf8Bytes(value) <= maxBytes, `must be at most ${maxBytes.toLocaleString('en-US')} bytes`);
+    .refine((value) => utf8Bytes(value) <= maxBytes, `must be at most ${groupDigits(maxBytes)} bytes`);
 }
 
 /** boundedMap: a string → string record with at most `entries` entries, keys and values checked. */

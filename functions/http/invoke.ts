@@ -20,7 +20,7 @@ import { listenHttp } from '../../lib/http-listen.ts';
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { limitBody } from '../../lib/http/body-limit.ts';
-import { UnrecoverableError } from 'bullmq';
+import { UnrecoverableError } from '../../lib/bullmq.ts';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { requireScope, assertSafeBind, type AuthVariables } from '../../lib/http/auth.ts';
 

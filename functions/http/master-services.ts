@@ -13,7 +13,7 @@
  * (lib/http/tls.ts). A port of 0 binds a free port; the bound URLs are returned and
  * logged. A failure part-way closes what had started.
  */
-import { Queue } from 'bullmq';
+import { Queue } from '../../lib/bullmq.ts';
 import type { FlintConfig } from '../../protocol/config.ts';
 import { clusterKeys } from '../../protocol/keys.ts';
 import { assertSafeBind } from '../../lib/http/auth.ts';

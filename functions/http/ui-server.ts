@@ -8,7 +8,7 @@
  */
 import { hostForUrl, listenHttp } from '../../lib/http-listen.ts';
 import type { ServerTls } from '../../lib/http/tls.ts';
-import { Queue } from 'bullmq';
+import { Queue } from '../../lib/bullmq.ts';
 import type { FlintConfig } from '../../protocol/config.ts';
 import { clusterKeys } from '../../protocol/keys.ts';
 import { bullConnection, closeBull, connectRedisOrCluster } from '../../lib/redis.ts';

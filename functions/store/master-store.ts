@@ -61,7 +61,7 @@ export class MasterStore {
   ) {
     this.keys = clusterKeys(config.cluster);
     this.scriptConfig = scriptConfigFrom(config);
-    loadScripts(redis);
+    loadScripts();
   }
 
   private call<T>(name: ScriptName, now: number, args: (string | number)[]): Promise<T> {

@@ -1,10 +1,11 @@
 /**
- * Loads Flint's Lua commit scripts (functions/store/lua/*.lua) into an ioredis
- * client. Each script is the shared prelude plus its own body; the prelude's key
- * table `K` is generated here from protocol/keys.ts, so TypeScript and Lua can
+ * Flint's Lua commit scripts (functions/store/lua/*.lua) and how they are run. Each
+ * script is the shared prelude plus its own body; the prelude's key table `K` is
+ * generated here from protocol/keys.ts, so TypeScript and Lua can
  * never spell a key differently. `callScript` passes the calling convention
  * (namespace, now, configuration) documented in prelude.lua.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packagePath } from '../../lib/package-layout.ts';
@@ -53,19 +54,40 @@ export function luaTransitionTables(): string {
   ].join('\n');
 }
 
-let cachedSources: Map<ScriptName, string> | undefined;
+/**
+ * The scripts as Redis runs them are the prelude plus a body each, about 25 KB apiece.
+ * Only the prelude and the bodies are kept, once per process, with each script's SHA1:
+ * a master runs EVALSHA, and composes a script's source only when Redis does not have
+ * it (NOSCRIPT: after a restart, a failover or SCRIPT FLUSH) to send it with EVAL,
+ * which also caches it. Holding the 16 composed sources in every process kept them in
+ * the heap as long as it ran (docs/packaging.md).
+ */
+interface LoadedScripts {
+  prelude: string;
+  bodies: Map<ScriptName, string>;
+  shas: Map<ScriptName, string>;
+}
 
-/** scriptSources: prelude + body of every script, ready for EVALSHA. */
-export function scriptSources(): Map<ScriptName, string> {
-  if (cachedSources) return cachedSources;
+let loaded: LoadedScripts | undefined;
+
+/** composeScript: the source Redis runs, the prelude then the body. */
+function composeScript(prelude: string, name: ScriptName, body: string): string {
+  return `${prelude}\n-- ==== ${name}.lua ====\n${body}`;
+}
+
+/** loadScripts reads every script and computes its SHA1, once per process; a missing or unreadable file fails here, at start. */
+export function loadScripts(): void {
+  if (loaded) return;
   const prelude = readFileSync(join(LUA_DIR, 'prelude.lua'), 'utf8').replace('--@KEYS@--', `${luaKeyTable()}\n${luaTransitionTables()}`);
-  cachedSources = new Map(
-    SCRIPT_NAMES.map((name) => {
-      const body = readFileSync(join(LUA_DIR, `${name}.lua`), 'utf8');
-      return [name, `${prelude}\n-- ==== ${name}.lua ====\n${body}`];
-    }),
-  );
-  return cachedSources;
+  const bodies = new Map(SCRIPT_NAMES.map((name) => [name, readFileSync(join(LUA_DIR, `${name}.lua`), 'utf8')]));
+  const shas = new Map(SCRIPT_NAMES.map((name) => [name, createHash('sha1').update(composeScript(prelude, name, bodies.get(name)!)).digest('hex')]));
+  loaded = { prelude, bodies, shas };
+}
+
+/** scriptSource: the source of one script as Redis runs it (composed on each call). */
+export function scriptSource(name: ScriptName): string {
+  loadScripts();
+  return composeScript(loaded!.prelude, name, loaded!.bodies.get(name)!);
 }
 
 /** MasterScriptConfig: the configuration values commit scripts need (ARGV[3]). */
@@ -82,25 +104,7 @@ export interface MasterScriptConfig {
   appNumberModulo: number | null;
 }
 
-type ScriptCommand = (key: string, ...args: (string | number)[]) => Promise<unknown>;
-
-const LOADED = Symbol('flintScripts');
-
-/** loadScripts defines every script as a command on the client (idempotent per client). */
-export function loadScripts(redis: RedisConnection): void {
-  const marked = redis as RedisConnection & { [LOADED]?: boolean };
-  if (marked[LOADED]) return;
-  for (const [name, lua] of scriptSources()) {
-    redis.defineCommand(commandName(name), { numberOfKeys: 1, lua });
-  }
-  marked[LOADED] = true;
-}
-
-function commandName(name: ScriptName): string {
-  return 'flint_' + name.replace(/-/g, '_');
-}
-
-/** callScript runs one commit script with the prelude's calling convention. */
+/** callScript runs one commit script with the prelude's calling convention: EVALSHA, then EVAL if Redis lacks the script. */
 export async function callScript<T = unknown>(
   redis: RedisConnection,
   keys: Keys,
@@ -109,10 +113,15 @@ export async function callScript<T = unknown>(
   now: number,
   args: (string | number)[] = [],
 ): Promise<T> {
-  loadScripts(redis);
-  const command = (redis as unknown as Record<string, ScriptCommand>)[commandName(name)]!;
+  loadScripts();
   const conf = JSON.stringify({ ...config, ts: sparkTimestamp(now) });
-  return (await command.call(redis, keys.stats, keys.bullPrefix, now, conf, ...args)) as T;
+  const keysAndArgs = [keys.stats, keys.bullPrefix, now, conf, ...args];
+  try {
+    return (await redis.evalsha(loaded!.shas.get(name)!, 1, ...keysAndArgs)) as T;
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+    return (await redis.eval(scriptSource(name), 1, ...keysAndArgs)) as T;
+  }
 }
 
 export function keysFor(cluster: string): Keys {

@@ -34,6 +34,8 @@ function tracingNodeOptions(traceFile: string): string {
 
 /** HEAVY: packages only the processes (master, worker, up) and the REST server need. */
 const HEAVY = ['bullmq', 'ioredis', 'hono', '@hono', 'dockerode', 'prom-client', 'pino', 'zod', '@bull-board'];
+/** HEAVY_LOADERS: Flint's modules that load BullMQ and dockerode with require, which the resolve hook does not see. */
+const HEAVY_LOADERS = ['lib/bullmq', 'lib/docker'];
 
 /** loadedFiles runs flint with the tracing hook; returns its exit code, its stderr, and what it resolved. */
 async function loadedFiles(args: string[]): Promise<{ code: number | null; stderr: string; files: string[] }> {
@@ -54,7 +56,7 @@ function loaded(files: string[], module: string): boolean {
 }
 
 function heavyPackages(files: string[]): string[] {
-  return HEAVY.filter((name) => files.some((url) => url.includes(`/node_modules/${name}/`)));
+  return [...HEAVY.filter((name) => files.some((url) => url.includes(`/node_modules/${name}/`))), ...HEAVY_LOADERS.filter((module) => loaded(files, module))];
 }
 
 const SECRET = 'cli-startup-test-secret-0123456789abcdef';
@@ -93,7 +95,8 @@ test('flint master loads its implementation and its packages when it runs', asyn
   assert.equal(run.code, 1);
   assert.match(run.stderr, /^flint: invalid configuration:/);
   assert.ok(loaded(run.files, 'functions/master-main'));
-  assert.ok(heavyPackages(run.files).includes('bullmq'), 'the trace sees heavy packages when they are loaded');
+  assert.ok(heavyPackages(run.files).includes('lib/bullmq'), 'the trace sees heavy packages when they are loaded');
+  assert.ok(heavyPackages(run.files).includes('ioredis'), 'the trace sees heavy packages when they are loaded');
 });
 
 test('flint runs the TypeScript sources in a checkout and only compiled JavaScript when installed', async () => {

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MasterInbound, parseMessage } from '../../protocol/messages.ts';
 import {
+  groupDigits,
   MAX_ARG_BYTES,
   MAX_COMMAND_ARGS,
   MAX_DESCRIPTION_BYTES,
@@ -81,5 +82,13 @@ describe('driver description limits', () => {
     assert.match(refusal(submitDriver({ sparkProperties: times(MAX_PROPERTIES + 1, (i) => [`spark.p${i}`, '1']) })), /driverDescription\.sparkProperties: at most 500 properties/);
     assert.match(refusal(submitDriver({ sparkProperties: { 'spark.jars': 'j'.repeat(16 * 1024 + 1) } })), /sparkProperties\.spark\.jars: must be at most 16,384 bytes/);
     assert.match(refusal(submitDriver({ command: Array(40).fill('q'.repeat(2000)) })), /driverDescription\.command: the description is [\d,]+ bytes as JSON/);
+  });
+});
+
+describe('groupDigits', () => {
+  test('writes thousands with commas, as en-US does, without loading ICU', () => {
+    for (const value of [0, 7, 999, 1000, 65_536, 1_048_576, 123_456_789, -4_321]) {
+      assert.equal(groupDigits(value), value.toLocaleString('en-US'), String(value));
+    }
   });
 });

@@ -6,7 +6,7 @@
  * The interface keeps the hono app free of Redis, so the HTTP protocol can be
  * tested in-process against any implementation.
  */
-import { Queue } from 'bullmq';
+import { Queue } from '../../../lib/bullmq.ts';
 import {
   DriverStatusResponse,
   KillAllDriversResponse,

@@ -4,7 +4,7 @@
  * about 14 MB of resident memory), and most masters never serve it: an idle master does
  * not pay for it.
  */
-import type { Queue } from 'bullmq';
+import type { Queue } from '../../../lib/bullmq.ts';
 import { Hono } from 'hono';
 
 /** QueueBoard: a hono app serving bull-board under /queues, once built. */

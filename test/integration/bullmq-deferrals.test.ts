@@ -1,0 +1,88 @@
+/**
+ * lib/bullmq.ts: the queue Flint uses works without BullMQ's PostgreSQL backend, its
+ * other Redis clients or cron-parser (with luxon) having run, and each of them
+ * still works when first used: a job scheduler with a cron pattern loads cron-parser, a
+ * PostgreSQL export loads the backend. Each case runs in a fresh Node process, so the
+ * module cache starts empty as in a master or an agent; the queue is a real one on the
+ * test Redis, under a prefix of its own that the case deletes.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { REPO_ROOT } from '../helpers/flint-process.ts';
+import { REDIS_URL } from '../helpers/env.ts';
+
+/** DEFERRED: a file of each deferred module (or package), as a part of its path. */
+const DEFERRED = ['/bullmq/dist/cjs/postgres/postgres-queue-backend.js', '/bullmq/dist/cjs/classes/node-redis-client.js', '/bullmq/dist/cjs/classes/bun-redis-client.js', '/bullmq/dist/cjs/classes/valkey-glide-client.js', '/node_modules/cron-parser/', '/node_modules/luxon/'];
+
+/** inFreshProcess runs an ES module body (with lib/bullmq.ts imported as `bullmq`) and returns what it printed as JSON, `ran` listing the deferred modules that ran. */
+function inFreshProcess(body: string): { ran: string[]; [key: string]: unknown } {
+  const prefix = `flint-test-bullmq-${randomUUID()}`;
+  const script = `
+    import { createRequire } from 'node:module';
+    import { Redis } from 'ioredis';
+    import * as bullmq from './lib/bullmq.ts';
+    const require = createRequire(import.meta.url);
+    // each of these modules requires others when it runs; a stand-in in the cache requires nothing
+    const ran = () => ${JSON.stringify(DEFERRED)}.filter((part) => Object.entries(require.cache).some(([path, module]) => path.includes(part) && module.loaded && module.children.length > 0));
+    const connection = { url: ${JSON.stringify(REDIS_URL)}, maxRetriesPerRequest: null };
+    const prefix = ${JSON.stringify(prefix)};
+    const result = {};
+    const redis = new Redis(${JSON.stringify(REDIS_URL)});
+    try {
+      ${body}
+    } finally {
+      const keys = await redis.keys(prefix + ':*');
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
+    process.stdout.write(JSON.stringify({ ...result, ran: ran() }));
+  `;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(run.status, 0, run.stderr);
+  return JSON.parse(run.stdout) as { ran: string[] };
+}
+
+test('a queue adds, counts and reads jobs with none of the deferred modules having run', () => {
+  const result = inFreshProcess(`
+    const queue = new bullmq.Queue('deferrals', { connection, prefix });
+    await queue.add('m', { n: 1 });
+    result.counts = await queue.getJobCounts('waiting');
+    result.name = (await queue.getJobs(['waiting']))[0]?.name;
+    await queue.close();
+  `);
+  assert.deepEqual(result.counts, { waiting: 1 });
+  assert.equal(result.name, 'm');
+  assert.deepEqual(result.ran, []);
+});
+
+test('a job scheduler with a cron pattern loads cron-parser when it is used, and its next run is computed', () => {
+  const result = inFreshProcess(`
+    result.before = ran();
+    const queue = new bullmq.Queue('deferrals', { connection, prefix });
+    await queue.upsertJobScheduler('every-minute', { pattern: '0 * * * * *' }, { name: 'tick' });
+    const [scheduler] = await queue.getJobSchedulers();
+    result.pattern = scheduler?.pattern;
+    result.nextInMs = scheduler?.next - Date.now();
+    await queue.close();
+  `);
+  assert.deepEqual(result.before, []);
+  assert.equal(result.pattern, '0 * * * * *');
+  assert.ok(typeof result.nextInMs === 'number' && result.nextInMs > 0 && result.nextInMs <= 61_000, `the next minute: ${String(result.nextInMs)} ms`);
+  assert.ok(result.ran.includes('/node_modules/cron-parser/'), `cron-parser ran once used: ${JSON.stringify(result.ran)}`);
+});
+
+test("BullMQ's own exports of a deferred module load it when read", () => {
+  const result = inFreshProcess(`
+    const require2 = createRequire(import.meta.url);
+    result.before = ran();
+    const index = require2('bullmq');
+    result.postgres = typeof index.createPostgresBackend;
+    result.nodeRedis = typeof index.createNodeRedisClient;
+  `);
+  assert.deepEqual(result.before, []);
+  assert.equal(result.postgres, 'function');
+  assert.equal(result.nodeRedis, 'function');
+  assert.ok(result.ran.includes('/bullmq/dist/cjs/postgres/postgres-queue-backend.js'), JSON.stringify(result.ran));
+});
