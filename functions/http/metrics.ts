@@ -12,7 +12,7 @@
  *    memory, dead letters. Every master process reports the same values for these,
  *    so dashboards should take max() across processes, not sum().
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from '../../lib/prometheus.ts';
 import type { RedisConnection } from '../../lib/redis.ts';
 import type { Keys } from '../../protocol/keys.ts';
 import { readWorkerCapacities } from '../store/read-state.ts';

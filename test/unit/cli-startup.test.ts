@@ -34,8 +34,8 @@ function tracingNodeOptions(traceFile: string): string {
 
 /** HEAVY: packages only the processes (master, worker, up) and the REST server need. */
 const HEAVY = ['bullmq', 'ioredis', 'hono', '@hono', 'dockerode', 'prom-client', 'pino', 'zod', '@bull-board'];
-/** HEAVY_LOADERS: Flint's modules that load BullMQ and dockerode with require, which the resolve hook does not see. */
-const HEAVY_LOADERS = ['lib/bullmq', 'lib/docker'];
+/** HEAVY_LOADERS: Flint's modules that load BullMQ, dockerode and prom-client with require, which the resolve hook does not see. */
+const HEAVY_LOADERS = ['lib/bullmq', 'lib/docker', 'lib/prometheus'];
 
 /** loadedFiles runs flint with the tracing hook; returns its exit code, its stderr, and what it resolved. */
 async function loadedFiles(args: string[]): Promise<{ code: number | null; stderr: string; files: string[] }> {
