@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_REDIS_URL } from '../protocol/config.ts';
 import { collectRepeatable as collect } from '../cli/command-io.ts';
-import { holdYoungGenerationWhileLoading } from '../lib/idle-memory.ts';
+import { holdStartupMemory } from '../lib/idle-memory.ts';
 import type { MasterFlags } from './master-main.ts';
 
 /** registerMasterCommand adds `flint master` to the program. */
@@ -25,7 +25,7 @@ export function registerMasterCommand(program: Command): void {
     .option('--webui-port <port>', 'web UI port, 0 = any free port (spark.master.ui.port, SPARK_MASTER_WEBUI_PORT; default 8080)')
     .option('--http <host:port>', "serve this process's Prometheus /metrics and the HTTP invocation adapter (/invoke/<MessageType>)")
     .action(async (flags: MasterFlags) => {
-      holdYoungGenerationWhileLoading();
+      holdStartupMemory();
       const { runMaster } = await import('./master-main.ts');
       await runMaster(flags);
     });

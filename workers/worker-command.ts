@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_REDIS_URL } from '../protocol/config.ts';
 import { collectRepeatable as collect } from '../cli/command-io.ts';
-import { holdYoungGenerationWhileLoading } from '../lib/idle-memory.ts';
+import { holdStartupMemory } from '../lib/idle-memory.ts';
 import type { WorkerFlags } from './worker-main.ts';
 
 /** registerWorkerCommand adds `flint worker` to the program. */
@@ -30,7 +30,7 @@ export function registerWorkerCommand(program: Command): void {
     .option('--conf <key=value>', 'configuration override (repeatable)', collect, [])
     .option('--id <workerId>', 'worker id (default: the one kept in the work dir, else spark.worker.idPattern)')
     .action(async (flags: WorkerFlags) => {
-      holdYoungGenerationWhileLoading();
+      holdStartupMemory();
       const { runWorker } = await import('./worker-main.ts');
       await runWorker(flags);
     });

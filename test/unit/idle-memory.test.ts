@@ -8,12 +8,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { REPO_ROOT } from '../helpers/flint-process.ts';
+import { optimizerChosenByUser } from '../../lib/idle-memory.ts';
 
 test('holding and releasing start-up memory leaves no gc function anywhere and does not keep the process alive', () => {
   const script = `
     import { runInNewContext } from 'node:vm';
-    import { holdYoungGenerationWhileLoading, releaseStartupMemory } from './lib/idle-memory.ts';
-    holdYoungGenerationWhileLoading();
+    import { holdStartupMemory, releaseStartupMemory } from './lib/idle-memory.ts';
+    holdStartupMemory();
     const garbage = Array.from({ length: 200000 }, (_, i) => ({ i, text: 'x'.repeat(i % 50) }));
     releaseStartupMemory();
     // the collection runs later, on an unref'd timer: keep the process up past it
@@ -34,4 +35,40 @@ test('holding and releasing start-up memory leaves no gc function anywhere and d
   `], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
   assert.equal(quick.status, 0, quick.stderr);
   assert.ok(Number(quick.stdout) < 4000, `the process ended ${quick.stdout} ms after scheduling, before the collection's 5 s timer`);
+});
+
+test('the optimizing compiler is off while holding and on again once released', () => {
+  // %GetOptimizationStatus needs --allow-natives-syntax; bit 6 is "optimized by TurboFan"
+  const script = `
+    import { holdStartupMemory, releaseStartupMemory } from './lib/idle-memory.ts';
+    const status = new Function('f', 'return %GetOptimizationStatus(f)');
+    const TURBOFANNED = 1 << 6;
+    const makeHot = () => new Function('n', 'let s = 0; for (let i = 0; i < n; i++) s += i % 7; return s');
+    const heatUntil = async (f, deadline) => {
+      do {
+        for (let i = 0; i < 2000; i++) f(1000);
+        if (status(f) & TURBOFANNED) return true;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      } while (Date.now() < deadline);
+      return false;
+    };
+    holdStartupMemory();
+    const whileHeld = await heatUntil(makeHot(), Date.now() + 1500);
+    releaseStartupMemory();
+    const afterRelease = await heatUntil(makeHot(), Date.now() + 20000);
+    process.stdout.write(JSON.stringify({ whileHeld, afterRelease }));
+    process.exit(0);
+  `;
+  const run = spawnSync(process.execPath, ['--allow-natives-syntax', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(JSON.parse(run.stdout), { whileHeld: false, afterRelease: true });
+});
+
+test("a choice of node's own about the optimizing compiler is left alone", () => {
+  assert.equal(optimizerChosenByUser([], ''), false);
+  assert.equal(optimizerChosenByUser(['--max-old-space-size=512'], '--enable-source-maps'), false);
+  assert.equal(optimizerChosenByUser(['--no-turbofan'], ''), true);
+  assert.equal(optimizerChosenByUser([], '--max-old-space-size=512 --jitless'), true);
+  assert.equal(optimizerChosenByUser(['--lite_mode'], ''), true);
+  assert.equal(optimizerChosenByUser([], '--no-opt'), true);
 });
