@@ -4,9 +4,9 @@
  *
  * BullMQ 6's index loads, besides the Redis queue Flint uses: a PostgreSQL backend (its
  * SQL included), clients for node-redis, Bun and Valkey GLIDE, and cron-parser with
- * luxon (job schedulers' cron patterns): about 1.3 MB of
- * JavaScript that every master, agent and client compiled and then kept for as long as
- * it ran. Before BullMQ loads, stand-ins for those modules go into require's cache
+ * luxon (job schedulers' cron patterns): about 0.9 MB of
+ * JavaScript (1.2 MB as strings in the heap) that every master, agent and client
+ * compiled and then kept for as long as it ran. Before BullMQ loads, stand-ins for those modules go into require's cache
  * (lib/deferred-modules.ts); each loads the real module when something of it is first
  * used, so every BullMQ export still works (test/integration/bullmq-deferrals.test.ts).
  *

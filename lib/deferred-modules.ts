@@ -54,7 +54,8 @@ export function deferOnFirstCall(path: string): void {
   let real: ((...args: unknown[]) => unknown) | undefined;
   const deferred = function deferred(this: unknown, ...args: unknown[]): unknown {
     real ??= loadReal<(...args: unknown[]) => unknown>(path);
-    return new.target ? Reflect.construct(real, args, new.target) : real.apply(this, args);
+    // `new` on the stand-in builds an instance of the real constructor (a subclass's new.target is kept)
+    return new.target ? Reflect.construct(real, args, new.target === deferred ? real : new.target) : real.apply(this, args);
   };
   standIns.add(deferred);
   standIn(path, deferred);
@@ -63,19 +64,31 @@ export function deferOnFirstCall(path: string): void {
 /**
  * deferByProperty: for a module its users only read properties of, at the time they
  * call them (`const m = require(...)`, later `m.parse(...)`), an object that loads the
- * module when a property is first read.
+ * module when a property is first read, or its properties are listed or described.
+ * Once loaded, the real module's properties are copied onto the object behind the
+ * proxy (as getters), so listing them and describing them answer as the module would.
  */
 export function deferByProperty(path: string): void {
   if (!installable(path)) return;
+  const target: Record<PropertyKey, unknown> = {};
   let real: Record<PropertyKey, unknown> | undefined;
-  const load = () => (real ??= loadReal<Record<PropertyKey, unknown>>(path));
-  const proxy = new Proxy(
-    {},
-    {
-      get: (_target, key) => load()[key],
-      has: (_target, key) => key in load(),
-    },
-  );
+  const load = (): Record<PropertyKey, unknown> => {
+    if (real === undefined) {
+      const loaded = loadReal<Record<PropertyKey, unknown>>(path);
+      for (const key of Reflect.ownKeys(loaded)) {
+        const enumerable = Object.getOwnPropertyDescriptor(loaded, key)?.enumerable ?? false;
+        Object.defineProperty(target, key, { enumerable, configurable: true, get: () => loaded[key] });
+      }
+      real = loaded;
+    }
+    return real;
+  };
+  const proxy = new Proxy(target, {
+    get: (_target, key) => load()[key],
+    has: (_target, key) => key in load(),
+    ownKeys: (inner) => (load(), Reflect.ownKeys(inner)),
+    getOwnPropertyDescriptor: (inner, key) => (load(), Reflect.getOwnPropertyDescriptor(inner, key)),
+  });
   standIns.add(proxy);
   standIn(path, proxy);
 }
@@ -83,16 +96,23 @@ export function deferByProperty(path: string): void {
 /** EXPORT_NAMES: how TypeScript's CommonJS output names an export: `exports.name =` and `Object.defineProperty(exports, "name"`. */
 const EXPORT_NAMES = /\bexports\.([A-Za-z_$][\w$]*)\s*=|Object\.defineProperty\(exports,\s*"([^"]+)"/g;
 
+/** OTHER_EXPORTS: ways a module can export names that EXPORT_NAMES does not see. */
+const OTHER_EXPORTS = /__exportStar|module\.exports|\bexports\[/;
+
 /**
  * deferExports: for a module another re-exports with `export *` (tslib's
  * __exportStar copies its names when it loads), an exports object with the same
  * names, read from the module's source without compiling it, each loading the module
- * when first read. Not installed when no names are found.
+ * when first read. Not installed when no names are found, or when the source also
+ * exports in a way the names cannot be read from (a stand-in missing a name would
+ * make it undefined without an error).
  */
 export function deferExports(path: string): void {
   if (!installable(path)) return;
+  const source = readFileSync(path, 'utf8');
+  if (OTHER_EXPORTS.test(source)) return;
   const names = new Set<string>();
-  for (const match of readFileSync(path, 'utf8').matchAll(EXPORT_NAMES)) names.add(match[1] ?? match[2]!);
+  for (const match of source.matchAll(EXPORT_NAMES)) names.add(match[1] ?? match[2]!);
   names.delete('__esModule');
   if (names.size === 0) return;
   let real: Record<string, unknown> | undefined;

@@ -19,7 +19,8 @@
  *    load (the objects are promoted at once, as they would be anyway), and the
  *    optimizing compiler (TurboFan) is off; start-up code runs in the interpreter
  *    and the baseline compiler, as code that runs once should.
- * 2. `releaseStartupMemory`, called once the process is ready: the optimizing
+ * 2. `releaseStartupMemory`, called once the process is ready (or by the hold itself
+ *    after HOLD_LIMIT_MS, for a process that waits long to be ready): the optimizing
  *    compiler is on again (code that gets hot under load is optimized as usual) and
  *    young-generation growth is allowed again (under load it grows as usual, and the
  *    memory reducer shrinks it when the load is gone); a few seconds later, when the
@@ -49,19 +50,42 @@ export function optimizerChosenByUser(execArgv: readonly string[] = process.exec
   return [...execArgv, ...nodeOptions.split(/\s+/)].some((option) => OPTIMIZER_FLAGS.test(option.replace(/_/g, '-')));
 }
 
-let optimizerHeld = false;
+/**
+ * HOLD_LIMIT_MS: the longest the hold lasts without a release. A process can wait long
+ * before it is ready (an agent that no master answers retries its registration for up
+ * to about 18 minutes; a master waits for Redis): whatever it does meanwhile, it does
+ * with the optimizing compiler, as usual, after this.
+ */
+const HOLD_LIMIT_MS = 30_000;
 
-/** holdStartupMemory keeps V8's young generation at its initial size and its optimizing compiler off until releaseStartupMemory. */
-export function holdStartupMemory(): void {
+let phase: 'loading' | 'held' | 'released' = 'loading';
+let optimizerHeld = false;
+let holdLimit: NodeJS.Timeout | undefined;
+
+/**
+ * holdStartupMemory keeps V8's young generation at its initial size and its optimizing
+ * compiler off until releaseStartupMemory, or for at most `limitMs`.
+ */
+export function holdStartupMemory(options: { limitMs?: number } = {}): void {
+  if (phase !== 'loading') return;
+  phase = 'held';
   setFlagsFromString('--semi-space-growth-factor=1');
   if (!optimizerChosenByUser()) {
     setFlagsFromString('--no-turbofan');
     optimizerHeld = true;
   }
+  holdLimit = setTimeout(releaseStartupMemory, options.limitMs ?? HOLD_LIMIT_MS).unref();
 }
 
-/** releaseStartupMemory turns the optimizing compiler on again, lets the young generation grow again and, a few seconds later, runs one full collection. */
+/**
+ * releaseStartupMemory turns the optimizing compiler on again, lets the young
+ * generation grow again and, a few seconds later, runs one full collection. Once per
+ * process: later calls do nothing.
+ */
 export function releaseStartupMemory(): void {
+  if (phase === 'released') return;
+  phase = 'released';
+  clearTimeout(holdLimit);
   if (optimizerHeld) {
     setFlagsFromString('--turbofan');
     optimizerHeld = false;

@@ -15,8 +15,21 @@ import type * as PromClient from 'prom-client';
 
 const require = createRequire(import.meta.url);
 
-export const Registry = require('prom-client/lib/registry') as typeof PromClient.Registry;
+/**
+ * metricClass: prom-client's lib/<file>.js, or the same class from its index if a
+ * release moved that file or closed it with an `exports` map (then it costs memory,
+ * never a start-up).
+ */
+function metricClass<K extends 'Registry' | 'Counter' | 'Gauge' | 'Histogram'>(file: string, name: K): (typeof PromClient)[K] {
+  try {
+    return require(`prom-client/lib/${file}`) as (typeof PromClient)[K];
+  } catch {
+    return (require('prom-client') as typeof PromClient)[name];
+  }
+}
+
+export const Registry = metricClass('registry', 'Registry');
 export type Registry = PromClient.Registry;
-export const Counter = require('prom-client/lib/counter') as typeof PromClient.Counter;
-export const Gauge = require('prom-client/lib/gauge') as typeof PromClient.Gauge;
-export const Histogram = require('prom-client/lib/histogram') as typeof PromClient.Histogram;
+export const Counter = metricClass('counter', 'Counter');
+export const Gauge = metricClass('gauge', 'Gauge');
+export const Histogram = metricClass('histogram', 'Histogram');

@@ -104,6 +104,12 @@ export interface MasterScriptConfig {
   appNumberModulo: number | null;
 }
 
+/** scriptSha: the SHA1 by which callScript runs one script (EVALSHA). */
+export function scriptSha(name: ScriptName): string {
+  loadScripts();
+  return loaded!.shas.get(name)!;
+}
+
 /** callScript runs one commit script with the prelude's calling convention: EVALSHA, then EVAL if Redis lacks the script. */
 export async function callScript<T = unknown>(
   redis: RedisConnection,
@@ -117,7 +123,7 @@ export async function callScript<T = unknown>(
   const conf = JSON.stringify({ ...config, ts: sparkTimestamp(now) });
   const keysAndArgs = [keys.stats, keys.bullPrefix, now, conf, ...args];
   try {
-    return (await redis.evalsha(loaded!.shas.get(name)!, 1, ...keysAndArgs)) as T;
+    return (await redis.evalsha(scriptSha(name), 1, ...keysAndArgs)) as T;
   } catch (error) {
     if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
     return (await redis.eval(scriptSource(name), 1, ...keysAndArgs)) as T;

@@ -24,8 +24,8 @@ function inFreshProcess(body: string): { ran: string[]; [key: string]: unknown }
     import { Redis } from 'ioredis';
     import * as bullmq from './lib/bullmq.ts';
     const require = createRequire(import.meta.url);
-    // each of these modules requires others when it runs; a stand-in in the cache requires nothing
-    const ran = () => ${JSON.stringify(DEFERRED)}.filter((part) => Object.entries(require.cache).some(([path, module]) => path.includes(part) && module.loaded && module.children.length > 0));
+    // a module that ran was loaded by require, which gives it its search paths; a stand-in is built without them
+    const ran = () => ${JSON.stringify(DEFERRED)}.filter((part) => Object.entries(require.cache).some(([path, module]) => path.includes(part) && module.loaded && Array.isArray(module.paths)));
     const connection = { url: ${JSON.stringify(REDIS_URL)}, maxRetriesPerRequest: null };
     const prefix = ${JSON.stringify(prefix)};
     const result = {};
@@ -61,16 +61,43 @@ test('a job scheduler with a cron pattern loads cron-parser when it is used, and
   const result = inFreshProcess(`
     result.before = ran();
     const queue = new bullmq.Queue('deferrals', { connection, prefix });
+    const before = Date.now();
     await queue.upsertJobScheduler('every-minute', { pattern: '0 * * * * *' }, { name: 'tick' });
     const [scheduler] = await queue.getJobSchedulers();
     result.pattern = scheduler?.pattern;
-    result.nextInMs = scheduler?.next - Date.now();
+    result.nextInMs = scheduler?.next - before;
+    result.nextOnMinute = scheduler?.next % 60000 === 0;
     await queue.close();
   `);
   assert.deepEqual(result.before, []);
   assert.equal(result.pattern, '0 * * * * *');
-  assert.ok(typeof result.nextInMs === 'number' && result.nextInMs > 0 && result.nextInMs <= 61_000, `the next minute: ${String(result.nextInMs)} ms`);
+  assert.ok(typeof result.nextInMs === 'number' && result.nextInMs > 0 && result.nextInMs <= 60_000, `the next minute after the call: ${String(result.nextInMs)} ms`);
+  assert.equal(result.nextOnMinute, true, 'on a whole minute, as the pattern says');
   assert.ok(result.ran.includes('/node_modules/cron-parser/'), `cron-parser ran once used: ${JSON.stringify(result.ran)}`);
+  assert.ok(result.ran.includes('/node_modules/luxon/'), `luxon too: ${JSON.stringify(result.ran)}`);
+});
+
+test('each stand-in offers exactly the names of the module it stands for', () => {
+  const result = inFreshProcess(`
+    const { dirname, join } = await import('node:path');
+    const root = dirname(require.resolve('bullmq'));
+    const files = ['postgres/index.js', 'classes/node-redis-client.js', 'classes/bun-redis-client.js', 'classes/valkey-glide-client.js'];
+    result.names = files.map((file) => {
+      const path = join(root, file);
+      const standIn = Object.keys(require.cache[path].exports).sort();
+      void require.cache[path].exports[standIn[0]]; // loads the real module
+      return { file, standIn, real: Object.keys(require.cache[path].exports).sort() };
+    });
+    const cronPath = require.resolve('cron-parser', { paths: [join(root, 'classes')] });
+    result.cronKeys = Object.keys(require.cache[cronPath].exports).sort();
+  `);
+  const names = result.names as Array<{ file: string; standIn: string[]; real: string[] }>;
+  assert.equal(names.length, 4);
+  for (const { file, standIn, real } of names) {
+    assert.ok(standIn.length > 0, file);
+    assert.deepEqual(standIn, real, file);
+  }
+  assert.ok((result.cronKeys as string[]).includes('CronExpressionParser'), 'listing the cron-parser stand-in lists the real exports');
 });
 
 test("BullMQ's own exports of a deferred module load it when read", () => {

@@ -64,6 +64,29 @@ test('the optimizing compiler is off while holding and on again once released', 
   assert.deepEqual(JSON.parse(run.stdout), { whileHeld: false, afterRelease: true });
 });
 
+test('the hold ends by itself after its limit, for a process that waits long to be ready', () => {
+  const script = `
+    import { holdStartupMemory } from './lib/idle-memory.ts';
+    const status = new Function('f', 'return %GetOptimizationStatus(f)');
+    const TURBOFANNED = 1 << 6;
+    const f = new Function('n', 'let s = 0; for (let i = 0; i < n; i++) s += i % 7; return s');
+    holdStartupMemory({ limitMs: 1000 });
+    const started = Date.now();
+    let optimizedAfterMs = -1;
+    while (Date.now() - started < 20000 && optimizedAfterMs < 0) {
+      for (let i = 0; i < 2000; i++) f(1000);
+      if (status(f) & TURBOFANNED) optimizedAfterMs = Date.now() - started;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    process.stdout.write(String(optimizedAfterMs));
+    process.exit(0);
+  `;
+  const run = spawnSync(process.execPath, ['--allow-natives-syntax', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(run.status, 0, run.stderr);
+  const optimizedAfterMs = Number(run.stdout);
+  assert.ok(optimizedAfterMs >= 1000, `optimized only once the hold ended, after ${optimizedAfterMs} ms (-1: never)`);
+});
+
 test("a choice of node's own about the optimizing compiler is left alone", () => {
   assert.equal(optimizerChosenByUser([], ''), false);
   assert.equal(optimizerChosenByUser(['--max-old-space-size=512'], '--enable-source-maps'), false);
