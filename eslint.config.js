@@ -70,9 +70,26 @@ export default defineConfig(
   },
   {
     // BullMQ, dockerode and prom-client load modules Flint never runs unless they are
-    // loaded through lib/bullmq.ts, lib/docker.ts and lib/prometheus.ts.
-    files: ['functions/**/*.ts', 'workers/**/*.ts', 'lib/**/*.ts', 'cli/**/*.ts', 'client/**/*.ts', 'protocol/**/*.ts'],
+    // loaded through lib/bullmq.ts, lib/docker.ts and lib/prometheus.ts. The master, the
+    // agent, the shared modules and the client library never import the command line.
+    files: ['functions/**/*.ts', 'workers/**/*.ts', 'lib/**/*.ts', 'client/**/*.ts', 'protocol/**/*.ts'],
     ignores: ['lib/bullmq.ts', 'lib/docker.ts', 'lib/prometheus.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'bullmq', message: 'import BullMQ from lib/bullmq.ts', allowTypeImports: true },
+            { name: 'dockerode', message: 'import Docker from lib/docker.ts', allowTypeImports: true },
+            { name: 'prom-client', message: 'import the metric classes from lib/prometheus.ts', allowTypeImports: true },
+          ],
+          patterns: [{ group: ['**/cli/*'], message: 'cli/ is the top of the import graph: move what both need to lib/ or protocol/' }],
+        },
+      ],
+    },
+  },
+  {
+    files: ['cli/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',

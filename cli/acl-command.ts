@@ -4,7 +4,8 @@
  */
 import type { Command } from 'commander';
 import { DEFAULT_REDIS_URL } from '../protocol/config.ts';
-import { collectRepeatable, processIo, type CommandIo } from './command-io.ts';
+import { processIo, type CommandIo } from './command-io.ts';
+import { collectRepeatable } from '../lib/repeatable-option.ts';
 import type { AclFlags } from './acl.ts';
 
 /** registerAclCommand adds `flint acl`. */

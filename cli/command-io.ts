@@ -84,7 +84,3 @@ export function resolveToken(flag: string | undefined, env: Readonly<Record<stri
   return flag || env.FLINT_TOKEN || undefined;
 }
 
-/** collectRepeatable: commander's accumulator for a flag given several times. */
-export function collectRepeatable(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}

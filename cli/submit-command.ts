@@ -5,7 +5,8 @@
  */
 import { Command, Option } from 'commander';
 import { DOCKER_RESOURCE_SCHEME, FLINT_IMAGE_PROPERTY } from '../protocol/rest.ts';
-import { collectRepeatable, processIo, type CommandIo } from './command-io.ts';
+import { processIo, type CommandIo } from './command-io.ts';
+import { collectRepeatable } from '../lib/repeatable-option.ts';
 import { CA_HELP } from './status-kill-command.ts';
 import type { SubmitFlags } from './submit.ts';
 

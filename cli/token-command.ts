@@ -4,7 +4,8 @@
  */
 import type { Command } from 'commander';
 import { SCOPES, SECRET_KEY } from '../lib/http/auth.ts';
-import { collectRepeatable, processIo, type CommandIo } from './command-io.ts';
+import { processIo, type CommandIo } from './command-io.ts';
+import { collectRepeatable } from '../lib/repeatable-option.ts';
 import type { TokenFlags } from './token.ts';
 
 /** registerTokenCommand adds `flint token`. */

@@ -4,7 +4,8 @@
  * command runs.
  */
 import type { Command } from 'commander';
-import { collectRepeatable, processIo, type CommandIo } from './command-io.ts';
+import { processIo, type CommandIo } from './command-io.ts';
+import { collectRepeatable } from '../lib/repeatable-option.ts';
 import type { UpOptions } from './up.ts';
 
 /** registerUpCommand adds `flint up`. */

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { DEFAULT_REDIS_URL } from '../protocol/config.ts';
-import { collectRepeatable as collect } from '../cli/command-io.ts';
+import { collectRepeatable as collect } from '../lib/repeatable-option.ts';
 import { holdStartupMemory } from '../lib/idle-memory.ts';
 import type { MasterFlags } from './master-main.ts';
 

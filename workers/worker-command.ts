@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { DEFAULT_REDIS_URL } from '../protocol/config.ts';
-import { collectRepeatable as collect } from '../cli/command-io.ts';
+import { collectRepeatable as collect } from '../lib/repeatable-option.ts';
 import { holdStartupMemory } from '../lib/idle-memory.ts';
 import type { WorkerFlags } from './worker-main.ts';
 
