@@ -6,11 +6,20 @@
  * installed package instead of this checkout (.ci/packed-install does, for
  * test/unit/cli-startup.test.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { join } from 'node:path';
 
 /** REPO_ROOT: the checkout, where `bin/flint.js` lives. */
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
+
+/**
+ * runModuleScript runs an ES module body in a fresh Node process at the checkout's root,
+ * TypeScript through tsx: its module cache starts empty, as a master's or an agent's
+ * does, and V8 flags set there stay there. `nodeFlags` go before tsx's loader.
+ */
+export function runModuleScript(script: string, nodeFlags: readonly string[] = []): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [...nodeFlags, '--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+}
 
 /** FLINT_BIN: the `flint` the tests run: this checkout's bin/flint.js, or FLINT_TEST_BIN. */
 export const FLINT_BIN = process.env.FLINT_TEST_BIN || join(REPO_ROOT, 'bin', 'flint.js');

@@ -8,9 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { REPO_ROOT } from '../helpers/flint-process.ts';
+import { runModuleScript } from '../helpers/flint-process.ts';
 import { REDIS_URL } from '../helpers/env.ts';
 
 /** DEFERRED: a file of each deferred module (or package), as a part of its path. */
@@ -39,7 +38,7 @@ function inFreshProcess(body: string): { ran: string[]; [key: string]: unknown }
     }
     process.stdout.write(JSON.stringify({ ...result, ran: ran() }));
   `;
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+  const run = runModuleScript(script);
   assert.equal(run.status, 0, run.stderr);
   return JSON.parse(run.stdout) as { ran: string[] };
 }

@@ -21,10 +21,20 @@ async function evalCalls(redis: Redis): Promise<{ eval: number; evalsha: number 
   return { eval: calls('eval'), evalsha: calls('evalsha') };
 }
 
-test('commit scripts run by SHA1; after SCRIPT FLUSH the next call sends the source once and Redis caches it again', async () => {
+/** onOwnRedis runs `body` with a client of a fresh embedded redis-server, stopped afterwards whatever happens. */
+async function onOwnRedis(body: (redis: Redis) => Promise<void>): Promise<void> {
   const embedded = await startEmbeddedRedis();
   const redis = new Redis(embedded.adminUrl, { maxRetriesPerRequest: 2 });
   try {
+    await body(redis);
+  } finally {
+    redis.disconnect();
+    await embedded.stop();
+  }
+}
+
+test('commit scripts run by SHA1; after SCRIPT FLUSH the next call sends the source once and Redis caches it again', () =>
+  onOwnRedis(async (redis) => {
     const store = new MasterStore(redis, loadConfig({ env: {}, overrides: { 'spark.flint.cluster': 'scripts' } }));
     const sha = createHash('sha1').update(scriptSource('clear-completed')).digest('hex');
 
@@ -40,37 +50,24 @@ test('commit scripts run by SHA1; after SCRIPT FLUSH the next call sends the sou
     assert.equal(await store.clearCompleted(Date.now()), 0);
     assert.deepEqual(await evalCalls(redis), { eval: 2, evalsha: 3 });
     assert.deepEqual(await redis.script('EXISTS', sha), [1]);
-  } finally {
-    redis.disconnect();
-    await embedded.stop();
-  }
-});
+  }),
+);
 
-test('a script error other than NOSCRIPT reaches the caller as it is, without a further attempt', async () => {
-  const embedded = await startEmbeddedRedis();
-  const redis = new Redis(embedded.adminUrl, { maxRetriesPerRequest: 2 });
-  try {
+test('a script error other than NOSCRIPT reaches the caller as it is, without a further attempt', () =>
+  onOwnRedis(async (redis) => {
     const config = loadConfig({ env: {}, overrides: { 'spark.flint.cluster': 'scripts' } });
     const run = () => callScript(redis, clusterKeys(config.cluster), scriptConfigFrom(config), 'register-worker', Date.now(), ['not JSON']);
     await assert.rejects(run(), /ERR .*(JSON|Expected value)/i);
     assert.deepEqual(await evalCalls(redis), { eval: 1, evalsha: 1 }, 'EVALSHA (NOSCRIPT), then EVAL, which fails: no third call');
     await assert.rejects(run(), /ERR .*(JSON|Expected value)/i);
     assert.deepEqual(await evalCalls(redis), { eval: 1, evalsha: 2 }, 'the source was cached by the failed EVAL: EVALSHA alone');
-  } finally {
-    redis.disconnect();
-    await embedded.stop();
-  }
-});
+  }),
+);
 
-test('every commit script is valid Lua, and the SHA1 the master runs it by is the one Redis gives its source', async () => {
-  const embedded = await startEmbeddedRedis();
-  const redis = new Redis(embedded.adminUrl, { maxRetriesPerRequest: 2 });
-  try {
+test('every commit script is valid Lua, and the SHA1 the master runs it by is the one Redis gives its source', () =>
+  onOwnRedis(async (redis) => {
     for (const name of SCRIPT_NAMES) {
       assert.equal(await redis.script('LOAD', scriptSource(name)), scriptSha(name), name);
     }
-  } finally {
-    redis.disconnect();
-    await embedded.stop();
-  }
-});
+  }),
+);

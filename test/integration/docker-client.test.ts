@@ -7,8 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { REPO_ROOT } from '../helpers/flint-process.ts';
+import { runModuleScript } from '../helpers/flint-process.ts';
 
 const DEFERRED = ['ssh2', '@grpc/grpc-js', 'protobufjs'];
 
@@ -23,7 +22,7 @@ function inFreshProcess(body: string): { loaded: string[]; [key: string]: unknow
     ${body}
     process.stdout.write(JSON.stringify({ ...result, loaded: loaded() }));
   `;
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+  const run = runModuleScript(script);
   assert.equal(run.status, 0, run.stderr);
   return JSON.parse(run.stdout) as { loaded: string[] };
 }

@@ -6,8 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { REPO_ROOT } from '../helpers/flint-process.ts';
+import { runModuleScript } from '../helpers/flint-process.ts';
 import { optimizerChosenByUser } from '../../lib/idle-memory.ts';
 
 test('holding and releasing start-up memory leaves no gc function anywhere and does not keep the process alive', () => {
@@ -22,17 +21,17 @@ test('holding and releasing start-up memory leaves no gc function anywhere and d
       process.stdout.write(JSON.stringify({ mainContext: typeof globalThis.gc, newContext: runInNewContext('typeof gc'), items: garbage.length }));
     }, 5500);
   `;
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+  const run = runModuleScript(script);
   assert.equal(run.status, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout), { mainContext: 'undefined', newContext: 'undefined', items: 200000 });
 
   // without the long timer the process ends at once: the scheduled collection does not hold it
-  const quick = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+  const quick = runModuleScript(`
     import { releaseStartupMemory } from './lib/idle-memory.ts';
     const started = Date.now();
     releaseStartupMemory();
     process.on('exit', () => process.stdout.write(String(Date.now() - started)));
-  `], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+  `);
   assert.equal(quick.status, 0, quick.stderr);
   assert.ok(Number(quick.stdout) < 4000, `the process ended ${quick.stdout} ms after scheduling, before the collection's 5 s timer`);
 });
@@ -59,7 +58,7 @@ test('the optimizing compiler is off while holding and on again once released', 
     process.stdout.write(JSON.stringify({ whileHeld, afterRelease }));
     process.exit(0);
   `;
-  const run = spawnSync(process.execPath, ['--allow-natives-syntax', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+  const run = runModuleScript(script, ['--allow-natives-syntax']);
   assert.equal(run.status, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout), { whileHeld: false, afterRelease: true });
 });
@@ -81,7 +80,7 @@ test('the hold ends by itself after its limit, for a process that waits long to 
     process.stdout.write(String(optimizedAfterMs));
     process.exit(0);
   `;
-  const run = spawnSync(process.execPath, ['--allow-natives-syntax', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+  const run = runModuleScript(script, ['--allow-natives-syntax']);
   assert.equal(run.status, 0, run.stderr);
   const optimizedAfterMs = Number(run.stdout);
   assert.ok(optimizedAfterMs >= 1000, `optimized only once the hold ended, after ${optimizedAfterMs} ms (-1: never)`);

@@ -6,8 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { REPO_ROOT } from '../helpers/flint-process.ts';
+import { runModuleScript } from '../helpers/flint-process.ts';
 
 test('a registry with a counter, a gauge and a histogram renders Prometheus text without prom-client\'s index loaded', () => {
   const script = `
@@ -22,7 +21,7 @@ test('a registry with a counter, a gauge and a histogram renders Prometheus text
     const loaded = Object.keys(require.cache).filter((path) => path.endsWith('/prom-client/index.js') || path.includes('/@opentelemetry/') || path.includes('/prom-client/lib/summary.js') || path.includes('/prom-client/lib/pushgateway.js') || path.includes('/prom-client/lib/cluster.js'));
     process.stdout.write(JSON.stringify({ text, contentType: registry.contentType, loaded }));
   `;
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+  const run = runModuleScript(script);
   assert.equal(run.status, 0, run.stderr);
   const { text, contentType, loaded } = JSON.parse(run.stdout) as { text: string; contentType: string; loaded: string[] };
   assert.match(text, /^# TYPE t_total counter\nt_total 3$/m);
