@@ -20,7 +20,7 @@ const require = createRequire(import.meta.url);
  * release moved that file or closed it with an `exports` map (then it costs memory,
  * never a start-up).
  */
-function metricClass<K extends 'Registry' | 'Counter' | 'Gauge' | 'Histogram'>(file: string, name: K): (typeof PromClient)[K] {
+export function metricClass<K extends 'Registry' | 'Counter' | 'Gauge' | 'Histogram'>(file: string, name: K): (typeof PromClient)[K] {
   try {
     return require(`prom-client/lib/${file}`) as (typeof PromClient)[K];
   } catch {

@@ -30,3 +30,12 @@ test('a registry with a counter, a gauge and a histogram renders Prometheus text
   assert.match(contentType, /^text\/plain; version=0\.0\.4/);
   assert.deepEqual(loaded, []);
 });
+
+test("if a prom-client release moves a metric class's file, the class comes from its index instead", async () => {
+  const { createRequire } = await import('node:module');
+  const { metricClass } = await import('../../lib/prometheus.ts');
+  const index = createRequire(import.meta.url)('prom-client') as { Gauge: unknown; Registry: unknown };
+  assert.equal(metricClass('moved-away/gauge', 'Gauge'), index.Gauge);
+  assert.equal(metricClass('moved-away/registry', 'Registry'), index.Registry);
+  assert.notEqual(metricClass('moved-away/gauge', 'Gauge'), undefined);
+});
